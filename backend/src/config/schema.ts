@@ -1,0 +1,130 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN } from './duration';
+
+const Duration = (description: string, def?: string) =>
+  Type.String({ pattern: DURATION_PATTERN, description, ...(def === undefined ? {} : { default: def }) });
+
+const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_$]*$' });
+/** A PostgreSQL table name, optionally schema-qualified: `events` or `public.events`. */
+const TableName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$' });
+
+const SourceFields = {
+  id: Identifier,
+  time: Identifier,
+  cursor: Identifier,
+  deleted: Type.Optional(Identifier),
+};
+
+export const PostgresSourceSchema = Type.Object(
+  {
+    kind: Type.Literal('postgres'),
+    url: Type.String({ minLength: 1, description: 'postgres:// connection string' }),
+    table: Type.Optional(TableName),
+    query: Type.Optional(Type.String({ minLength: 1, description: 'a SELECT used instead of table' })),
+    ...SourceFields,
+    poolSize: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+    statementTimeout: Duration('statement timeout for each batch query', '30s'),
+  },
+  { additionalProperties: false },
+);
+
+export const HttpSourceSchema = Type.Object(
+  {
+    kind: Type.Literal('http'),
+    url: Type.String({ pattern: '^https?://', description: 'endpoint returning a JSON page of records' }),
+    cursorParam: Type.String({ minLength: 1, default: 'since' }),
+    limitParam: Type.String({ minLength: 1, default: 'limit' }),
+    recordsPath: Type.String({ default: 'records', description: 'dot path to the array of records' }),
+    pagination: Type.Union(
+      [
+        Type.Object(
+          {
+            kind: Type.Literal('cursor'),
+            nextPath: Type.String({ minLength: 1, description: 'dot path to the next cursor' }),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Object(
+          { kind: Type.Literal('page'), pageParam: Type.String({ minLength: 1, default: 'page' }) },
+          { additionalProperties: false },
+        ),
+        Type.Object({ kind: Type.Literal('none') }, { additionalProperties: false }),
+      ],
+      { default: { kind: 'none' } },
+    ),
+    /** Where each dataset field lives in a record: a dot path; defaults to the field's own name. */
+    fields: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
+    headers: Type.Record(Type.String(), Type.String(), { default: {} }),
+    timeout: Duration('request timeout', '10s'),
+    ...SourceFields,
+  },
+  { additionalProperties: false },
+);
+
+export const DemoSourceSchema = Type.Object(
+  {
+    kind: Type.Literal('demo'),
+    rate: Type.Number({ exclusiveMinimum: 0, maximum: 10_000, default: 5, description: 'new events per second' }),
+    history: Duration('events generated into the past at start', '6h'),
+    updateRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.02 }),
+    deleteRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.005 }),
+    seed: Type.Integer({ default: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const SourceSchema = Type.Union([PostgresSourceSchema, HttpSourceSchema, DemoSourceSchema]);
+
+export const DatasetSchema = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z0-9_-]{1,64}$' }),
+    source: SourceSchema,
+    dimensions: Type.Array(Identifier, { maxItems: 4, uniqueItems: true, default: [] }),
+    metrics: Type.Array(Identifier, { maxItems: 16, uniqueItems: true, default: [] }),
+    distinct: Type.Array(Identifier, { maxItems: 4, uniqueItems: true, default: [] }),
+    resolution: Duration('base bucket size', '1m'),
+    sync: Type.Object(
+      {
+        interval: Duration('time between sync runs', '5s'),
+        batchSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5000 }),
+        lag: Duration('read only changes older than this', '2s'),
+        lookback: Duration('window re-read each run for late commits', '30s'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    staleAfter: Duration('age after which the dataset is stale', '2m'),
+    retention: Duration('how long records and buckets are kept', '30d'),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 3001 }),
+        apiKey: Type.String({ default: '' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    redis: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^(redis|rediss|unix)://' }),
+          prefix: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'livesync' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    datasets: Type.Array(DatasetSchema, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export type RawConfig = Static<typeof ConfigSchema>;
+export type RawDataset = Static<typeof DatasetSchema>;
+export type PostgresSourceConfig = Static<typeof PostgresSourceSchema>;
+export type HttpSourceConfig = Static<typeof HttpSourceSchema>;
+export type DemoSourceConfig = Static<typeof DemoSourceSchema>;
+export type SourceConfig = Static<typeof SourceSchema>;

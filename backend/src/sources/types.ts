@@ -1,0 +1,72 @@
+/**
+ * A record as every source delivers it, already mapped to the dataset's fields.
+ * `cursor` and `id` are kept as strings so no source loses precision (PostgreSQL
+ * timestamps carry microseconds; ids may be bigints or UUIDs).
+ */
+export interface SourceRecord {
+  id: string;
+  /** Event time, epoch milliseconds. */
+  time: number;
+  cursor: string;
+  deleted: boolean;
+  /** Dimension values in the dataset's `dimensions` order; null where the upstream has none. */
+  dims: (string | null)[];
+  /** Metric values in `metrics` order. */
+  metrics: (number | null)[];
+  /** Distinct-field values in `distinct` order. */
+  distinct: (string | null)[];
+}
+
+/** A position in the upstream's change order: the `(cursor, id)` of the last record read. */
+export interface Position {
+  cursor: string;
+  id: string;
+}
+
+export interface FetchRequest {
+  /** Read records strictly after this position; null reads from the start. */
+  after: Position | null;
+  /**
+   * When set, re-read from `after.cursor - rewindMs` (inclusive) instead of strictly after
+   * `after`, so records committed late with an older cursor value are picked up.
+   */
+  rewindMs?: number;
+  limit: number;
+  signal?: AbortSignal;
+}
+
+export interface FetchResult {
+  records: SourceRecord[];
+  /** Position of the last record returned, or null when none was. */
+  last: Position | null;
+  /** True when the upstream had no more records at the time of reading. */
+  done: boolean;
+}
+
+export interface Source {
+  readonly kind: string;
+  fetch(request: FetchRequest): Promise<FetchResult>;
+  /** Order of two positions as the upstream orders them (negative, zero, positive). */
+  compare(a: Position, b: Position): number;
+  /** How many records are left after a position, when the upstream can estimate it cheaply. */
+  estimateRemaining?(after: Position | null): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * Errors a source throws carry a class: transient ones (network, timeouts, 5xx) are
+ * retried with backoff; permanent ones (bad credentials, missing table, bad SQL) are not
+ * hammered.
+ */
+export type ErrorClass = 'transient' | 'permanent';
+
+export class SourceError extends Error {
+  constructor(
+    message: string,
+    readonly errorClass: ErrorClass,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SourceError';
+  }
+}

@@ -1,0 +1,106 @@
+import type { DatasetSpec } from '../config/dataset';
+import type { Position, SourceRecord } from '../sources/types';
+
+/** What the store remembers of a dataset's sync: the committed position and the data version. */
+export interface SyncState {
+  /** Identifies one continuous copy of the upstream; a new one starts after the state is lost. */
+  generation: string;
+  position: Position | null;
+  /** Bumped by every applied batch; responses derive their ETags from it. */
+  version: number;
+  /** Live (not deleted, within retention) records held. */
+  records: number;
+}
+
+export interface ApplyBatch {
+  generation: string;
+  records: SourceRecord[];
+  /** The position committed together with the records; null keeps the stored one. */
+  position: Position | null;
+  /** Records with an event time before this (epoch ms) are outside retention and dropped. */
+  cutoffMs: number;
+}
+
+export type ApplyResult =
+  | {
+      applied: true;
+      version: number;
+      upserts: number;
+      deletes: number;
+      /** Records identical to what the store already held (re-reads of the lookback window). */
+      unchanged: number;
+      /** First and last base bucket touched (epoch ms), or null when nothing changed. */
+      touchedFrom: number | null;
+      touchedTo: number | null;
+    }
+  /** The stored state is gone or belongs to another generation: nothing was applied. */
+  | { applied: false; reason: 'state-lost' };
+
+export interface RollupRead {
+  tierMs: number;
+  projection: number;
+  /** First bucket start (aligned to tierMs), inclusive. */
+  from: number;
+  /** Bucket start bound, exclusive. */
+  to: number;
+  /** Keep only groups whose dimension values (in projection order) pass. */
+  accept?: (values: (string | null)[]) => boolean;
+}
+
+export interface RollupGroup {
+  /** Dimension values of the projection, in declaration order. */
+  values: (string | null)[];
+  /** `fieldCount` doubles per bucket, dense from `from`; a bucket with count 0 is empty. */
+  cells: Float64Array;
+}
+
+export interface DistinctRead {
+  tierMs: number;
+  projection: number;
+  groups: (string | null)[][];
+  field: number;
+  /** Half-open ranges of bucket starts [from, to); one union count is returned per range. */
+  ranges: [number, number][];
+}
+
+export type SyncOutcome = 'success' | 'failure';
+
+/** One sync run, kept in a capped list per dataset: the last-updated annotations. */
+export interface SyncEvent {
+  startedAt: number;
+  endedAt: number;
+  outcome: SyncOutcome;
+  records: number;
+  error?: { message: string; class: string };
+}
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+  /** Prepares a dataset (scripts, in-memory maps); idempotent. */
+  register(dataset: DatasetSpec): Promise<void>;
+  readState(dataset: string): Promise<SyncState | null>;
+  /** Drops everything held for the dataset and starts a new generation at the beginning. */
+  resetDataset(dataset: string): Promise<SyncState>;
+  applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult>;
+  /** Removes records and buckets older than the cutoff; returns how many records went. */
+  trim(dataset: string, cutoffMs: number): Promise<number>;
+  readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]>;
+  /** Known value combinations of a projection. */
+  readGroups(dataset: string, projection: number): Promise<(string | null)[][]>;
+  countDistinct(dataset: string, read: DistinctRead): Promise<number[]>;
+  appendEvent(dataset: string, event: SyncEvent): Promise<void>;
+  /** Events whose run overlaps [from, to], newest first. */
+  readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]>;
+  writeStatus(dataset: string, status: Record<string, unknown>): Promise<void>;
+  readStatus(dataset: string): Promise<Record<string, unknown> | null>;
+  /** Resolves when the store answers; rejects quickly when it cannot. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
