@@ -57,7 +57,12 @@ export function tiersFor(resolutionMs: number): number[] {
 
 export function layoutFor(dimensions: number, metrics: number, resolutionMs: number): RollupLayout {
   const projections = Array.from({ length: 1 << dimensions }, (_, mask) => mask);
-  return { tiers: tiersFor(resolutionMs), projections, fieldCount: 1 + 4 * metrics, blockBuckets: BLOCK_BUCKETS };
+  return {
+    tiers: tiersFor(resolutionMs),
+    projections,
+    fieldCount: 1 + 4 * metrics,
+    blockBuckets: BLOCK_BUCKETS,
+  };
 }
 
 /** The projection (bitmask) that holds exactly these dimensions. */
@@ -81,11 +86,15 @@ export function projectionDimensions(mask: number, dimensionCount: number): numb
 export function resolveDataset(raw: RawDataset): DatasetSpec {
   const resolutionMs = parseDuration(raw.resolution);
   if (DAY_MS % resolutionMs !== 0 && resolutionMs % DAY_MS !== 0) {
-    throw new Error(`datasets.${raw.name}.resolution: ${raw.resolution} must divide a day evenly (e.g. 10s, 1m, 5m, 1h)`);
+    throw new Error(
+      `datasets.${raw.name}.resolution: ${raw.resolution} must divide a day evenly (e.g. 10s, 1m, 5m, 1h)`,
+    );
   }
   const overlap = raw.dimensions.filter((d) => raw.metrics.includes(d) || raw.distinct.includes(d));
   if (overlap.length > 0) {
-    throw new Error(`datasets.${raw.name}: ${overlap.join(', ')} cannot be both a dimension and a metric/distinct field`);
+    throw new Error(
+      `datasets.${raw.name}: ${overlap.join(', ')} cannot be both a dimension and a metric/distinct field`,
+    );
   }
   return {
     name: raw.name,

@@ -5,7 +5,9 @@ export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
 
 export function parseDuration(text: string): number {
   const match = /^([0-9]+)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!match) throw new Error(`"${text}" is not a duration (use a number and a unit: 500ms, 5s, 2m, 1h, 30d)`);
+  if (!match) {
+    throw new Error(`"${text}" is not a duration (use a number and a unit: 500ms, 5s, 2m, 1h, 30d)`);
+  }
   return Number(match[1]) * UNITS[match[2] as string]!;
 }
 

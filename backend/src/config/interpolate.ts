@@ -29,7 +29,9 @@ export function interpolateEnv(
     }
     if (Array.isArray(node)) return node.map((item, index) => visit(item, [...path, index]));
     if (isPlainObject(node)) {
-      return Object.fromEntries(Object.entries(node).map(([key, item]) => [key, visit(item, [...path, key])]));
+      return Object.fromEntries(
+        Object.entries(node).map(([key, item]) => [key, visit(item, [...path, key])]),
+      );
     }
     return node;
   };

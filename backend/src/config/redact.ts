@@ -29,5 +29,8 @@ export function redactUrl(url: string): string {
       }
     }
   }
-  return out.replace(SECRET_SETTING, (_match, lead: string, key: string, eq: string) => `${lead}${key}${eq}***`);
+  return out.replace(
+    SECRET_SETTING,
+    (_match, lead: string, key: string, eq: string) => `${lead}${key}${eq}***`,
+  );
 }

@@ -64,7 +64,12 @@ export const HttpSourceSchema = Type.Object(
 export const DemoSourceSchema = Type.Object(
   {
     kind: Type.Literal('demo'),
-    rate: Type.Number({ exclusiveMinimum: 0, maximum: 10_000, default: 5, description: 'new events per second' }),
+    rate: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 10_000,
+      default: 5,
+      description: 'new events per second',
+    }),
     history: Duration('events generated into the past at start', '6h'),
     updateRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.02 }),
     deleteRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.005 }),

@@ -17,7 +17,8 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [DURATION_PATTERN]: 'must be a duration like 5s, 2m, 1h',
   '^[a-z0-9_-]{1,64}$': 'must be 1 to 64 lowercase letters, digits, _ or -',
   '^[A-Za-z_][A-Za-z0-9_$]*$': 'must be a column name: letters, digits, _ or $, not starting with a digit',
-  '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$': 'must be a table name like events or public.events',
+  '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$':
+    'must be a table name like events or public.events',
   '^https?://': 'must be an http:// or https:// URL',
   '^(redis|rediss|unix)://': 'must be a redis://, rediss:// or unix:// URL',
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
@@ -204,7 +205,11 @@ function describe(error: ValueError, root: unknown, prefix: string): Problem[] {
       return at(`${PATTERN_HINTS[pattern] ?? `must match the pattern ${pattern}`}${got}`);
     }
     case ValueErrorType.StringMinLength:
-      return at(schema['minLength'] === 1 ? 'must not be empty' : `must be at least ${schema['minLength']} characters`);
+      return at(
+        schema['minLength'] === 1
+          ? 'must not be empty'
+          : `must be at least ${schema['minLength']} characters`,
+      );
     case ValueErrorType.StringMaxLength:
       return at(`must be at most ${schema['maxLength']} characters long`);
     case ValueErrorType.IntegerMinimum:
@@ -241,7 +246,8 @@ function describeUnion(error: ValueError, root: unknown, pointer: string, path: 
   if (!isPlainObject(value)) return [{ path, message: `must be a mapping with a kind (${choices})` }];
   const branch = branchOf(union, value);
   if (!branch) {
-    if (value['kind'] === undefined) return [{ path: [...path, 'kind'], message: `is required (${choices})` }];
+    if (value['kind'] === undefined)
+      return [{ path: [...path, 'kind'], message: `is required (${choices})` }];
     return [{ path: [...path, 'kind'], message: `must be ${choices} (got ${show(value['kind'])})` }];
   }
   return [...Value.Errors(branch, value)].flatMap((inner) => describe(inner, root, pointer));
@@ -249,7 +255,9 @@ function describeUnion(error: ValueError, root: unknown, pointer: string, path: 
 
 /** A missing key is reported once, as missing, not also as having the wrong type. */
 function dedupe(problems: Problem[]): Problem[] {
-  const required = new Set(problems.filter((p) => p.message === 'is required').map((p) => JSON.stringify(p.path)));
+  const required = new Set(
+    problems.filter((p) => p.message === 'is required').map((p) => JSON.stringify(p.path)),
+  );
   const seen = new Set<string>();
   return problems.filter((problem) => {
     const where = JSON.stringify(problem.path);

@@ -1,0 +1,49 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app';
+import { ConfigError, loadConfig, redactUrl } from './config/load';
+import { createLogger } from './observability/logger';
+import { createSource } from './sources';
+import { MemoryStore } from './store/memory';
+import { RedisStore } from './store/redis';
+import type { Store } from './store/types';
+import { SyncManager } from './sync/manager';
+
+async function main(): Promise<void> {
+  const log = createLogger();
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.fatal(`invalid configuration:\n${err.message}`);
+    console.error(`livesync: invalid configuration\n${err.message}`);
+    process.exit(2);
+  }
+
+  const store: Store = config.redis
+    ? await RedisStore.connect(config.redis.url, config.redis.prefix)
+    : new MemoryStore();
+  const sync = new SyncManager(config.datasets, createSource, store, log.child({ module: 'sync' }));
+  const app = await buildApp({ config, store, sync, logger: log });
+
+  closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error');
+    else log.info({ signal }, 'shutting down');
+    await app.close();
+  });
+
+  const address = await app.listen({ host: config.server.host, port: config.server.port });
+  log.info(
+    {
+      store: config.redis ? { kind: 'redis', url: redactUrl(config.redis.url) } : { kind: 'memory' },
+      datasets: config.datasets.map((d) => `${d.name} (${d.source.kind})`),
+      config: config.source,
+    },
+    `LiveSync listening on ${address}`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error('livesync: failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});
