@@ -37,10 +37,11 @@ export function validate<T extends TSchema>(
   input: unknown,
 ): { value: Static<T>; problems: Problem[] } {
   let value = Value.Default(narrow(schema, input), input);
-  const narrowed = narrow(schema, value);
-  value = acceptStrictConversions(Value.Clone(value), Value.Convert(narrowed, value));
+  value = acceptStrictConversions(Value.Clone(value), Value.Convert(narrow(schema, value), value));
   const problems: Problem[] = [];
-  for (const error of Value.Errors(narrow(schema, value), value)) {
+  // Against the schema itself, so list constraints a narrowed tuple would drop still apply;
+  // describe() resolves union errors by kind the same way.
+  for (const error of Value.Errors(schema, value)) {
     problems.push(...describe(error, value, ''));
   }
   return { value: value as Static<T>, problems: dedupe(problems) };
@@ -86,14 +87,9 @@ function narrow(schema: TSchema, value: unknown): TSchema {
     }
     return changed ? { ...schema, properties } : schema;
   }
-  if (KindGuard.IsArray(schema) && Array.isArray(value) && containsUnion(schema.items)) {
-    const fits =
-      value.length > 0 &&
-      value.length >= (schema.minItems ?? 0) &&
-      value.length <= (schema.maxItems ?? Infinity) &&
-      schema.uniqueItems !== true;
+  if (KindGuard.IsArray(schema) && Array.isArray(value) && value.length > 0 && containsUnion(schema.items)) {
     // A tuple of per-item schemas, so each list item gets the branch its own `kind` selects.
-    if (fits) return Type.Tuple(value.map((item) => narrow(schema.items, item)));
+    return Type.Tuple(value.map((item) => narrow(schema.items, item)));
   }
   return schema;
 }

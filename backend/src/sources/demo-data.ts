@@ -12,7 +12,9 @@ function weights(text: string): Weights {
 
 /** Vocabularies for dimension names a web-analytics dataset is likely to use, with realistic skews. */
 const VOCABULARIES: Record<string, Weights> = {
-  country: weights('US:28, DE:9, GB:8, IN:8, FR:6, BR:6, JP:5, CA:4, ES:3, IT:3, NL:3, AU:3, MX:3, PL:2, SE:2, KR:2'),
+  country: weights(
+    'US:28, DE:9, GB:8, IN:8, FR:6, BR:6, JP:5, CA:4, ES:3, IT:3, NL:3, AU:3, MX:3, PL:2, SE:2, KR:2',
+  ),
   device: weights('desktop:55, mobile:38, tablet:7'),
   page: weights(
     '/:30, /docs:14, /pricing:12, /blog:10, /features:8, /login:8, /signup:6, /checkout:4, /about:3, /contact:2',
@@ -25,7 +27,12 @@ const VOCABULARIES: Record<string, Weights> = {
   status: weights('200:92, 304:4, 404:3, 500:1'),
 };
 
-const ALIASES: Record<string, string> = { source: 'referrer', channel: 'referrer', platform: 'os', tier: 'plan' };
+const ALIASES: Record<string, string> = {
+  source: 'referrer',
+  channel: 'referrer',
+  platform: 'os',
+  tier: 'plan',
+};
 
 /** Any other dimension: a small vocabulary with a Zipf-like skew. */
 const GENERIC: Weights = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'].map(

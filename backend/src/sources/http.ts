@@ -3,7 +3,14 @@ import { parseDuration } from '../config/duration';
 import type { HttpSourceConfig } from '../config/schema';
 import { parsePath, valueAt, type JsonPath } from './json-path';
 import { comparePositions, isDecimal } from './order';
-import { SourceError, type FetchRequest, type FetchResult, type Position, type Source, type SourceRecord } from './types';
+import {
+  SourceError,
+  type FetchRequest,
+  type FetchResult,
+  type Position,
+  type Source,
+  type SourceRecord,
+} from './types';
 
 type Params = Record<string, string>;
 
@@ -160,7 +167,10 @@ export class HttpSource implements Source {
       if (err instanceof SourceError) throw err;
       if (signal?.aborted) throw signal.reason;
       if (timeout.aborted) {
-        throw new SourceError(`${this.spec.name}: ${where} timed out after ${this.timeoutMs} ms`, 'transient');
+        throw new SourceError(
+          `${this.spec.name}: ${where} timed out after ${this.timeoutMs} ms`,
+          'transient',
+        );
       }
       throw new SourceError(this.scrub(`${this.spec.name}: ${where} failed: ${describe(err)}`), 'transient');
     }
@@ -270,7 +280,8 @@ function label(value: unknown): string | null {
 }
 
 function numberOrNull(value: unknown): number | null {
-  const number = typeof value === 'number' ? value : typeof value === 'string' && isDecimal(value) ? Number(value) : NaN;
+  const number =
+    typeof value === 'number' ? value : typeof value === 'string' && isDecimal(value) ? Number(value) : NaN;
   return Number.isFinite(number) ? number : null;
 }
 
@@ -281,6 +292,7 @@ function quote(text: string): string {
 /** fetch() wraps network failures in a bare "fetch failed"; the cause says what happened. */
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? `: ${err.cause.message || (err.cause as { code?: string }).code}` : '';
+  const cause =
+    err.cause instanceof Error ? `: ${err.cause.message || (err.cause as { code?: string }).code}` : '';
   return `${err.message}${cause}`;
 }

@@ -57,7 +57,8 @@ const NUMBER_TYPES: Record<number, string> = {
  * since the epoch: JS dates stop at milliseconds, and rows a microsecond apart must neither
  * be skipped nor re-read forever.
  */
-export type CursorColumn = { kind: 'time'; sqlType: 'timestamp' | 'timestamptz' } | { kind: 'number'; sqlType: string };
+export type CursorColumn =
+  { kind: 'time'; sqlType: 'timestamp' | 'timestamptz' } | { kind: 'number'; sqlType: string };
 
 /** What the probe learnt about the columns whose type changes the SQL. */
 export interface Shape {
@@ -96,7 +97,9 @@ function cursorColumn(name: string, oid: number | undefined): CursorColumn {
 function timeColumn(name: string, oid: number | undefined): 'time' | 'number' {
   if (oid === OID.timestamptz || oid === OID.timestamp || oid === OID.date) return 'time';
   if (oid !== undefined && (NUMBER_TYPES[oid] || oid === OID.float4 || oid === OID.float8)) return 'number';
-  throw new Error(`time column "${name}" must be a timestamp, timestamptz, date or epoch-milliseconds number`);
+  throw new Error(
+    `time column "${name}" must be a timestamp, timestamptz, date or epoch-milliseconds number`,
+  );
 }
 
 function idColumn(oid: number | undefined): Shape['id'] {
@@ -193,7 +196,9 @@ export class PostgresStatements {
     if (this.shape.cursor.kind === 'time') {
       // Rows stamped by still-open transactions appear late with an older cursor; reading only
       // up to now() - lag keeps the position behind them.
-      conditions.push(`${this.cursor} <= now() - ${param(this.spec.sync.lagMs)}::float8 * interval '1 millisecond'`);
+      conditions.push(
+        `${this.cursor} <= now() - ${param(this.spec.sync.lagMs)}::float8 * interval '1 millisecond'`,
+      );
     }
     return conditions.join(' AND ');
   }

@@ -4,7 +4,14 @@ import { parseDuration } from '../config/duration';
 import type { PostgresSourceConfig } from '../config/schema';
 import { compareDecimals, compareIds, comparePositions } from './order';
 import { secretsOf, toSourceError } from './postgres-errors';
-import { PostgresStatements, probeSql, relationSql, shapeFromTypes, type Shape, type Start } from './postgres-sql';
+import {
+  PostgresStatements,
+  probeSql,
+  relationSql,
+  shapeFromTypes,
+  type Shape,
+  type Start,
+} from './postgres-sql';
 import {
   SourceError,
   type FetchRequest,
@@ -115,7 +122,10 @@ export class PostgresSource implements Source {
   private async probe(signal?: AbortSignal): Promise<Prepared> {
     const [version] = await this.query("SELECT current_setting('server_version_num')::int", [], signal);
     if (typeof version?.[0] === 'number' && version[0] < MIN_SERVER_VERSION) {
-      throw new SourceError(`${this.spec.name}: PostgreSQL 14 or later is required for exact cursors`, 'permanent');
+      throw new SourceError(
+        `${this.spec.name}: PostgreSQL 14 or later is required for exact cursors`,
+        'permanent',
+      );
     }
     const result = await this.run(probeSql(this.config, this.relation), [], signal);
     let shape: Shape;

@@ -1,6 +1,7 @@
-import { KindGuard, type TSchema } from '@sinclair/typebox';
-import { ConfigSchema } from '../../src/config/schema';
-import { PATTERN_HINTS } from '../../src/config/validate';
+import { KindGuard, Type, type TSchema } from '@sinclair/typebox';
+import { formatKeyPath } from '../../src/config/keypath';
+import { ConfigSchema, SourceSchema } from '../../src/config/schema';
+import { PATTERN_HINTS, validate } from '../../src/config/validate';
 
 function patterns(schema: TSchema, out = new Set<string>()): Set<string> {
   if (typeof schema['pattern'] === 'string') out.add(schema['pattern']);
@@ -15,5 +16,16 @@ describe('PATTERN_HINTS', () => {
   it('explains every pattern of the config schema in words', () => {
     const missing = [...patterns(ConfigSchema)].filter((pattern) => !(pattern in PATTERN_HINTS));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('validate', () => {
+  it('reports the errors of the branch a kind selects, even where it cannot narrow the schema first', () => {
+    const schema = Type.Array(SourceSchema, { uniqueItems: true });
+    const { problems } = validate(schema, [{ kind: 'demo', rate: 'fast' }, { kind: 'ftp' }]);
+    expect(problems.map((p) => `${formatKeyPath(p.path)}: ${p.message}`)).toEqual([
+      '[0].rate: must be a number (got "fast")',
+      '[1].kind: must be one of postgres, http, demo (got "ftp")',
+    ]);
   });
 });

@@ -1,0 +1,17 @@
+import type { DatasetSpec } from '../config/dataset';
+import { DemoSource } from './demo';
+import { HttpSource } from './http';
+import { PostgresSource } from './postgres';
+import type { Source } from './types';
+
+export function createSource(spec: DatasetSpec): Source {
+  const config = spec.source;
+  switch (config.kind) {
+    case 'postgres':
+      return new PostgresSource(spec, config);
+    case 'http':
+      return new HttpSource(spec, config);
+    case 'demo':
+      return new DemoSource(spec, config);
+  }
+}
