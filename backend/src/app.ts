@@ -1,9 +1,20 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/load';
+import { registerAuth } from './http/auth';
 import { formatValidation, registerErrorHandling } from './http/errors';
+import { annotationRoutes } from './http/routes/annotations';
+import { datasetRoutes } from './http/routes/datasets';
+import { healthRoutes } from './http/routes/health';
+import { metricsRoutes } from './http/routes/metrics';
 import { queryRoutes } from './http/routes/query';
+import { Metrics } from './observability/metrics';
+import { instrumentSync } from './observability/sync-metrics';
+import { MemoryCacheBackend, RedisCacheBackend, ResponseCache } from './query/cache';
+import { QueryService } from './query/service';
+import { RedisStore } from './store/redis';
 import type { Store } from './store/types';
 import type { SyncManager } from './sync/manager';
 
@@ -12,6 +23,8 @@ declare module 'fastify' {
     config: Config;
     store: Store;
     sync: SyncManager;
+    metrics: Metrics;
+    queries: QueryService;
   }
 }
 
@@ -29,27 +42,58 @@ export interface AppDeps {
  * `inject` requests into the real thing.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, store, sync } = deps;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: 256 * 1024,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false } },
     schemaErrorFormatter: formatValidation,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.decorate('config', deps.config);
-  app.decorate('store', deps.store);
-  app.decorate('sync', deps.sync);
+  // Third-party plugins first, then our decorations, hooks and routes.
+  if (config.server.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: config.server.rateLimitPerMinute,
+      timeWindow: 60_000,
+      allowList: (request) => !request.url.startsWith('/api/') || request.url.startsWith('/api/health/live'),
+    });
+  }
 
-  if (deps.startSync !== false) app.addHook('onReady', async () => deps.sync.start());
+  const metrics = new Metrics();
+  const cacheBackend =
+    store instanceof RedisStore ? new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync') : new MemoryCacheBackend();
+  const queries = new QueryService(store, {
+    get: (name) => sync.get(name)?.spec,
+    all: () => sync.specs(),
+    status: (name) => sync.get(name)!.status(),
+  }, new ResponseCache(cacheBackend));
+  app.decorate('config', config);
+  app.decorate('store', store);
+  app.decorate('sync', sync);
+  app.decorate('metrics', metrics);
+  app.decorate('queries', queries);
+  instrumentSync(sync, metrics);
+
+  registerAuth(app, config.server.apiKey);
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route, method: request.method }, reply.elapsedTime / 1000);
+  });
+  if (deps.startSync !== false) app.addHook('onReady', async () => sync.start());
   app.addHook('onClose', async () => {
-    await deps.sync.stop();
-    await deps.store.close();
+    await sync.stop();
+    await store.close();
   });
 
   registerErrorHandling(app);
+  await app.register(healthRoutes);
+  await app.register(metricsRoutes);
   await app.register(queryRoutes);
+  await app.register(datasetRoutes);
+  await app.register(annotationRoutes);
   return app;
 }

@@ -11,9 +11,11 @@ import { show, validate, type Problem } from './validate';
 export { redactUrl } from './redact';
 
 export interface Config {
-  server: { host: string; port: number; apiKey: string };
+  server: { host: string; port: number; apiKey: string; rateLimitPerMinute: number };
   /** Null when the config has no `redis` block: the service then uses its embedded in-memory store. */
   redis: { url: string; prefix: string } | null;
+  /** Null when no `grafanaLive` block is given: changes then go out over SSE only. */
+  grafanaLive: { url: string; token?: string; tokenFile?: string; streamId: string } | null;
   datasets: DatasetSpec[];
   /** The config file's absolute path, or `defaults` when the config was built from the environment. */
   source: string;
@@ -195,6 +197,7 @@ function build(
   return {
     server: value.server,
     redis: value.redis ?? null,
+    grafanaLive: value.grafanaLive ?? null,
     datasets,
     source,
   };

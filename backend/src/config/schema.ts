@@ -110,6 +110,11 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 3001 }),
         apiKey: Type.String({ default: '' }),
+        rateLimitPerMinute: Type.Integer({
+          minimum: 0,
+          default: 6000,
+          description: 'requests per minute per client on /api/* (0 turns the limit off)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -123,6 +128,17 @@ export const ConfigSchema = Type.Object(
       ),
     ),
     datasets: Type.Array(DatasetSchema, { minItems: 1 }),
+    grafanaLive: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https?://', description: 'Grafana base URL for the Live push API' }),
+          token: Type.Optional(Type.String({ minLength: 1, description: 'service-account token' })),
+          tokenFile: Type.Optional(Type.String({ minLength: 1, description: 'file holding the token' })),
+          streamId: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'livesync' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

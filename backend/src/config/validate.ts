@@ -22,6 +22,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^https?://': 'must be an http:// or https:// URL',
   '^(redis|rediss|unix)://': 'must be a redis://, rediss:// or unix:// URL',
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
+  '^[A-Za-z0-9_-]{1,64}$': 'must be 1 to 64 letters, digits, _ or -',
 };
 
 /**

@@ -1,7 +1,14 @@
 import { DAY_MS, HOUR_MS, type DatasetSpec } from '../config/dataset';
 import { parseDuration } from '../config/duration';
 import type { DemoSourceConfig } from '../config/schema';
-import { dimensionValue, distinctValue, metricValue } from './demo-data';
+import {
+  dimensionGenerator,
+  distinctGenerator,
+  metricGenerator,
+  type DimensionGenerator,
+  type DistinctGenerator,
+  type MetricGenerator,
+} from './demo-data';
 import { comparePositions } from './order';
 import { Random } from './random';
 import {
@@ -68,6 +75,11 @@ export class DemoSource implements Source {
   private lastCursor = 0;
   private generatedUntil: number;
   private paused = false;
+  private readonly dimensions: DimensionGenerator[];
+  private readonly metrics: MetricGenerator[];
+  private readonly distinct: DistinctGenerator[];
+  /** Where the page dimension is, since purchases depend on the page. */
+  private readonly pageIndex: number;
 
   constructor(
     private readonly spec: DatasetSpec,
@@ -77,6 +89,10 @@ export class DemoSource implements Source {
     this.random = new Random(config.seed);
     this.now = options.now ?? Date.now;
     this.historyMs = parseDuration(config.history);
+    this.dimensions = spec.dimensions.map(dimensionGenerator);
+    this.metrics = spec.metrics.map(metricGenerator);
+    this.distinct = spec.distinct.map(distinctGenerator);
+    this.pageIndex = spec.dimensions.indexOf('page');
     const now = this.now();
     this.generatedUntil = now - this.historyMs;
     this.advance(now);
@@ -171,7 +187,7 @@ export class DemoSource implements Source {
 
   private insert(time: number): void {
     const cursor = this.nextCursor(time);
-    const dims = this.spec.dimensions.map((name) => dimensionValue(this.random, name));
+    const dims = this.dimensions.map((generate) => generate(this.random));
     const row: Row = {
       id: cursor,
       time,
@@ -179,7 +195,7 @@ export class DemoSource implements Source {
       deleted: false,
       dims,
       metrics: this.metricsFor(dims),
-      distinct: this.spec.distinct.map((name) => distinctValue(this.random, name)),
+      distinct: this.distinct.map((generate) => generate(this.random)),
     };
     this.rows.set(row.id, row);
     this.recent[this.recentNext] = row;
@@ -213,8 +229,8 @@ export class DemoSource implements Source {
   }
 
   private metricsFor(dims: string[]): number[] {
-    const page = dims[this.spec.dimensions.indexOf('page')];
-    return this.spec.metrics.map((name) => metricValue(this.random, name, { page }));
+    const visit = { page: dims[this.pageIndex] };
+    return this.metrics.map((generate) => generate(this.random, visit));
   }
 
   private nextCursor(time: number): number {

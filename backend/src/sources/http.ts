@@ -1,6 +1,7 @@
 import type { DatasetSpec } from '../config/dataset';
 import { parseDuration } from '../config/duration';
 import type { HttpSourceConfig } from '../config/schema';
+import { messageOf, messageWithCauses } from './error-text';
 import { parsePath, valueAt, type JsonPath } from './json-path';
 import { comparePositions, isDecimal } from './order';
 import {
@@ -64,9 +65,10 @@ export class HttpSource implements Source {
   async fetch(request: FetchRequest): Promise<FetchResult> {
     const rewinding = request.after !== null && this.rewoundCursor(request) !== null;
     let params = this.firstParams(request);
+    // A saved continuation is used up by this fetch, or obsolete.
+    this.resume = null;
     let floor = rewinding ? null : request.after;
     const records: SourceRecord[] = [];
-    this.resume = null;
     for (;;) {
       const body = await this.get(params, request.signal);
       const page = this.recordsIn(body).map((raw, index) => this.toRecord(raw, index));
@@ -172,13 +174,16 @@ export class HttpSource implements Source {
           'transient',
         );
       }
-      throw new SourceError(this.scrub(`${this.spec.name}: ${where} failed: ${describe(err)}`), 'transient');
+      throw new SourceError(
+        this.scrub(`${this.spec.name}: ${where} failed: ${messageWithCauses(err)}`),
+        'transient',
+      );
     }
     try {
       return JSON.parse(text);
     } catch (err) {
       throw new SourceError(
-        `${this.spec.name}: ${where} returned invalid JSON (${(err as Error).message})`,
+        `${this.spec.name}: ${where} returned invalid JSON (${messageOf(err)})`,
         'permanent',
       );
     }
@@ -287,12 +292,4 @@ function numberOrNull(value: unknown): number | null {
 
 function quote(text: string): string {
   return text.length > QUOTE_LIMIT ? `${text.slice(0, QUOTE_LIMIT)}…` : text;
-}
-
-/** fetch() wraps network failures in a bare "fetch failed"; the cause says what happened. */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause =
-    err.cause instanceof Error ? `: ${err.cause.message || (err.cause as { code?: string }).code}` : '';
-  return `${err.message}${cause}`;
 }

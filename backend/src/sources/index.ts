@@ -13,5 +13,10 @@ export function createSource(spec: DatasetSpec): Source {
       return new HttpSource(spec, config);
     case 'demo':
       return new DemoSource(spec, config);
+    default:
+      // Unreachable for a validated config; keeps a hand-built spec from yielding undefined.
+      throw new Error(
+        `datasets.${spec.name}.source: unknown kind "${(config satisfies never as { kind: string }).kind}"`,
+      );
   }
 }

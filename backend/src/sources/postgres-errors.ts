@@ -1,3 +1,4 @@
+import { asErrorLike, codeOf, messageOf } from './error-text';
 import { SourceError, type ErrorClass } from './types';
 
 /**
@@ -12,35 +13,25 @@ const PERMANENT_CODES = new Set(['3D000', '3F000', '0A000']);
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 export function classifyPgError(err: unknown): ErrorClass {
   const code = codeOf(err);
   if (code !== undefined && SQLSTATE.test(code)) {
     return PERMANENT_CLASSES.has(code.slice(0, 2)) || PERMANENT_CODES.has(code) ? 'permanent' : 'transient';
   }
   // The client refuses before the server answers when it needs a password it was not given.
-  if (err instanceof Error && /^SASL: |password must be a string/.test(err.message)) return 'permanent';
+  if (/^SASL: |password must be a string/.test(messageOf(err))) return 'permanent';
   return 'transient';
 }
 
-/** Node reports a refused dual-stack connect as an AggregateError with an empty message. */
+/** The server's message, with its hint when it gives one (e.g. "Perhaps you meant ..."). */
 function describe(err: unknown): string {
-  if (err instanceof AggregateError && err.message === '') {
-    return err.errors.map(describe).join('; ') || codeOf(err) || 'connection failed';
-  }
-  if (!(err instanceof Error)) return String(err);
-  const hint = (err as { hint?: unknown }).hint;
-  const message = err.message || codeOf(err) || err.name;
+  const hint = asErrorLike(err)?.hint;
+  const message = messageOf(err);
   return typeof hint === 'string' && hint !== '' ? `${message} (${hint})` : message;
 }
 
 function isNetworkError(err: unknown): boolean {
-  const code = codeOf(err);
-  return code !== undefined && /^E[A-Z]+$/.test(code);
+  return /^E[A-Z]+$/.test(codeOf(err) ?? '');
 }
 
 /** The passwords a connection string carries, in the spellings a message could quote. */

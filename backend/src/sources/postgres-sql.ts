@@ -12,19 +12,35 @@ export function quoteTable(name: string): string {
   return name.split('.').map(quoteIdent).join('.');
 }
 
-/** The FROM clause: the table, or the configured query as a subquery. */
-export function relationSql(name: string, config: PostgresSourceConfig): string {
+/**
+ * What the statements read from: the table, or the configured query as a subquery named
+ * `src`. Columns are always qualified by `alias`: a bare ORDER BY "id" would sort by the
+ * output column "id"::text, i.e. as text, and disagree with the keyset comparison.
+ */
+export interface Relation {
+  from: string;
+  alias: string;
+}
+
+export function columnOf(relation: Relation, name: string): string {
+  return `${relation.alias}.${quoteIdent(name)}`;
+}
+
+export function relationOf(dataset: string, config: PostgresSourceConfig): Relation {
   const hasTable = config.table !== undefined;
   const hasQuery = config.query !== undefined;
   if (hasTable === hasQuery) {
     throw new Error(
-      `datasets.${name}.source: set exactly one of "table" or "query" (${hasTable ? 'both are' : 'neither is'} set)`,
+      `datasets.${dataset}.source: set exactly one of "table" or "query" (${hasTable ? 'both are' : 'neither is'} set)`,
     );
   }
-  if (config.table !== undefined) return quoteTable(config.table);
+  if (config.table !== undefined) {
+    const from = quoteTable(config.table);
+    return { from, alias: quoteIdent(config.table.split('.').at(-1) ?? config.table) };
+  }
   // A trailing semicolon is natural in a hand-written query but invalid inside a subquery.
   const query = (config.query ?? '').trim().replace(/;+\s*$/, '');
-  return `(${query}) AS src`;
+  return { from: `(${query}) AS src`, alias: 'src' };
 }
 
 /** Type OIDs from pg_type that decide how a column is read. */
@@ -70,9 +86,9 @@ export interface Shape {
   deleted: 'bool' | 'nullable' | 'none';
 }
 
-export function probeSql(config: PostgresSourceConfig, relation: string): string {
+export function probeSql(config: PostgresSourceConfig, relation: Relation): string {
   const columns = [config.cursor, config.time, config.id, ...(config.deleted ? [config.deleted] : [])];
-  return `SELECT ${columns.map(quoteIdent).join(', ')} FROM ${relation} LIMIT 0`;
+  return `SELECT ${columns.map((name) => columnOf(relation, name)).join(', ')} FROM ${relation.from} LIMIT 0`;
 }
 
 /** Reads the probe's field type OIDs; throws a readable message for unsupported types. */
@@ -127,29 +143,33 @@ export class PostgresStatements {
   constructor(
     private readonly spec: DatasetSpec,
     private readonly config: PostgresSourceConfig,
-    private readonly relation: string,
+    private readonly relation: Relation,
     private readonly shape: Shape,
   ) {
-    this.cursor = quoteIdent(config.cursor);
-    this.id = quoteIdent(config.id) + (shape.id === 'text' ? ' COLLATE "C"' : '');
+    this.cursor = this.column(config.cursor);
+    this.id = this.column(config.id) + (shape.id === 'text' ? ' COLLATE "C"' : '');
   }
 
-  /** Columns in the order `rowToRecord` reads them: id, time, cursor, deleted, dims, metrics, distinct. */
+  private column(name: string): string {
+    return columnOf(this.relation, name);
+  }
+
+  /** Columns in the order PostgresSource reads them: id, time, cursor, deleted, dims, metrics, distinct. */
   private selectList(): string {
-    const text = (name: string) => `${quoteIdent(name)}::text`;
+    const text = (name: string) => `${this.column(name)}::text`;
     return [
-      `${quoteIdent(this.config.id)}::text`,
+      `${this.column(this.config.id)}::text`,
       this.timeSql(),
       this.cursorSql(),
       this.deletedSql(),
       ...this.spec.dimensions.map(text),
-      ...this.spec.metrics.map((name) => `${quoteIdent(name)}::float8`),
+      ...this.spec.metrics.map((name) => `${this.column(name)}::float8`),
       ...this.spec.distinct.map(text),
     ].join(', ');
   }
 
   private timeSql(): string {
-    const time = quoteIdent(this.config.time);
+    const time = this.column(this.config.time);
     // extract() returns numeric since PostgreSQL 14, so floor() sees the exact microseconds.
     if (this.shape.time === 'time') return `floor(extract(epoch from ${time}) * 1000)::float8`;
     return `floor(${time})::float8`;
@@ -164,9 +184,9 @@ export class PostgresStatements {
   }
 
   private deletedSql(): string {
-    const column = this.config.deleted === undefined ? '' : quoteIdent(this.config.deleted);
-    if (this.shape.deleted === 'bool') return `coalesce(${column}, false)`;
-    if (this.shape.deleted === 'nullable') return `(${column} IS NOT NULL)`;
+    const deleted = this.config.deleted === undefined ? '' : this.column(this.config.deleted);
+    if (this.shape.deleted === 'bool') return `coalesce(${deleted}, false)`;
+    if (this.shape.deleted === 'nullable') return `(${deleted} IS NOT NULL)`;
     return 'false';
   }
 
@@ -209,7 +229,7 @@ export class PostgresStatements {
     values.push(limit);
     return {
       text:
-        `SELECT ${this.selectList()} FROM ${this.relation} WHERE ${where} ` +
+        `SELECT ${this.selectList()} FROM ${this.relation.from} WHERE ${where} ` +
         `ORDER BY ${this.cursor}, ${this.id} LIMIT $${values.length}`,
       values,
     };
@@ -219,6 +239,6 @@ export class PostgresStatements {
   estimate(start: Start): Statement {
     const values: unknown[] = [];
     const where = this.where(start, values);
-    return { text: `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${this.relation} WHERE ${where}`, values };
+    return { text: `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${this.relation.from} WHERE ${where}`, values };
   }
 }

@@ -7,8 +7,9 @@ import { secretsOf, toSourceError } from './postgres-errors';
 import {
   PostgresStatements,
   probeSql,
-  relationSql,
+  relationOf,
   shapeFromTypes,
+  type Relation,
   type Shape,
   type Start,
 } from './postgres-sql';
@@ -35,7 +36,7 @@ interface Prepared {
 export class PostgresSource implements Source {
   readonly kind = 'postgres';
   private readonly pool: Pool;
-  private readonly relation: string;
+  private readonly relation: Relation;
   private readonly secrets: string[];
   private prepared: Promise<Prepared> | null = null;
   /** Known once the id column's type is: text ids are ordered as bytes, even when numeric-looking. */
@@ -46,7 +47,7 @@ export class PostgresSource implements Source {
     private readonly config: PostgresSourceConfig,
   ) {
     try {
-      this.relation = relationSql(spec.name, config);
+      this.relation = relationOf(spec.name, config);
     } catch (err) {
       throw new SourceError((err as Error).message, 'permanent');
     }
@@ -157,9 +158,10 @@ export class PostgresSource implements Source {
     }
   }
 
+  /** Reads the columns in the order PostgresStatements selects them. */
   private toRecord(row: unknown[]): SourceRecord {
     const [id, time, cursor, deleted] = row;
-    if (typeof id !== 'string' || typeof cursor !== 'string') {
+    if (typeof id !== 'string') {
       throw new SourceError(`${this.spec.name}: a row has a NULL "${this.config.id}"`, 'permanent');
     }
     if (typeof time !== 'number') {
@@ -170,7 +172,8 @@ export class PostgresSource implements Source {
     return {
       id,
       time,
-      cursor,
+      // Never NULL: the statements skip rows without a cursor.
+      cursor: String(cursor),
       deleted: deleted === true,
       dims: row.slice(4, 4 + dims).map(textOrNull),
       metrics: row.slice(4 + dims, 4 + dims + metrics).map(finiteOrNull),

@@ -34,17 +34,4 @@ export class Random {
   logNormal(median: number, sigma: number): number {
     return median * Math.exp(sigma * this.normal());
   }
-
-  /** One of the entries, each as likely as its weight. */
-  weighted<T>(entries: readonly (readonly [T, number])[]): T {
-    const total = entries.reduce((sum, [, weight]) => sum + weight, 0);
-    let pick = this.next() * total;
-    for (const [value, weight] of entries) {
-      pick -= weight;
-      if (pick < 0) return value;
-    }
-    const last = entries.at(-1);
-    if (last === undefined) throw new Error('weighted() needs at least one entry');
-    return last[0];
-  }
 }

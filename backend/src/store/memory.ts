@@ -39,6 +39,8 @@ interface DatasetData {
   cells: CellMap[][];
   /** [tier][projection][distinct field] */
   distinct: DistinctMap[][][];
+  /** Base block index → the version of the last batch that touched it. */
+  blockVersions: Map<number, number>;
   events: SyncEvent[];
   status: Record<string, unknown> | null;
 }
@@ -71,6 +73,7 @@ export class MemoryStore implements Store {
     return {
       spec,
       records: new Map<string, Held>(),
+      blockVersions: new Map<number, number>(),
       buckets: new Map<number, Set<string>>(),
       cells: tiers.map(() => projections.map((): CellMap => new Map())),
       distinct: tiers.map(() => projections.map(() => spec.distinct.map((): DistinctMap => new Map()))),
@@ -107,8 +110,10 @@ export class MemoryStore implements Store {
     let unchanged = 0;
     let touchedFrom: number | null = null;
     let touchedTo: number | null = null;
+    const touchedBlocks = new Set<number>();
     const touch = (time: number) => {
       const bucket = Math.floor(time / base) * base;
+      touchedBlocks.add(Math.floor(bucket / base / spec.layout.blockBuckets));
       touchedFrom = touchedFrom === null ? bucket : Math.min(touchedFrom, bucket);
       touchedTo = touchedTo === null ? bucket : Math.max(touchedTo, bucket);
     };
@@ -143,6 +148,7 @@ export class MemoryStore implements Store {
 
     const state = data.state;
     if (upserts + deletes > 0) state.version++;
+    for (const block of touchedBlocks) data.blockVersions.set(block, state.version);
     if (batch.position) state.position = { ...batch.position };
     state.records = data.records.size;
     return { applied: true, version: state.version, upserts, deletes, unchanged, touchedFrom, touchedTo };
@@ -257,6 +263,16 @@ export class MemoryStore implements Store {
     });
     if (data.state) data.state.records = data.records.size;
     return removed;
+  }
+
+  async dataStamp(dataset: string, from: number, to: number): Promise<string> {
+    const { spec, state, blockVersions } = this.data(dataset);
+    const blockMs = spec.resolutionMs * spec.layout.blockBuckets;
+    let newest = 0;
+    for (let block = Math.floor(from / blockMs); block <= Math.floor((to - 1) / blockMs); block++) {
+      newest = Math.max(newest, blockVersions.get(block) ?? 0);
+    }
+    return `${state?.generation ?? 'none'}:${newest}`;
   }
 
   async readGroups(dataset: string, projection: number): Promise<(string | null)[][]> {

@@ -180,6 +180,22 @@ export class RedisStore implements Store {
     }
   }
 
+  async dataStamp(dataset: string, from: number, to: number): Promise<string> {
+    const { prefix, spec } = this.dataset(dataset);
+    const blockMs = spec.resolutionMs * spec.layout.blockBuckets;
+    const first = Math.floor(from / blockMs);
+    const last = Math.floor((to - 1) / blockMs);
+    const blocks = Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => String(first + i));
+    const [generation, versions] = await this.call(() =>
+      Promise.all([
+        this.redis.hget(`${prefix}state`, 'gen'),
+        blocks.length > 0 ? this.redis.hmget(`${prefix}bv`, ...blocks) : Promise.resolve([]),
+      ]),
+    );
+    const newest = versions.reduce((max, v) => Math.max(max, v === null ? 0 : Number(v)), 0);
+    return `${generation ?? 'none'}:${newest}`;
+  }
+
   async readGroups(dataset: string, projection: number): Promise<(string | null)[][]> {
     const { prefix, spec } = this.dataset(dataset);
     const size = projectionDimensions(projection, spec.dimensions.length).length;

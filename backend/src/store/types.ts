@@ -85,6 +85,12 @@ export interface Store {
   /** Removes records and buckets older than the cutoff; returns how many records went. */
   trim(dataset: string, cutoffMs: number): Promise<number>;
   readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]>;
+  /**
+   * Identifies the data of [from, to): the generation and the highest version of any base
+   * block in the range. It changes when, and only when, a batch touches the range (or the
+   * dataset is reset), so a cached answer for the range stays valid while it is unchanged.
+   */
+  dataStamp(dataset: string, from: number, to: number): Promise<string>;
   /** Known value combinations of a projection. */
   readGroups(dataset: string, projection: number): Promise<(string | null)[][]>;
   countDistinct(dataset: string, read: DistinctRead): Promise<number[]>;

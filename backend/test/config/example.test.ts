@@ -10,7 +10,7 @@ describe('livesync.example.yaml', () => {
       DATABASE_URL: 'postgres://livesync:pw@db:5432/shop',
       ORDERS_API_TOKEN: 't0ken',
     });
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '' });
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '', rateLimitPerMinute: 6000 });
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379/0', prefix: 'livesync' });
     expect(config.datasets.map((dataset) => [dataset.name, dataset.source.kind])).toEqual([
       ['events', 'postgres'],

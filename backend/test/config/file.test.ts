@@ -34,8 +34,9 @@ datasets:
 `);
     const config = loadFile(file);
     expect(config).toEqual({
-      server: { host: '0.0.0.0', port: 3100, apiKey: 'k3y' },
+      server: { host: '0.0.0.0', port: 3100, apiKey: 'k3y', rateLimitPerMinute: 6000 },
       redis: { url: 'rediss://cache:6380/1', prefix: 'ls:prod' },
+      grafanaLive: null,
       source: file,
       datasets: [
         {
@@ -68,7 +69,7 @@ datasets:
     const config = loadFile(
       files.write(`datasets:\n  - name: events\n    source: { kind: demo }\n    sync: { batchSize: 10 }\n`),
     );
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '' });
+    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '', rateLimitPerMinute: 6000 });
     expect(config.redis).toBeNull();
     expect(config.datasets[0]).toMatchObject({
       dimensions: [],

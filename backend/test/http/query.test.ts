@@ -23,7 +23,7 @@ describe('POST /api/query', () => {
       { id: '4', time: T0 + 130_000, cursor: '4', deleted: false, dims: ['US', 'mobile'], metrics: [5, 10], distinct: ['a'] },
       { id: '5', time: T0 + 150_000, cursor: '5', deleted: false, dims: ['US', 'tablet'], metrics: [7, 20], distinct: ['c'] },
     ];
-    const config: Config = { server: { host: '127.0.0.1', port: 0, apiKey: '' }, redis: null, datasets: [spec], source: 'test' };
+    const config: Config = { server: { host: '127.0.0.1', port: 0, apiKey: '', rateLimitPerMinute: 0 }, redis: null, grafanaLive: null, datasets: [spec], source: 'test' };
     const store = new MemoryStore();
     const sync = new SyncManager([spec], () => source, store, pino({ level: 'silent' }));
     app = await buildApp({ config, store, sync, logger: pino({ level: 'silent' }) });

@@ -1,16 +1,13 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { QueryError } from '../../query/errors';
-import { runMetricsQuery } from '../../query/engine';
-import type { DataFrame } from '../../query/frames';
-import { StoreUnavailableError } from '../../store/types';
 
 const Name = Type.String({ minLength: 1, maxLength: 128 });
 
-export const MetricsQuerySchema = Type.Object(
+export const QueryItemSchema = Type.Object(
   {
     refId: Type.String({ minLength: 1, maxLength: 64 }),
-    dataset: Name,
-    aggregations: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 32 }),
+    kind: Type.Optional(Type.Union([Type.Literal('metrics'), Type.Literal('freshness'), Type.Literal('status')])),
+    dataset: Type.Optional(Type.String({ maxLength: 128 })),
+    aggregations: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 32 })),
     groupBy: Type.Optional(Type.Array(Name, { maxItems: 4, uniqueItems: true })),
     filters: Type.Optional(
       Type.Record(Name, Type.Array(Type.String({ maxLength: 256 }), { minItems: 1, maxItems: 1000 }), {
@@ -26,53 +23,52 @@ export const QueryRequestSchema = Type.Object(
   {
     range: Type.Object(
       {
-        from: Type.Integer({ minimum: 0, description: 'epoch ms' }),
-        to: Type.Integer({ minimum: 0, description: 'epoch ms' }),
+        from: Type.Integer({ minimum: 0, maximum: 8.64e15, description: 'epoch ms' }),
+        to: Type.Integer({ minimum: 0, maximum: 8.64e15, description: 'epoch ms' }),
       },
       { additionalProperties: false },
     ),
-    intervalMs: Type.Integer({ minimum: 1, default: 60_000 }),
+    intervalMs: Type.Integer({ minimum: 1, maximum: 31_536_000_000, default: 60_000 }),
     maxDataPoints: Type.Integer({ minimum: 1, maximum: 100_000, default: 1500 }),
-    queries: Type.Array(MetricsQuerySchema, { minItems: 1, maxItems: 32 }),
+    queries: Type.Array(QueryItemSchema, { minItems: 1, maxItems: 32 }),
   },
   { additionalProperties: false },
 );
 
-interface RefIdResult {
-  frames?: DataFrame[];
-  error?: string;
-  status?: number;
+/** `X-Cache-Skip: true` (Grafana's own header) or `Cache-Control: no-cache` skips the response cache. */
+function wantsBypass(headers: Record<string, string | string[] | undefined>): boolean {
+  const skip = headers['x-cache-skip'];
+  const control = headers['cache-control'];
+  return (
+    (typeof skip === 'string' && skip.toLowerCase() === 'true') ||
+    (typeof control === 'string' && /(^|,)\s*no-(cache|store)\b/i.test(control))
+  );
 }
 
 export const queryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/api/query', { schema: { body: QueryRequestSchema } }, async (request, reply) => {
-    const { range, intervalMs, maxDataPoints, queries } = request.body;
-    if (range.from >= range.to) throw new QueryError('range: from must be before to');
-    const results: Record<string, RefIdResult> = {};
-    await Promise.all(
-      queries.map(async (query, i) => {
-        const where = `queries[${i}]`;
-        try {
-          const engine = app.sync.get(query.dataset);
-          if (!engine) throw new QueryError(`${where}.dataset: unknown dataset "${query.dataset}"`, 404);
-          const { frames, plan } = await runMetricsQuery(app.store, engine.spec, query, range, intervalMs, maxDataPoints, where);
-          const status = engine.status();
-          for (const frame of frames) {
-            frame.schema.meta = { custom: { lastSyncAt: status.lastSuccessAt, stepMs: plan.stepMs, tierMs: plan.tierMs } };
-          }
-          results[query.refId] = { frames };
-        } catch (err) {
-          if (!(err instanceof QueryError)) throw err;
-          results[query.refId] = { error: err.message, status: err.statusCode };
-        }
-      }),
-    );
+    const bypass = wantsBypass(request.headers);
+    const ifNoneMatch = request.headers['if-none-match'];
+    const outcome = await app.queries.execute(request.body, { bypass, ifNoneMatch });
+    const dashboard = app.metrics.dashboardLabel(request.headers['x-dashboard-uid'] as string | undefined);
+    for (const { dataset, kind } of outcome.answered) {
+      app.metrics.queries.inc({ dataset, kind });
+      app.metrics.dashboardQueries.inc({ dashboard });
+    }
+    reply.header('cache-control', 'private, no-cache').header('etag', outcome.etag);
+    if (outcome.results === null) {
+      app.metrics.cacheRequests.inc({ layer: 'http', result: 'not_modified' });
+      return reply.status(304).header('x-cache', 'HIT').send();
+    }
+    app.metrics.cacheRequests.inc({ layer: 'http', result: bypass ? 'bypass' : 'miss' });
+    for (const result of outcome.cache) app.metrics.cacheRequests.inc({ layer: 'response', result });
+    const xcache = bypass ? 'BYPASS' : outcome.cache.every((r) => r === 'hit') ? 'HIT' : 'MISS';
+    reply.header('x-cache', xcache);
+    const results = outcome.results;
     const failed = Object.values(results).filter((r) => r.error);
-    if (failed.length === queries.length) {
+    if (failed.length === request.body.queries.length) {
       return reply.status(failed[0]!.status ?? 400).send({ message: failed.map((f) => f.error).join('; '), results });
     }
     return { results };
   });
 };
-
-export { StoreUnavailableError };

@@ -1,0 +1,16 @@
+import type { SyncManager } from '../sync/manager';
+import type { Metrics } from './metrics';
+
+/** Counts what the sync engines report: runs, records, durations, upstream errors. */
+export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
+  for (const engine of sync.engines.values()) {
+    engine.on('run', (run) => {
+      const dataset = run.dataset;
+      metrics.syncRuns.inc({ dataset, outcome: run.outcome });
+      metrics.syncDuration.observe({ dataset }, run.durationMs / 1000);
+      if (run.upserts > 0) metrics.syncRecords.inc({ dataset, op: 'upsert' }, run.upserts);
+      if (run.deletes > 0) metrics.syncRecords.inc({ dataset, op: 'delete' }, run.deletes);
+      if (run.error && !run.skipped) metrics.upstreamErrors.inc({ dataset, class: run.error.class });
+    });
+  }
+}

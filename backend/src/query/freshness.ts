@@ -1,0 +1,50 @@
+import { describeAge } from '../config/duration';
+import type { DatasetSpec } from '../config/dataset';
+import type { DatasetStatus } from '../sync/status';
+import type { Notice } from './frames';
+
+export interface Freshness {
+  dataset: string;
+  lastSyncAt: number | null;
+  ageSeconds: number | null;
+  state: DatasetStatus['state'];
+  stale: boolean;
+  records: number;
+  /** A warning for the panel header when the data should not be trusted as current. */
+  notice: Notice | null;
+}
+
+/**
+ * How fresh a dataset is, in numbers for thresholds and in words for people. A dataset
+ * that never synced is stale: nothing says its numbers are current.
+ */
+export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: number): Freshness {
+  const ageMs = status.lastSuccessAt === null ? null : Math.max(0, now - status.lastSuccessAt);
+  const stale = ageMs === null || ageMs > spec.staleAfterMs;
+  const threshold = describeAge(spec.staleAfterMs);
+  const problems: string[] = [];
+  if (status.state === 'resyncing') {
+    const progress = status.backfill?.progress;
+    problems.push(
+      `resyncing from the start after the store lost its data${progress == null ? '' : ` (${Math.floor(progress * 100)} % done)`}; totals are incomplete until it catches up`,
+    );
+  }
+  if (ageMs === null) problems.push(`not synced yet; threshold ${threshold}`);
+  else if (stale) problems.push(`last synced ${describeAge(ageMs)} ago; threshold ${threshold}`);
+  if (status.lastError && (status.state === 'failing' || status.state === 'backoff' || stale)) {
+    problems.push(`last error: ${status.lastError.message}`);
+  }
+  const failing = status.state === 'failing';
+  return {
+    dataset: spec.name,
+    lastSyncAt: status.lastSuccessAt,
+    ageSeconds: ageMs === null ? null : Math.round(ageMs / 100) / 10,
+    state: status.state,
+    stale,
+    records: status.records,
+    notice:
+      stale || failing || status.state === 'resyncing'
+        ? { severity: 'warning', text: `${spec.name}: ${problems.join('; ') || 'sync is failing'}` }
+        : null,
+  };
+}

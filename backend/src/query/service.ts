@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import type { DatasetSpec } from '../config/dataset';
+import type { DatasetStatus } from '../sync/status';
+import type { Store } from '../store/types';
+import { parseAggregation } from './aggregations';
+import { ResponseCache, type CacheResult } from './cache';
+import { runMetricsQuery, type Format, type TimeRange } from './engine';
+import { QueryError } from './errors';
+import { freshnessOf, type Freshness } from './freshness';
+import type { DataFrame, FieldSchema } from './frames';
+import { planBuckets, type Plan } from './step';
+
+export type QueryKind = 'metrics' | 'freshness' | 'status';
+
+export interface QueryItem {
+  refId: string;
+  kind?: QueryKind;
+  dataset?: string;
+  aggregations?: string[];
+  groupBy?: string[];
+  filters?: Record<string, string[]>;
+  format?: Format;
+}
+
+export interface QueryRequest {
+  range: TimeRange;
+  intervalMs: number;
+  maxDataPoints: number;
+  queries: QueryItem[];
+}
+
+export interface RefIdResult {
+  frames?: DataFrame[];
+  error?: string;
+  status?: number;
+}
+
+export interface QueryOutcome {
+  /** Strong validator of the whole answer, from the data versions and freshness it depends on. */
+  etag: string;
+  /** Null when the caller's validator matched: answer 304. */
+  results: Record<string, RefIdResult> | null;
+  /** Response-cache result per metrics query. */
+  cache: CacheResult[];
+  /** Datasets and kinds answered, for usage metrics. */
+  answered: { dataset: string; kind: QueryKind }[];
+}
+
+export interface DatasetsView {
+  get(name: string): DatasetSpec | undefined;
+  all(): DatasetSpec[];
+  status(name: string): DatasetStatus;
+}
+
+/** A query checked and planned, ready to be answered or matched against a validator. */
+type Prepared =
+  | { refId: string; kind: 'metrics'; spec: DatasetSpec; query: QueryItem & { dataset: string; aggregations: string[] }; plan: Plan; where: string }
+  | { refId: string; kind: 'freshness' | 'status'; specs: DatasetSpec[] }
+  | { refId: string; kind: 'error'; error: QueryError };
+
+const UNEXPANDED_VARIABLE = /^\$\w+$|^\$\{[^}]+\}$|^\{[^}]*,[^}]*\}$|^\([^)]*\|[^)]*\)$/;
+
+/**
+ * Answers `/api/query`: metrics from rollups through the response cache, freshness and
+ * status from the sync engines, each frame carrying how fresh its dataset is.
+ */
+export class QueryService {
+  constructor(
+    private readonly store: Store,
+    private readonly datasets: DatasetsView,
+    private readonly cache: ResponseCache,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async execute(request: QueryRequest, options: { bypass: boolean; ifNoneMatch?: string }): Promise<QueryOutcome> {
+    const { range } = request;
+    if (range.from >= range.to) throw new QueryError('range: from must be before to');
+    const prepared = request.queries.map((q, i) => this.prepare(request, q, `queries[${i}]`));
+    const stamps = await Promise.all(
+      prepared.map((p) => (p.kind === 'metrics' ? this.store.dataStamp(p.spec.name, p.plan.from, p.plan.to) : '')),
+    );
+    const now = this.now();
+    const freshness = new Map(this.datasets.all().map((spec) => [spec.name, freshnessOf(spec, this.datasets.status(spec.name), now)]));
+    const etag = this.etag(prepared, stamps, freshness);
+    const answered = prepared.flatMap((p): { dataset: string; kind: QueryKind }[] =>
+      p.kind === 'metrics' ? [{ dataset: p.spec.name, kind: p.kind }] : p.kind === 'error' ? [] : p.specs.map((s) => ({ dataset: s.name, kind: p.kind })),
+    );
+    if (!options.bypass && options.ifNoneMatch === etag) return { etag, results: null, cache: [], answered };
+
+    const cache: CacheResult[] = [];
+    const results: Record<string, RefIdResult> = {};
+    await Promise.all(
+      prepared.map(async (p, i) => {
+        if (p.kind === 'error') {
+          results[p.refId] = { error: p.error.message, status: p.error.statusCode };
+          return;
+        }
+        if (p.kind !== 'metrics') {
+          results[p.refId] = { frames: [p.kind === 'freshness' ? freshnessFrame(p.refId, p.specs, freshness) : this.statusFrame(p.refId, p.specs, freshness)] };
+          return;
+        }
+        const key = ResponseCache.key([p.spec.name, p.query.aggregations, p.query.groupBy ?? [], sortedFilters(p.query.filters), p.query.format ?? 'timeseries', p.plan]);
+        try {
+          const { value, result } = await this.cache.get(key, stamps[i]!, options.bypass, async () => {
+            const { frames } = await runMetricsQuery(this.store, p.spec, p.query, range, request.intervalMs, request.maxDataPoints, p.where);
+            return JSON.stringify(frames);
+          });
+          cache.push(result);
+          const frames = JSON.parse(value) as DataFrame[];
+          const f = freshness.get(p.spec.name)!;
+          for (const frame of frames) {
+            frame.schema.refId = p.refId;
+            frame.schema.meta = {
+              custom: { lastSyncAt: f.lastSyncAt, ageSeconds: f.ageSeconds, state: f.state, stepMs: p.plan.stepMs },
+              ...(f.notice ? { notices: [f.notice] } : {}),
+            };
+          }
+          results[p.refId] = { frames };
+        } catch (err) {
+          if (!(err instanceof QueryError)) throw err;
+          results[p.refId] = { error: err.message, status: err.statusCode };
+        }
+      }),
+    );
+    return { etag, results, cache, answered };
+  }
+
+  private prepare(request: QueryRequest, q: QueryItem, where: string): Prepared {
+    try {
+      const kind = q.kind ?? 'metrics';
+      if (kind !== 'metrics') {
+        if (q.dataset === undefined || q.dataset === '') return { refId: q.refId, kind, specs: this.datasets.all() };
+        return { refId: q.refId, kind, specs: [this.spec(q.dataset, where)] };
+      }
+      if (!q.dataset) throw new QueryError(`${where}.dataset: a metrics query needs a dataset`);
+      const spec = this.spec(q.dataset, where);
+      const aggregations = q.aggregations ?? [];
+      if (aggregations.length === 0) throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
+      aggregations.forEach((a, i) => parseAggregation(a, spec, `${where}.aggregations[${i}]`));
+      for (const [dimension, values] of Object.entries(q.filters ?? {})) {
+        values.forEach((v, i) => {
+          if (UNEXPANDED_VARIABLE.test(v)) {
+            throw new QueryError(
+              `${where}.filters.${dimension}[${i}]: "${v}" looks like a template variable that was not expanded; send one value per item`,
+            );
+          }
+        });
+      }
+      const plan = planBuckets(spec, request.range.from, request.range.to, request.intervalMs, request.maxDataPoints);
+      const oldest = this.now() - spec.retentionMs - plan.stepMs;
+      if (request.range.to <= oldest) {
+        throw new QueryError(`range: the whole range is older than ${spec.name}'s retention (${spec.retentionMs / 86_400_000} d)`);
+      }
+      return { refId: q.refId, kind, spec, query: { ...q, dataset: q.dataset, aggregations }, plan, where };
+    } catch (err) {
+      if (err instanceof QueryError) return { refId: q.refId, kind: 'error', error: err };
+      throw err;
+    }
+  }
+
+  private spec(name: string, where: string): DatasetSpec {
+    const spec = this.datasets.get(name);
+    if (!spec) throw new QueryError(`${where}.dataset: unknown dataset "${name}"`, 404);
+    return spec;
+  }
+
+  private etag(prepared: Prepared[], stamps: string[], freshness: Map<string, Freshness>): string {
+    const hash = createHash('sha1');
+    prepared.forEach((p, i) => {
+      if (p.kind === 'metrics') {
+        const f = freshness.get(p.spec.name)!;
+        hash.update(JSON.stringify([p.refId, p.query, p.plan, stamps[i], f.state, f.stale, f.notice?.text ?? '']));
+      } else if (p.kind === 'error') {
+        hash.update(JSON.stringify([p.refId, p.error.message]));
+      } else {
+        // Freshness and status rows carry ages that move every second: never the same twice.
+        hash.update(JSON.stringify([p.refId, p.kind, this.now(), Math.random()]));
+      }
+    });
+    return `"${hash.digest('base64url')}"`;
+  }
+
+  private statusFrame(refId: string, specs: DatasetSpec[], freshness: Map<string, Freshness>): DataFrame {
+    const rows = specs.map((spec) => ({ spec, status: this.datasets.status(spec.name), f: freshness.get(spec.name)! }));
+    return {
+      schema: {
+        refId,
+        name: 'sync status',
+        fields: [
+          field('dataset', 'string'),
+          field('state', 'string'),
+          field('last_success', 'time'),
+          field('last_attempt', 'time'),
+          field('age_seconds', 'number'),
+          field('stale', 'boolean'),
+          field('records', 'number'),
+          field('records_applied', 'number'),
+          field('last_batch_ms', 'number'),
+          field('backfill_progress', 'number'),
+          field('last_error', 'string'),
+          field('error_class', 'string'),
+          field('next_attempt', 'time'),
+        ],
+      },
+      data: {
+        values: [
+          rows.map((r) => r.spec.name),
+          rows.map((r) => r.status.state),
+          rows.map((r) => r.status.lastSuccessAt),
+          rows.map((r) => r.status.lastAttemptAt),
+          rows.map((r) => r.f.ageSeconds),
+          rows.map((r) => r.f.stale),
+          rows.map((r) => r.status.records),
+          rows.map((r) => r.status.recordsApplied),
+          rows.map((r) => r.status.lastBatchDurationMs),
+          rows.map((r) => r.status.backfill?.progress ?? null),
+          rows.map((r) => r.status.lastError?.message ?? null),
+          rows.map((r) => r.status.lastError?.class ?? null),
+          rows.map((r) => r.status.nextAttemptAt),
+        ],
+      },
+    };
+  }
+}
+
+function field(name: string, type: FieldSchema['type']): FieldSchema {
+  return { name, type };
+}
+
+function freshnessFrame(refId: string, specs: DatasetSpec[], freshness: Map<string, Freshness>): DataFrame {
+  const rows = specs.map((s) => freshness.get(s.name)!);
+  return {
+    schema: {
+      refId,
+      name: 'freshness',
+      fields: [
+        field('dataset', 'string'),
+        field('last_updated', 'time'),
+        { name: 'age_seconds', type: 'number', config: { unit: 's' } },
+        field('state', 'string'),
+        field('stale', 'boolean'),
+        field('records', 'number'),
+      ],
+      meta: { notices: rows.flatMap((r) => (r.notice ? [r.notice] : [])) },
+    },
+    data: {
+      values: [
+        rows.map((r) => r.dataset),
+        rows.map((r) => r.lastSyncAt),
+        rows.map((r) => r.ageSeconds),
+        rows.map((r) => r.state),
+        rows.map((r) => r.stale),
+        rows.map((r) => r.records),
+      ],
+    },
+  };
+}
+
+function sortedFilters(filters: Record<string, string[]> | undefined): [string, string[]][] {
+  return Object.entries(filters ?? {})
+    .map(([k, v]): [string, string[]] => [k, [...v].sort()])
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+}

@@ -1,0 +1,2 @@
+// Stylesheets imported by @grafana/ui modules mean nothing to jsdom.
+export {};
