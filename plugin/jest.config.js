@@ -19,7 +19,10 @@ module.exports = {
   testEnvironmentOptions: { customExportConditions: ['require', 'node', 'default'] },
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts', '**/*.test.tsx'],
-  moduleNameMapper: { '\\.css$': '<rootDir>/test/stubs/style.ts' },
+  moduleNameMapper: {
+    '\\.css$': '<rootDir>/test/stubs/style.ts',
+    '^react-inlinesvg$': '<rootDir>/test/stubs/react-inlinesvg.tsx',
+  },
   setupFiles: ['<rootDir>/test/polyfills.ts'],
   setupFilesAfterEnv: ['<rootDir>/test/setup.ts'],
   transform: {

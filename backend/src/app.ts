@@ -25,6 +25,8 @@ declare module 'fastify' {
     sync: SyncManager;
     metrics: Metrics;
     queries: QueryService;
+    /** The time freshness is judged by; tests set it. */
+    clock: () => number;
   }
 }
 
@@ -35,6 +37,7 @@ export interface AppDeps {
   logger: Logger;
   /** Start the sync engines when the app is ready (tests that drive syncs themselves turn it off). */
   startSync?: boolean;
+  clock?: () => number;
 }
 
 /**
@@ -62,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  const clock = deps.clock ?? Date.now;
   const metrics = new Metrics();
   const cacheBackend =
     store instanceof RedisStore ? new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync') : new MemoryCacheBackend();
@@ -69,12 +73,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     get: (name) => sync.get(name)?.spec,
     all: () => sync.specs(),
     status: (name) => sync.get(name)!.status(),
-  }, new ResponseCache(cacheBackend));
+  }, new ResponseCache(cacheBackend), clock);
   app.decorate('config', config);
   app.decorate('store', store);
   app.decorate('sync', sync);
   app.decorate('metrics', metrics);
   app.decorate('queries', queries);
+  app.decorate('clock', clock);
   instrumentSync(sync, metrics);
 
   registerAuth(app, config.server.apiKey);

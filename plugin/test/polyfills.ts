@@ -15,14 +15,31 @@ Object.defineProperty(window, 'matchMedia', {
     }) as MediaQueryList,
 });
 
-class NoopResizeObserver {
+class NoopObserver {
+  readonly root = null;
+  readonly rootMargin = '';
+  readonly thresholds: number[] = [];
   observe(): void {}
   unobserve(): void {}
   disconnect(): void {}
+  takeRecords(): [] {
+    return [];
+  }
 }
-window.ResizeObserver ??= NoopResizeObserver;
+window.ResizeObserver ??= NoopObserver;
+window.IntersectionObserver ??= NoopObserver;
 
 // @grafana/ui measures option labels on a 2D canvas to size menus; jsdom has no canvas.
 HTMLCanvasElement.prototype.getContext = function getContext() {
   return { font: '', measureText: (text: string) => ({ width: text.length * 8 }) };
 } as unknown as HTMLCanvasElement['getContext'];
+
+// Combobox menus are virtualised: with jsdom's zero-sized layout they would render no option
+// at all. Give every element a modest box so the visible window holds a few dozen rows.
+Element.prototype.getBoundingClientRect = function getBoundingClientRect() {
+  return { x: 0, y: 0, top: 0, left: 0, bottom: 500, right: 400, width: 400, height: 500, toJSON: () => ({}) };
+};
+Object.defineProperties(HTMLElement.prototype, {
+  clientHeight: { configurable: true, get: () => 500 },
+  clientWidth: { configurable: true, get: () => 400 },
+});

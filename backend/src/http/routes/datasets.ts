@@ -13,7 +13,7 @@ const NameParams = Type.Object({ name: Type.String({ maxLength: 128 }) });
 
 export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
   const status = app.sync.get(spec.name)!.status();
-  const fresh = freshnessOf(spec, status, Date.now());
+  const fresh = freshnessOf(spec, status, app.clock());
   return {
     name: spec.name,
     source: { kind: spec.source.kind },

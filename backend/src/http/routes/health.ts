@@ -8,7 +8,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
 
   app.get('/api/health', async (_request, reply) => {
     const redis = await pingStore(app.store.ping(), app.store.kind);
-    const now = Date.now();
+    const now = app.clock();
     const datasets = Object.fromEntries(
       app.sync.specs().map((spec) => {
         const status = app.sync.get(spec.name)!.status();

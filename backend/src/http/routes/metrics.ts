@@ -5,7 +5,7 @@ export const metricsRoutes: FastifyPluginAsync = async (app) => {
   // A dataset that never synced is as old as the service: its age alert must still fire.
   const startedAt = Date.now();
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
-    const now = Date.now();
+    const now = app.clock();
     for (const spec of app.sync.specs()) {
       const status = app.sync.get(spec.name)!.status();
       app.metrics.staleThreshold.set({ dataset: spec.name }, spec.staleAfterMs / 1000);
