@@ -68,12 +68,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? Date.now;
   const metrics = new Metrics();
   const cacheBackend =
-    store instanceof RedisStore ? new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync') : new MemoryCacheBackend();
-  const queries = new QueryService(store, {
-    get: (name) => sync.get(name)?.spec,
-    all: () => sync.specs(),
-    status: (name) => sync.get(name)!.status(),
-  }, new ResponseCache(cacheBackend), clock);
+    store instanceof RedisStore
+      ? new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync')
+      : new MemoryCacheBackend();
+  const queries = new QueryService(
+    store,
+    {
+      get: (name) => sync.get(name)?.spec,
+      all: () => sync.specs(),
+      status: (name) => sync.get(name)!.status(),
+    },
+    new ResponseCache(cacheBackend),
+    clock,
+  );
   app.decorate('config', config);
   app.decorate('store', store);
   app.decorate('sync', sync);

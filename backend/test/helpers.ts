@@ -28,7 +28,11 @@ export function datasetSpec(overrides: Partial<RawDataset> = {}): DatasetSpec {
 }
 
 /** A Redis store under a fresh prefix; `cleanup` deletes exactly the keys under it. */
-export async function redisStore(): Promise<{ store: RedisStore; prefix: string; cleanup: () => Promise<void> }> {
+export async function redisStore(): Promise<{
+  store: RedisStore;
+  prefix: string;
+  cleanup: () => Promise<void>;
+}> {
   const prefix = uniquePrefix();
   const store = await RedisStore.connect(REDIS_URL, prefix);
   return {

@@ -8,7 +8,9 @@ export function pointerToPath(pointer: string): string {
   return pointer
     .split('/')
     .filter(Boolean)
-    .map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : `${i > 0 ? '.' : ''}${part.replace(/~1/g, '/').replace(/~0/g, '~')}`))
+    .map((part, i) =>
+      /^\d+$/.test(part) ? `[${part}]` : `${i > 0 ? '.' : ''}${part.replace(/~1/g, '/').replace(/~0/g, '~')}`,
+    )
     .join('');
 }
 
@@ -17,9 +19,11 @@ export function formatValidation(errors: FastifySchemaValidationError[], part: s
   const messages = errors.map((e) => {
     const path = [part, pointerToPath(e.instancePath)].filter(Boolean).join('.').replace('.[', '[');
     const params = e.params as Record<string, unknown>;
-    if (e.keyword === 'additionalProperties') return `${path}: unknown field "${String(params.additionalProperty)}"`;
+    if (e.keyword === 'additionalProperties')
+      return `${path}: unknown field "${String(params.additionalProperty)}"`;
     if (e.keyword === 'required') return `${path}: "${String(params.missingProperty)}" is required`;
-    if (e.keyword === 'enum') return `${path}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
+    if (e.keyword === 'enum')
+      return `${path}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
     return `${path}: ${e.message ?? 'is invalid'}`;
   });
   return new Error([...new Set(messages)].join('; '));
@@ -35,25 +39,34 @@ export function registerErrorHandling(app: FastifyInstance): void {
       return reply.status(400).send({ error: 'Bad Request', message: err.message });
     }
     if (err instanceof QueryError) {
-      return reply.status(err.statusCode).send({ error: err.statusCode === 404 ? 'Not Found' : 'Bad Request', message: err.message });
+      return reply
+        .status(err.statusCode)
+        .send({ error: err.statusCode === 404 ? 'Not Found' : 'Bad Request', message: err.message });
     }
     if (err instanceof StoreUnavailableError) {
       request.log.warn({ err, method: request.method, route: request.routeOptions.url }, 'store unavailable');
       return reply
         .status(503)
         .header('retry-after', '5')
-        .send({ error: 'Service Unavailable', message: 'the data store (Redis) is not reachable; try again shortly' });
+        .send({
+          error: 'Service Unavailable',
+          message: 'the data store (Redis) is not reachable; try again shortly',
+        });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {
       return reply.status(status).send({ error: httpReason(status), message: err.message });
     }
     request.log.error({ err, method: request.method, route: request.routeOptions.url }, 'request failed');
-    return reply.status(status).send({ error: httpReason(status), message: 'internal error; see the service log' });
+    return reply
+      .status(status)
+      .send({ error: httpReason(status), message: 'internal error; see the service log' });
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
+    reply
+      .status(404)
+      .send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
   });
 }
 

@@ -22,16 +22,20 @@ export function parseAggregation(text: string, spec: DatasetSpec, where: string)
     if (arg !== undefined) throw new QueryError(`${where}: count takes no field ("${text}")`);
     return { name: 'count', fn };
   }
-  if (arg === undefined) throw new QueryError(`${where}: ${fn} needs a field, e.g. ${fn}(${spec.metrics[0] ?? 'x'})`);
+  if (arg === undefined)
+    throw new QueryError(`${where}: ${fn} needs a field, e.g. ${fn}(${spec.metrics[0] ?? 'x'})`);
   if (fn === 'distinct') {
     const field = spec.distinct.indexOf(arg);
     if (field < 0) {
-      throw new QueryError(`${where}: "${arg}" is not a distinct field of ${spec.name} (${list(spec.distinct)})`);
+      throw new QueryError(
+        `${where}: "${arg}" is not a distinct field of ${spec.name} (${list(spec.distinct)})`,
+      );
     }
     return { name: `distinct(${arg})`, fn, field };
   }
   const metric = spec.metrics.indexOf(arg);
-  if (metric < 0) throw new QueryError(`${where}: "${arg}" is not a metric of ${spec.name} (${list(spec.metrics)})`);
+  if (metric < 0)
+    throw new QueryError(`${where}: "${arg}" is not a metric of ${spec.name} (${list(spec.metrics)})`);
   return { name: `${fn}(${arg})`, fn, metric };
 }
 

@@ -45,8 +45,11 @@ export async function runMetricsQuery(
   maxDataPoints: number,
   where: string,
 ): Promise<{ frames: DataFrame[]; plan: Plan }> {
-  const aggregations = query.aggregations.map((a, i) => parseAggregation(a, spec, `${where}.aggregations[${i}]`));
-  if (aggregations.length === 0) throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
+  const aggregations = query.aggregations.map((a, i) =>
+    parseAggregation(a, spec, `${where}.aggregations[${i}]`),
+  );
+  if (aggregations.length === 0)
+    throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
   const groupBy = query.groupBy ?? [];
   const filters = query.filters ?? {};
   checkDimensions(spec, groupBy, `${where}.groupBy`);
@@ -95,7 +98,13 @@ function acceptFilters(dims: string[], filters: Record<string, string[]>) {
 }
 
 /** Folds projection groups into output groups and tier buckets into steps. */
-function foldSeries(spec: DatasetSpec, groups: RollupGroup[], dims: string[], groupBy: string[], plan: Plan): Series[] {
+function foldSeries(
+  spec: DatasetSpec,
+  groups: RollupGroup[],
+  dims: string[],
+  groupBy: string[],
+  plan: Plan,
+): Series[] {
   const F = spec.layout.fieldCount;
   const M = spec.metrics.length;
   const steps = (plan.to - plan.from) / plan.stepMs;
@@ -159,7 +168,8 @@ async function countDistinct(
       fields.map(async (field) => {
         const ranges: [number, number][] = [];
         for (let i = 0; i * F < s.steps.length; i++) {
-          if (s.steps[i * F]! > 0) ranges.push([plan.from + i * plan.stepMs, plan.from + (i + 1) * plan.stepMs]);
+          if (s.steps[i * F]! > 0)
+            ranges.push([plan.from + i * plan.stepMs, plan.from + (i + 1) * plan.stepMs]);
         }
         const counts = await store.countDistinct(spec.name, {
           tierMs: plan.tierMs,
@@ -192,7 +202,14 @@ function value(agg: Aggregation, cell: Float64Array, at: number): number | null 
 }
 
 /** Rows of one series: the steps that hold records, with every aggregation's value. */
-function rows(spec: DatasetSpec, aggregations: Aggregation[], s: Series, si: number, plan: Plan, distinct: Map<string, number[]>) {
+function rows(
+  spec: DatasetSpec,
+  aggregations: Aggregation[],
+  s: Series,
+  si: number,
+  plan: Plan,
+  distinct: Map<string, number[]>,
+) {
   const F = spec.layout.fieldCount;
   const times: number[] = [];
   const columns: (number | null)[][] = aggregations.map(() => []);
@@ -202,7 +219,9 @@ function rows(spec: DatasetSpec, aggregations: Aggregation[], s: Series, si: num
     // Distinct counts were read for exactly these steps, in this order.
     const row = times.push(plan.from + i * plan.stepMs) - 1;
     aggregations.forEach((agg, a) => {
-      columns[a]!.push(agg.fn === 'distinct' ? (distinct.get(`${si}:${agg.field}`)?.[row] ?? 0) : value(agg, s.steps, at));
+      columns[a]!.push(
+        agg.fn === 'distinct' ? (distinct.get(`${si}:${agg.field}`)?.[row] ?? 0) : value(agg, s.steps, at),
+      );
     });
   }
   return { times, columns };
@@ -211,7 +230,12 @@ function rows(spec: DatasetSpec, aggregations: Aggregation[], s: Series, si: num
 const TIME_FIELD: FieldSchema = { name: 'time', type: 'time', typeInfo: { frame: 'time.Time' } };
 
 function numberField(name: string, labels?: Record<string, string>): FieldSchema {
-  return { name, type: 'number', typeInfo: { frame: 'float64', nullable: true }, ...(labels ? { labels } : {}) };
+  return {
+    name,
+    type: 'number',
+    typeInfo: { frame: 'float64', nullable: true },
+    ...(labels ? { labels } : {}),
+  };
 }
 
 function timeseriesFrames(
@@ -224,11 +248,17 @@ function timeseriesFrames(
   distinct: Map<string, number[]>,
 ): DataFrame[] {
   if (series.length === 0) {
-    return [{ schema: { refId, fields: [TIME_FIELD, ...aggregations.map((a) => numberField(a.name))] }, data: { values: [[], ...aggregations.map(() => [])] } }];
+    return [
+      {
+        schema: { refId, fields: [TIME_FIELD, ...aggregations.map((a) => numberField(a.name))] },
+        data: { values: [[], ...aggregations.map(() => [])] },
+      },
+    ];
   }
   return series.map((s, si) => {
     const { times, columns } = rows(spec, aggregations, s, si, plan, distinct);
-    const labels = groupBy.length > 0 ? Object.fromEntries(groupBy.map((g, i) => [g, s.labels[i] ?? ''])) : undefined;
+    const labels =
+      groupBy.length > 0 ? Object.fromEntries(groupBy.map((g, i) => [g, s.labels[i] ?? ''])) : undefined;
     return {
       schema: { refId, fields: [TIME_FIELD, ...aggregations.map((a) => numberField(a.name, labels))] },
       data: { values: [times, ...columns] },
@@ -256,7 +286,11 @@ function tableFrame(
       refId,
       fields: [
         TIME_FIELD,
-        ...groupBy.map((g): FieldSchema => ({ name: g, type: 'string', typeInfo: { frame: 'string', nullable: true } })),
+        ...groupBy.map((g): FieldSchema => ({
+          name: g,
+          type: 'string',
+          typeInfo: { frame: 'string', nullable: true },
+        })),
         ...aggregations.map((a) => numberField(a.name)),
       ],
     },

@@ -54,7 +54,14 @@ export interface DatasetsView {
 
 /** A query checked and planned, ready to be answered or matched against a validator. */
 type Prepared =
-  | { refId: string; kind: 'metrics'; spec: DatasetSpec; query: QueryItem & { dataset: string; aggregations: string[] }; plan: Plan; where: string }
+  | {
+      refId: string;
+      kind: 'metrics';
+      spec: DatasetSpec;
+      query: QueryItem & { dataset: string; aggregations: string[] };
+      plan: Plan;
+      where: string;
+    }
   | { refId: string; kind: 'freshness' | 'status'; specs: DatasetSpec[] }
   | { refId: string; kind: 'error'; error: QueryError };
 
@@ -72,18 +79,29 @@ export class QueryService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async execute(request: QueryRequest, options: { bypass: boolean; ifNoneMatch?: string }): Promise<QueryOutcome> {
+  async execute(
+    request: QueryRequest,
+    options: { bypass: boolean; ifNoneMatch?: string },
+  ): Promise<QueryOutcome> {
     const { range } = request;
     if (range.from >= range.to) throw new QueryError('range: from must be before to');
     const prepared = request.queries.map((q, i) => this.prepare(request, q, `queries[${i}]`));
     const stamps = await Promise.all(
-      prepared.map((p) => (p.kind === 'metrics' ? this.store.dataStamp(p.spec.name, p.plan.from, p.plan.to) : '')),
+      prepared.map((p) =>
+        p.kind === 'metrics' ? this.store.dataStamp(p.spec.name, p.plan.from, p.plan.to) : '',
+      ),
     );
     const now = this.now();
-    const freshness = new Map(this.datasets.all().map((spec) => [spec.name, freshnessOf(spec, this.datasets.status(spec.name), now)]));
+    const freshness = new Map(
+      this.datasets.all().map((spec) => [spec.name, freshnessOf(spec, this.datasets.status(spec.name), now)]),
+    );
     const etag = this.etag(prepared, stamps, freshness);
     const answered = prepared.flatMap((p): { dataset: string; kind: QueryKind }[] =>
-      p.kind === 'metrics' ? [{ dataset: p.spec.name, kind: p.kind }] : p.kind === 'error' ? [] : p.specs.map((s) => ({ dataset: s.name, kind: p.kind })),
+      p.kind === 'metrics'
+        ? [{ dataset: p.spec.name, kind: p.kind }]
+        : p.kind === 'error'
+          ? []
+          : p.specs.map((s) => ({ dataset: s.name, kind: p.kind })),
     );
     if (!options.bypass && options.ifNoneMatch === etag) return { etag, results: null, cache: [], answered };
 
@@ -96,13 +114,34 @@ export class QueryService {
           return;
         }
         if (p.kind !== 'metrics') {
-          results[p.refId] = { frames: [p.kind === 'freshness' ? freshnessFrame(p.refId, p.specs, freshness) : this.statusFrame(p.refId, p.specs, freshness)] };
+          results[p.refId] = {
+            frames: [
+              p.kind === 'freshness'
+                ? freshnessFrame(p.refId, p.specs, freshness)
+                : this.statusFrame(p.refId, p.specs, freshness),
+            ],
+          };
           return;
         }
-        const key = ResponseCache.key([p.spec.name, p.query.aggregations, p.query.groupBy ?? [], sortedFilters(p.query.filters), p.query.format ?? 'timeseries', p.plan]);
+        const key = ResponseCache.key([
+          p.spec.name,
+          p.query.aggregations,
+          p.query.groupBy ?? [],
+          sortedFilters(p.query.filters),
+          p.query.format ?? 'timeseries',
+          p.plan,
+        ]);
         try {
           const { value, result } = await this.cache.get(key, stamps[i]!, options.bypass, async () => {
-            const { frames } = await runMetricsQuery(this.store, p.spec, p.query, range, request.intervalMs, request.maxDataPoints, p.where);
+            const { frames } = await runMetricsQuery(
+              this.store,
+              p.spec,
+              p.query,
+              range,
+              request.intervalMs,
+              request.maxDataPoints,
+              p.where,
+            );
             return JSON.stringify(frames);
           });
           cache.push(result);
@@ -111,7 +150,12 @@ export class QueryService {
           for (const frame of frames) {
             frame.schema.refId = p.refId;
             frame.schema.meta = {
-              custom: { lastSyncAt: f.lastSyncAt, ageSeconds: f.ageSeconds, state: f.state, stepMs: p.plan.stepMs },
+              custom: {
+                lastSyncAt: f.lastSyncAt,
+                ageSeconds: f.ageSeconds,
+                state: f.state,
+                stepMs: p.plan.stepMs,
+              },
               ...(f.notice ? { notices: [f.notice] } : {}),
             };
           }
@@ -129,13 +173,15 @@ export class QueryService {
     try {
       const kind = q.kind ?? 'metrics';
       if (kind !== 'metrics') {
-        if (q.dataset === undefined || q.dataset === '') return { refId: q.refId, kind, specs: this.datasets.all() };
+        if (q.dataset === undefined || q.dataset === '')
+          return { refId: q.refId, kind, specs: this.datasets.all() };
         return { refId: q.refId, kind, specs: [this.spec(q.dataset, where)] };
       }
       if (!q.dataset) throw new QueryError(`${where}.dataset: a metrics query needs a dataset`);
       const spec = this.spec(q.dataset, where);
       const aggregations = q.aggregations ?? [];
-      if (aggregations.length === 0) throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
+      if (aggregations.length === 0)
+        throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
       aggregations.forEach((a, i) => parseAggregation(a, spec, `${where}.aggregations[${i}]`));
       for (const [dimension, values] of Object.entries(q.filters ?? {})) {
         values.forEach((v, i) => {
@@ -146,10 +192,18 @@ export class QueryService {
           }
         });
       }
-      const plan = planBuckets(spec, request.range.from, request.range.to, request.intervalMs, request.maxDataPoints);
+      const plan = planBuckets(
+        spec,
+        request.range.from,
+        request.range.to,
+        request.intervalMs,
+        request.maxDataPoints,
+      );
       const oldest = this.now() - spec.retentionMs - plan.stepMs;
       if (request.range.to <= oldest) {
-        throw new QueryError(`range: the whole range is older than ${spec.name}'s retention (${spec.retentionMs / 86_400_000} d)`);
+        throw new QueryError(
+          `range: the whole range is older than ${spec.name}'s retention (${spec.retentionMs / 86_400_000} d)`,
+        );
       }
       return { refId: q.refId, kind, spec, query: { ...q, dataset: q.dataset, aggregations }, plan, where };
     } catch (err) {
@@ -169,7 +223,9 @@ export class QueryService {
     prepared.forEach((p, i) => {
       if (p.kind === 'metrics') {
         const f = freshness.get(p.spec.name)!;
-        hash.update(JSON.stringify([p.refId, p.query, p.plan, stamps[i], f.state, f.stale, f.notice?.text ?? '']));
+        hash.update(
+          JSON.stringify([p.refId, p.query, p.plan, stamps[i], f.state, f.stale, f.notice?.text ?? '']),
+        );
       } else if (p.kind === 'error') {
         hash.update(JSON.stringify([p.refId, p.error.message]));
       } else {
@@ -181,7 +237,11 @@ export class QueryService {
   }
 
   private statusFrame(refId: string, specs: DatasetSpec[], freshness: Map<string, Freshness>): DataFrame {
-    const rows = specs.map((spec) => ({ spec, status: this.datasets.status(spec.name), f: freshness.get(spec.name)! }));
+    const rows = specs.map((spec) => ({
+      spec,
+      status: this.datasets.status(spec.name),
+      f: freshness.get(spec.name)!,
+    }));
     return {
       schema: {
         refId,

@@ -15,7 +15,13 @@ export interface Plan {
  * interval and at least range / maxDataPoints; buckets start at multiples of it since the
  * Unix epoch, as `date_bin(step, ts, 'epoch')` does.
  */
-export function planBuckets(spec: DatasetSpec, from: number, to: number, intervalMs: number, maxDataPoints: number): Plan {
+export function planBuckets(
+  spec: DatasetSpec,
+  from: number,
+  to: number,
+  intervalMs: number,
+  maxDataPoints: number,
+): Plan {
   const res = spec.resolutionMs;
   const wanted = Math.max(intervalMs, (to - from) / maxDataPoints, res);
   const stepMs = Math.ceil(wanted / res) * res;

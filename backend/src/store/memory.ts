@@ -101,7 +101,8 @@ export class MemoryStore implements Store {
 
   async applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult> {
     const data = this.data(dataset);
-    if (!data.state || data.state.generation !== batch.generation) return { applied: false, reason: 'state-lost' };
+    if (!data.state || data.state.generation !== batch.generation)
+      return { applied: false, reason: 'state-lost' };
     const { spec } = data;
     const base = spec.layout.tiers[0]!;
     const touched = new Set<string>();
@@ -253,11 +254,13 @@ export class MemoryStore implements Store {
       const span = size * blockBuckets;
       const expired = (bucket: number) => (Math.floor(bucket / span) + 1) * span <= cutoffMs;
       for (const byGroup of data.cells[ti]!) {
-        for (const byBucket of byGroup.values()) for (const b of byBucket.keys()) if (expired(b)) byBucket.delete(b);
+        for (const byBucket of byGroup.values())
+          for (const b of byBucket.keys()) if (expired(b)) byBucket.delete(b);
       }
       for (const byField of data.distinct[ti]!) {
         for (const sets of byField) {
-          for (const id of sets.keys()) if (Number(id.slice(id.lastIndexOf('|') + 1)) + size <= cutoffMs) sets.delete(id);
+          for (const id of sets.keys())
+            if (Number(id.slice(id.lastIndexOf('|') + 1)) + size <= cutoffMs) sets.delete(id);
         }
       }
     });
@@ -348,7 +351,13 @@ function hold(record: SourceRecord): Held {
   const dims = record.dims.map(encodeValue);
   const metrics = record.metrics.map((v) => (v === null || !Number.isFinite(v) ? null : v));
   const distinct = record.distinct;
-  return { time: record.time, dims, metrics, distinct, signature: JSON.stringify([record.time, dims, metrics, distinct]) };
+  return {
+    time: record.time,
+    dims,
+    metrics,
+    distinct,
+    signature: JSON.stringify([record.time, dims, metrics, distinct]),
+  };
 }
 
 function groupKey(encodedDims: string[], mask: number, dimensionCount: number): string {

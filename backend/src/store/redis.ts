@@ -29,8 +29,20 @@ interface Registered {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    livesyncApply(state: string, prefix: string, generation: string, layout: string, batch: string): Result<string[], Context>;
-    livesyncTrim(state: string, prefix: string, cutoff: number, resolution: number, limit: number): Result<[number, number], Context>;
+    livesyncApply(
+      state: string,
+      prefix: string,
+      generation: string,
+      layout: string,
+      batch: string,
+    ): Result<string[], Context>;
+    livesyncTrim(
+      state: string,
+      prefix: string,
+      cutoff: number,
+      resolution: number,
+      limit: number,
+    ): Result<[number, number], Context>;
   }
 }
 
@@ -114,7 +126,10 @@ export class RedisStore implements Store {
     if (!state.gen) return null;
     return {
       generation: state.gen,
-      position: state.cursor !== undefined && state.cursorId !== undefined ? { cursor: state.cursor, id: state.cursorId } : null,
+      position:
+        state.cursor !== undefined && state.cursorId !== undefined
+          ? { cursor: state.cursor, id: state.cursorId }
+          : null,
       version: Number(state.version ?? 0),
       records: Number(state.records ?? 0),
     };
@@ -206,7 +221,9 @@ export class RedisStore implements Store {
   async readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]> {
     const { prefix, spec } = this.dataset(dataset);
     const { fieldCount: F, blockBuckets: B } = spec.layout;
-    const groups = (await this.readGroups(dataset, read.projection)).filter((g) => !read.accept || read.accept(g));
+    const groups = (await this.readGroups(dataset, read.projection)).filter(
+      (g) => !read.accept || read.accept(g),
+    );
     if (groups.length === 0) return [];
     const first = read.from / read.tierMs;
     const count = Math.max(0, Math.ceil((read.to - read.from) / read.tierMs));
@@ -215,7 +232,7 @@ export class RedisStore implements Store {
     const placements: { group: number; at: number }[] = [];
     groups.forEach((values, g) => {
       const group = encodeGroup(values);
-      for (let idx = first; idx < first + count; ) {
+      for (let idx = first; idx < first + count;) {
         const block = Math.floor(idx / B);
         const stop = Math.min(first + count - 1, (block + 1) * B - 1);
         const key = `${prefix}r:${read.tierMs}:${read.projection}:${group}:${block}`;
@@ -244,7 +261,8 @@ export class RedisStore implements Store {
     for (const [from, to] of read.ranges) {
       const keys: string[] = [];
       for (let b = from; b < to; b += read.tierMs) {
-        for (const g of groups) keys.push(`${prefix}h:${read.tierMs}:${read.projection}:${read.field + 1}:${b}:${g}`);
+        for (const g of groups)
+          keys.push(`${prefix}h:${read.tierMs}:${read.projection}:${read.field + 1}:${b}:${g}`);
       }
       answered.push(keys.length > 0);
       if (keys.length > 0) pipeline.pfcount(...keys);
@@ -261,7 +279,13 @@ export class RedisStore implements Store {
 
   async appendEvent(dataset: string, event: SyncEvent): Promise<void> {
     const key = `${this.dataset(dataset).prefix}ev`;
-    await this.call(() => this.redis.multi().lpush(key, JSON.stringify(event)).ltrim(key, 0, EVENTS_KEPT - 1).exec());
+    await this.call(() =>
+      this.redis
+        .multi()
+        .lpush(key, JSON.stringify(event))
+        .ltrim(key, 0, EVENTS_KEPT - 1)
+        .exec(),
+    );
   }
 
   async readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]> {

@@ -199,7 +199,12 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         backfill: null,
       });
       await this.record({ startedAt, endedAt, outcome: 'success', records: totals.upserts + totals.deletes });
-      this.emit('run', { dataset: this.spec.name, outcome: 'success', durationMs: endedAt - startedAt, ...totals });
+      this.emit('run', {
+        dataset: this.spec.name,
+        outcome: 'success',
+        durationMs: endedAt - startedAt,
+        ...totals,
+      });
     } catch (err) {
       if (this.stopped && this.abort.signal.aborted) return;
       const skipped = err instanceof BrokenCircuitError;
@@ -214,7 +219,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       const endedAt = this.now();
       const failures = this.current.consecutiveFailures + 1;
       const state: SyncStateName =
-        error.class === 'permanent' || skipped || failures >= this.options.breaker.threshold ? 'failing' : 'backoff';
+        error.class === 'permanent' || skipped || failures >= this.options.breaker.threshold
+          ? 'failing'
+          : 'backoff';
       if (!skipped) this.log.warn({ err, class: error.class, origin: error.origin }, 'sync run failed');
       this.update({
         state,
@@ -241,7 +248,10 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   }
 
   /** One run: every page the upstream has after the committed position. */
-  private async run(totals: { upserts: number; deletes: number }): Promise<{ upserts: number; deletes: number }> {
+  private async run(totals: {
+    upserts: number;
+    deletes: number;
+  }): Promise<{ upserts: number; deletes: number }> {
     const { name } = this.spec;
     // No state: a first sync, or (when this engine had synced before) a store that lost it.
     const state = (await this.store.readState(name)) ?? (await this.begin(this.generation !== null));
@@ -276,13 +286,20 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     let committed: Position | null = state.position;
     let after = committed;
     let rewindMs = committed && sync.lookbackMs > 0 ? sync.lookbackMs : undefined;
-    if (this.current.state !== 'resyncing' && this.current.state !== 'syncing') this.update({ state: 'syncing' });
+    if (this.current.state !== 'resyncing' && this.current.state !== 'syncing')
+      this.update({ state: 'syncing' });
     for (;;) {
       const batchStart = this.now();
-      const page = await this.source.fetch({ after, rewindMs, limit: sync.batchSize, signal: this.abort.signal });
+      const page = await this.source.fetch({
+        after,
+        rewindMs,
+        limit: sync.batchSize,
+        signal: this.abort.signal,
+      });
       rewindMs = undefined;
       // A re-read of the lookback window never moves the committed position backwards.
-      const advance = page.last && (!committed || this.source.compare(page.last, committed) > 0) ? page.last : null;
+      const advance =
+        page.last && (!committed || this.source.compare(page.last, committed) > 0) ? page.last : null;
       const result = await this.store.applyBatch(name, {
         generation: state.generation,
         records: page.records,

@@ -14,7 +14,8 @@ export interface ClassifiedError {
  */
 export function classify(err: unknown): ClassifiedError {
   if (err instanceof SourceError) return { message: err.message, class: err.errorClass, origin: 'upstream' };
-  if (err instanceof StoreUnavailableError) return { message: err.message, class: 'transient', origin: 'store' };
+  if (err instanceof StoreUnavailableError)
+    return { message: err.message, class: 'transient', origin: 'store' };
   const message = err instanceof Error ? err.message : String(err);
   return { message, class: 'transient', origin: 'upstream' };
 }

@@ -17,7 +17,13 @@ export class SyncManager {
     options: EngineOptions = {},
   ) {
     for (const spec of datasets) {
-      const engine = new SyncEngine(spec, createSource(spec), store, log.child({ dataset: spec.name }), options);
+      const engine = new SyncEngine(
+        spec,
+        createSource(spec),
+        store,
+        log.child({ dataset: spec.name }),
+        options,
+      );
       this.engines.set(spec.name, engine);
     }
   }

@@ -4,7 +4,12 @@ describe('datasets, values, annotations, manual sync', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await harness();
-    h.source.rows = [row(1, T0, 'US', 1), row(2, T0, 'DE', 2), row(3, T0, 'Deutschland', 3), row(4, T0, 'FR', 4)];
+    h.source.rows = [
+      row(1, T0, 'US', 1),
+      row(2, T0, 'DE', 2),
+      row(3, T0, 'Deutschland', 3),
+      row(4, T0, 'FR', 4),
+    ];
     await h.syncNow();
     h.source.failWith = { message: 'upstream said 503', class: 'transient' };
     await h.syncNow();
@@ -24,7 +29,11 @@ describe('datasets, values, annotations, manual sync', () => {
       distinct: ['user_id'],
       resolution: '1m',
       staleAfter: '2m',
-      status: { state: 'backoff', records: 4, lastError: { message: 'upstream said 503', class: 'transient' } },
+      status: {
+        state: 'backoff',
+        records: 4,
+        lastError: { message: 'upstream said 503', class: 'transient' },
+      },
     });
     expect((await h.app.inject({ method: 'GET', url: '/api/datasets/events' })).json().name).toBe('events');
     const missing = await h.app.inject({ method: 'GET', url: '/api/datasets/nope' });
@@ -35,14 +44,24 @@ describe('datasets, values, annotations, manual sync', () => {
   it('lists known values of a dimension, filtered and limited', async () => {
     const all = await h.app.inject({ method: 'GET', url: '/api/datasets/events/values/country' });
     expect(all.json()).toEqual({ values: ['DE', 'Deutschland', 'FR', 'US'] });
-    const some = await h.app.inject({ method: 'GET', url: '/api/datasets/events/values/country?q=de&limit=1' });
+    const some = await h.app.inject({
+      method: 'GET',
+      url: '/api/datasets/events/values/country?q=de&limit=1',
+    });
     expect(some.json()).toEqual({ values: ['DE'] });
-    expect((await h.app.inject({ method: 'GET', url: '/api/datasets/events/values/city' })).statusCode).toBe(404);
-    expect((await h.app.inject({ method: 'GET', url: '/api/datasets/events/values/country?limit=0' })).statusCode).toBe(400);
+    expect((await h.app.inject({ method: 'GET', url: '/api/datasets/events/values/city' })).statusCode).toBe(
+      404,
+    );
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/api/datasets/events/values/country?limit=0' })).statusCode,
+    ).toBe(400);
   });
 
   it('returns sync runs as annotations, failures tagged', async () => {
-    const res = await h.app.inject({ method: 'GET', url: `/api/annotations?dataset=events&from=0&to=${Date.now() + MIN}&limit=10` });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: `/api/annotations?dataset=events&from=0&to=${Date.now() + MIN}&limit=10`,
+    });
     expect(res.statusCode).toBe(200);
     const [failure, success] = res.json();
     expect(failure).toMatchObject({ title: 'events sync failed', tags: ['sync', 'failure', 'events'] });
@@ -52,7 +71,9 @@ describe('datasets, values, annotations, manual sync', () => {
     expect(success.timeEnd).toBeGreaterThanOrEqual(success.time);
     const bad = await h.app.inject({ method: 'GET', url: '/api/annotations?from=10&to=5' });
     expect(bad.statusCode).toBe(400);
-    expect((await h.app.inject({ method: 'GET', url: '/api/annotations?from=x&to=5' })).json().message).toContain('querystring.from');
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/api/annotations?from=x&to=5' })).json().message,
+    ).toContain('querystring.from');
   });
 
   it('syncs on demand and refuses to be hammered', async () => {
@@ -82,7 +103,10 @@ describe('health and metrics', () => {
     await h.syncNow();
     const before = await h.app.inject({ method: 'GET', url: '/api/health' });
     expect(before.statusCode).toBe(200);
-    expect(before.json()).toMatchObject({ status: 'degraded', checks: { redis: { status: 'ok' }, datasets: { events: { status: 'failing', ageSeconds: null } } } });
+    expect(before.json()).toMatchObject({
+      status: 'degraded',
+      checks: { redis: { status: 'ok' }, datasets: { events: { status: 'failing', ageSeconds: null } } },
+    });
     expect(before.json().checks.datasets.events.message).toBe(
       'events: not synced yet; threshold 2 min; last error: relation "events" does not exist',
     );
@@ -95,7 +119,10 @@ describe('health and metrics', () => {
     });
     h.clock.now += 10 * MIN;
     const stale = (await h.app.inject({ method: 'GET', url: '/api/health' })).json();
-    expect(stale).toMatchObject({ status: 'degraded', checks: { datasets: { events: { status: 'stale' } } } });
+    expect(stale).toMatchObject({
+      status: 'degraded',
+      checks: { datasets: { events: { status: 'stale' } } },
+    });
     expect(stale.checks.datasets.events.message).toContain('last synced 10 min ago');
     expect((await h.app.inject({ method: 'GET', url: '/api/health/live' })).json()).toEqual({ status: 'ok' });
   });
@@ -108,7 +135,10 @@ describe('health and metrics', () => {
       method: 'POST',
       url: '/api/query',
       headers: { 'x-dashboard-uid': 'dash-1' },
-      payload: { range: { from: T0, to: T0 + MIN }, queries: [{ refId: 'A', dataset: 'events', aggregations: ['count'] }] },
+      payload: {
+        range: { from: T0, to: T0 + MIN },
+        queries: [{ refId: 'A', dataset: 'events', aggregations: ['count'] }],
+      },
     });
     const res = await h.app.inject({ method: 'GET', url: '/metrics' });
     expect(res.headers['content-type']).toContain('text/plain');
@@ -160,10 +190,18 @@ describe('API key and rate limit', () => {
     const none = await h.app.inject({ method: 'GET', url: '/api/datasets' });
     expect(none.statusCode).toBe(401);
     expect(none.json().message).toContain('an API key is required');
-    const wrong = await h.app.inject({ method: 'GET', url: '/api/datasets', headers: { authorization: 'Bearer nope' } });
+    const wrong = await h.app.inject({
+      method: 'GET',
+      url: '/api/datasets',
+      headers: { authorization: 'Bearer nope' },
+    });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.json().message).toBe('the API key is wrong');
-    const right = await h.app.inject({ method: 'GET', url: '/api/datasets', headers: { authorization: 'Bearer s3cret-key' } });
+    const right = await h.app.inject({
+      method: 'GET',
+      url: '/api/datasets',
+      headers: { authorization: 'Bearer s3cret-key' },
+    });
     expect(right.statusCode).toBe(200);
     expect((await h.app.inject({ method: 'GET', url: '/api/health/live' })).statusCode).toBe(200);
     expect((await h.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(401);
@@ -172,7 +210,15 @@ describe('API key and rate limit', () => {
   it('limits the request rate per client', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) {
-      statuses.push((await h.app.inject({ method: 'GET', url: '/api/health', headers: { authorization: 'Bearer s3cret-key' } })).statusCode);
+      statuses.push(
+        (
+          await h.app.inject({
+            method: 'GET',
+            url: '/api/health',
+            headers: { authorization: 'Bearer s3cret-key' },
+          })
+        ).statusCode,
+      );
     }
     expect(statuses).toContain(429);
     expect((await h.app.inject({ method: 'GET', url: '/api/health/live' })).statusCode).toBe(200);

@@ -24,7 +24,13 @@ export interface Harness {
   syncNow: () => Promise<void>;
 }
 
-export function row(id: number, time: number, country: string, amount: number | null, cursor = id): SourceRecord {
+export function row(
+  id: number,
+  time: number,
+  country: string,
+  amount: number | null,
+  cursor = id,
+): SourceRecord {
   return {
     id: String(id),
     time,
@@ -54,7 +60,12 @@ export async function harness(
   const store = options.store ?? new MemoryStore();
   const logger = options.logger ?? pino({ level: 'silent' });
   const config: Config = {
-    server: { host: '127.0.0.1', port: 0, apiKey: options.apiKey ?? '', rateLimitPerMinute: options.rateLimitPerMinute ?? 0 },
+    server: {
+      host: '127.0.0.1',
+      port: 0,
+      apiKey: options.apiKey ?? '',
+      rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    },
     redis: null,
     grafanaLive: null,
     datasets: [spec],

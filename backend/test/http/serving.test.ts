@@ -15,7 +15,11 @@ describe('response cache and HTTP validators', () => {
   let h: Harness;
   beforeEach(async () => {
     h = await harness();
-    h.source.rows = [row(1, T0 + 5_000, 'US', 10), row(2, T0 + 65_000, 'DE', 20), row(3, T0 + 3 * MIN, 'US', 5)];
+    h.source.rows = [
+      row(1, T0 + 5_000, 'US', 10),
+      row(2, T0 + 65_000, 'DE', 20),
+      row(3, T0 + 3 * MIN, 'US', 5),
+    ];
     await h.syncNow();
   });
   afterEach(async () => h.app.close());
@@ -67,9 +71,11 @@ describe('response cache and HTTP validators', () => {
     const changed = await query(h, inside, { 'if-none-match': before.headers.etag as string });
     expect(changed.statusCode).toBe(200);
     expect(changed.headers['x-cache']).toBe('MISS');
-    const us = changed.json().results.A.frames.find((f: { schema: { fields: { labels?: object }[] } }) =>
-      JSON.stringify(f.schema.fields[1]!.labels).includes('US'),
-    );
+    const us = changed
+      .json()
+      .results.A.frames.find((f: { schema: { fields: { labels?: object }[] } }) =>
+        JSON.stringify(f.schema.fields[1]!.labels).includes('US'),
+      );
     expect(us.data.values[0]).toEqual([T0, T0 + 3 * MIN, T0 + 4 * MIN]);
     expect(us.data.values[2]).toEqual([10, 5, 100]);
     expect((await query(h, outside)).headers['x-cache']).toBe('HIT');
@@ -126,7 +132,9 @@ describe('freshness on every answer', () => {
     const res = await query(h, metricsBody());
     expect(res.headers['x-cache']).toBe('HIT');
     const stale = res.json().results.A.frames[0].schema.meta;
-    expect(stale.notices).toEqual([{ severity: 'warning', text: 'events: last synced 7 min ago; threshold 2 min' }]);
+    expect(stale.notices).toEqual([
+      { severity: 'warning', text: 'events: last synced 7 min ago; threshold 2 min' },
+    ]);
   });
 
   it('keeps answering from synced data while the upstream fails, naming the error', async () => {
@@ -138,7 +146,9 @@ describe('freshness on every answer', () => {
     expect(res.statusCode).toBe(200);
     const frame = res.json().results.A.frames[0];
     expect(frame.data.values[1]).toEqual([1]);
-    expect(frame.schema.meta.notices[0].text).toMatch(/^events: last synced \d+ min ago; threshold 2 min; last error: connect ECONNREFUSED/);
+    expect(frame.schema.meta.notices[0].text).toMatch(
+      /^events: last synced \d+ min ago; threshold 2 min; last error: connect ECONNREFUSED/,
+    );
   });
 
   it('answers a freshness query with numbers a stat panel can threshold', async () => {
@@ -160,9 +170,13 @@ describe('freshness on every answer', () => {
 
   it('answers a status query with a table of datasets', async () => {
     await h.syncNow();
-    const res = await query(h, { ...metricsBody(), queries: [{ refId: 'S', kind: 'status', dataset: 'events' }] });
+    const res = await query(h, {
+      ...metricsBody(),
+      queries: [{ refId: 'S', kind: 'status', dataset: 'events' }],
+    });
     const [frame] = res.json().results.S.frames;
-    const column = (name: string) => frame.data.values[frame.schema.fields.findIndex((f: { name: string }) => f.name === name)];
+    const column = (name: string) =>
+      frame.data.values[frame.schema.fields.findIndex((f: { name: string }) => f.name === name)];
     expect(column('dataset')).toEqual(['events']);
     expect(column('state')).toEqual(['idle']);
     expect(column('records')).toEqual([1]);

@@ -21,7 +21,12 @@ const subjects: [string, () => Promise<Subject>][] = [
     'memory',
     async () => {
       const store = new MemoryStore();
-      return { store, exactDistinct: true, forget: async () => store.forget('events'), cleanup: async () => {} };
+      return {
+        store,
+        exactDistinct: true,
+        forget: async () => store.forget('events'),
+        cleanup: async () => {},
+      };
     },
   ],
   [
@@ -48,14 +53,22 @@ function makeRecord(random: () => number, id: number, spreadMs: number): SourceR
     time: T0 + Math.floor(random() * spreadMs),
     cursor: String(id),
     deleted: false,
-    dims: [COUNTRIES[Math.floor(random() * COUNTRIES.length)]!, DEVICES[Math.floor(random() * DEVICES.length)]!],
+    dims: [
+      COUNTRIES[Math.floor(random() * COUNTRIES.length)]!,
+      DEVICES[Math.floor(random() * DEVICES.length)]!,
+    ],
     metrics: [amount, Math.round(random() * 5000)],
     distinct: [random() < 0.05 ? null : `u${Math.floor(random() * 300)}`],
   };
 }
 
 /** Every stored cell of every tier and projection, as the store reports them. */
-async function storedCells(store: Store, spec: DatasetSpec, from: number, to: number): Promise<Map<string, number[]>> {
+async function storedCells(
+  store: Store,
+  spec: DatasetSpec,
+  from: number,
+  to: number,
+): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   const F = spec.layout.fieldCount;
   for (const tier of spec.layout.tiers) {
@@ -66,7 +79,10 @@ async function storedCells(store: Store, spec: DatasetSpec, from: number, to: nu
         const group = g.values.map((v) => v ?? '\0').join('\x1f');
         for (let i = 0; i * F < g.cells.length; i++) {
           if (g.cells[i * F]! <= 0) continue;
-          out.set(`${tier}|${mask}|${group}|${start + i * tier}`, Array.from(g.cells.subarray(i * F, (i + 1) * F)));
+          out.set(
+            `${tier}|${mask}|${group}|${start + i * tier}`,
+            Array.from(g.cells.subarray(i * F, (i + 1) * F)),
+          );
         }
       }
     }
@@ -74,7 +90,11 @@ async function storedCells(store: Store, spec: DatasetSpec, from: number, to: nu
   return out;
 }
 
-function expectCellsEqual(spec: DatasetSpec, actual: Map<string, number[]>, expected: Map<string, number[]>): void {
+function expectCellsEqual(
+  spec: DatasetSpec,
+  actual: Map<string, number[]>,
+  expected: Map<string, number[]>,
+): void {
   expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [key, want] of expected) {
     const got = actual.get(key)!;
@@ -127,8 +147,10 @@ describe.each(subjects)('%s store contract', (_name, make) => {
         if (!old || batch.some((r) => r.id === id)) continue;
         const roll = random();
         if (roll < 0.3) batch.push({ ...old, deleted: true });
-        else if (roll < 0.5) batch.push({ ...old }); // re-read, unchanged
-        else if (roll < 0.7) batch.push({ ...makeRecord(random, Number(id), spread) }); // moved anywhere
+        else if (roll < 0.5)
+          batch.push({ ...old }); // re-read, unchanged
+        else if (roll < 0.7)
+          batch.push({ ...makeRecord(random, Number(id), spread) }); // moved anywhere
         else batch.push({ ...old, metrics: [random() < 0.2 ? null : random() * 500, old.metrics[1]!] });
       }
       for (let i = 0; i < 100; i++) batch.push(makeRecord(random, nextId++, spread));
@@ -139,7 +161,11 @@ describe.each(subjects)('%s store contract', (_name, make) => {
       }
       const result = await apply(batch, `c${round + 2}`);
       expect(result.applied).toBe(true);
-      expectCellsEqual(spec, await storedCells(subject.store, spec, T0, T0 + spread + DAY_MS), referenceCells(spec, truth.values()));
+      expectCellsEqual(
+        spec,
+        await storedCells(subject.store, spec, T0, T0 + spread + DAY_MS),
+        referenceCells(spec, truth.values()),
+      );
     }
     const state = await subject.store.readState('events');
     expect(state).toMatchObject({ generation, position: { cursor: 'c5', id: '0' }, records: truth.size });
@@ -166,7 +192,9 @@ describe.each(subjects)('%s store contract', (_name, make) => {
         to: Math.floor(at / tier) * tier + tier,
       });
       const cells = group!.cells;
-      expect([cells[CELL.count], cells[CELL.min(0)], cells[CELL.max(0)], cells[CELL.sum(0)]]).toEqual([2, 3, 5, 8]);
+      expect([cells[CELL.count], cells[CELL.min(0)], cells[CELL.max(0)], cells[CELL.sum(0)]]).toEqual([
+        2, 3, 5, 8,
+      ]);
     }
   });
 
@@ -200,7 +228,12 @@ describe.each(subjects)('%s store contract', (_name, make) => {
     const records = Array.from({ length: 50 }, (_, i) => makeRecord(random, i, 3_600_000));
     const first = await apply(records);
     const again = await apply(records);
-    expect(again).toMatchObject({ applied: true, version: (first as { version: number }).version, upserts: 0, unchanged: 50 });
+    expect(again).toMatchObject({
+      applied: true,
+      version: (first as { version: number }).version,
+      upserts: 0,
+      unchanged: 50,
+    });
   });
 
   it('refuses a batch once the state is lost, and applies nothing', async () => {
@@ -210,19 +243,32 @@ describe.each(subjects)('%s store contract', (_name, make) => {
     await subject.store.register(spec);
     expect(await subject.store.readState('events')).toBeNull();
     expect(await apply([makeRecord(random, 2, 60_000)])).toEqual({ applied: false, reason: 'state-lost' });
-    const groups = await subject.store.readRollups('events', { tierMs: 60_000, projection: 0, from: T0, to: T0 + 60_000 });
+    const groups = await subject.store.readRollups('events', {
+      tierMs: 60_000,
+      projection: 0,
+      from: T0,
+      to: T0 + 60_000,
+    });
     expect(groups).toEqual([]);
   });
 
   it('drops records outside retention and trims old buckets', async () => {
     const random = prng(9);
     const old = Array.from({ length: 100 }, (_, i) => ({ ...makeRecord(random, i, 3_600_000) }));
-    const recent = Array.from({ length: 100 }, (_, i) => ({ ...makeRecord(random, 1000 + i, 3_600_000), time: T0 + 3 * DAY_MS + i * 1000 }));
+    const recent = Array.from({ length: 100 }, (_, i) => ({
+      ...makeRecord(random, 1000 + i, 3_600_000),
+      time: T0 + 3 * DAY_MS + i * 1000,
+    }));
     await apply([...old, ...recent]);
     const cutoff = T0 + 2 * DAY_MS;
     expect(await subject.store.trim('events', cutoff)).toBe(100);
     expect((await subject.store.readState('events'))!.records).toBe(100);
-    const before = await subject.store.readRollups('events', { tierMs: 60_000, projection: 0, from: T0, to: T0 + 3_600_000 });
+    const before = await subject.store.readRollups('events', {
+      tierMs: 60_000,
+      projection: 0,
+      from: T0,
+      to: T0 + 3_600_000,
+    });
     expect(before).toEqual([]);
     // A record arriving older than the cutoff is not kept.
     const late = await apply([{ ...makeRecord(random, 5000, 60_000) }], 'late', cutoff);
@@ -231,7 +277,12 @@ describe.each(subjects)('%s store contract', (_name, make) => {
 
   it('keeps a capped list of sync events and the status', async () => {
     for (let i = 0; i < 5; i++) {
-      await subject.store.appendEvent('events', { startedAt: i * 100, endedAt: i * 100 + 50, outcome: i === 3 ? 'failure' : 'success', records: i });
+      await subject.store.appendEvent('events', {
+        startedAt: i * 100,
+        endedAt: i * 100 + 50,
+        outcome: i === 3 ? 'failure' : 'success',
+        records: i,
+      });
     }
     const events = await subject.store.readEvents('events', 100, 300, 10);
     expect(events.map((e) => e.records)).toEqual([3, 2, 1]);

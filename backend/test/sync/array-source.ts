@@ -1,4 +1,12 @@
-import { SourceError, type ErrorClass, type FetchRequest, type FetchResult, type Position, type Source, type SourceRecord } from '../../src/sources/types';
+import {
+  SourceError,
+  type ErrorClass,
+  type FetchRequest,
+  type FetchResult,
+  type Position,
+  type Source,
+  type SourceRecord,
+} from '../../src/sources/types';
 
 /**
  * An upstream held in an array, read with the same keyset contract as the real sources
@@ -24,7 +32,9 @@ export class ArraySource implements Source {
       throw new SourceError('upstream went away mid-run', 'transient');
     }
     if (this.failWith) throw new SourceError(this.failWith.message, this.failWith.class);
-    const sorted = [...this.rows].sort((a, b) => this.compare({ cursor: a.cursor, id: a.id }, { cursor: b.cursor, id: b.id }));
+    const sorted = [...this.rows].sort((a, b) =>
+      this.compare({ cursor: a.cursor, id: a.id }, { cursor: b.cursor, id: b.id }),
+    );
     const { after, rewindMs } = request;
     const from = after && rewindMs ? { cursor: String(Number(after.cursor) - rewindMs), id: '-1' } : after;
     const records = sorted

@@ -24,7 +24,10 @@ function rows(n: number, seed = 1): SourceRecord[] {
 }
 
 function setup(options: EngineOptions = {}, overrides: Parameters<typeof datasetSpec>[0] = {}) {
-  const spec = datasetSpec({ sync: { interval: '1h', batchSize: 100, lag: '0s', lookback: '0s' }, ...overrides });
+  const spec = datasetSpec({
+    sync: { interval: '1h', batchSize: 100, lag: '0s', lookback: '0s' },
+    ...overrides,
+  });
   const store = new MemoryStore();
   const source = new ArraySource();
   const engine = new SyncEngine(spec, source, store, log, options);
@@ -32,7 +35,10 @@ function setup(options: EngineOptions = {}, overrides: Parameters<typeof dataset
 }
 
 /** Resolves with the next `count` scheduling decisions. */
-function nextSchedules(engine: SyncEngine, count: number): Promise<{ delayMs: number; state: SyncStateName }[]> {
+function nextSchedules(
+  engine: SyncEngine,
+  count: number,
+): Promise<{ delayMs: number; state: SyncStateName }[]> {
   return new Promise((resolve) => {
     const seen: { delayMs: number; state: SyncStateName }[] = [];
     const listener = (s: { delayMs: number; state: SyncStateName }) => {
@@ -46,17 +52,31 @@ function nextSchedules(engine: SyncEngine, count: number): Promise<{ delayMs: nu
   });
 }
 
-async function expectEqualToReference(store: MemoryStore, spec: ReturnType<typeof datasetSpec>, truth: SourceRecord[]) {
-  const want = referenceCells(spec, truth.filter((r) => !r.deleted));
+async function expectEqualToReference(
+  store: MemoryStore,
+  spec: ReturnType<typeof datasetSpec>,
+  truth: SourceRecord[],
+) {
+  const want = referenceCells(
+    spec,
+    truth.filter((r) => !r.deleted),
+  );
   const tier = spec.layout.tiers[1]!;
-  const groups = await store.readRollups('events', { tierMs: tier, projection: 0, from: T0, to: T0 + 86_400_000 });
+  const groups = await store.readRollups('events', {
+    tierMs: tier,
+    projection: 0,
+    from: T0,
+    to: T0 + 86_400_000,
+  });
   const F = spec.layout.fieldCount;
   const got = new Map<number, number>();
   groups[0]?.cells.forEach((v, i) => {
     if (i % F === 0 && v > 0) got.set(T0 + (i / F) * tier, v);
   });
   const expected = new Map(
-    [...want].filter(([k]) => k.startsWith(`${tier}|0|`)).map(([k, cell]) => [Number(k.split('|')[3]), cell[0]!]),
+    [...want]
+      .filter(([k]) => k.startsWith(`${tier}|0|`))
+      .map(([k, cell]) => [Number(k.split('|')[3]), cell[0]!]),
   );
   expect(got).toEqual(expected);
 }
@@ -70,8 +90,16 @@ describe('SyncEngine', () => {
     await engine.syncNow();
     await engine.stop();
     const state = await store.readState('events');
-    expect(state).toMatchObject({ records: 1050, position: { cursor: String(1000 + Math.floor(1049 / 3)), id: '1049' } });
-    expect(engine.status()).toMatchObject({ state: 'idle', recordsApplied: 1050, lastError: null, backfill: null });
+    expect(state).toMatchObject({
+      records: 1050,
+      position: { cursor: String(1000 + Math.floor(1049 / 3)), id: '1049' },
+    });
+    expect(engine.status()).toMatchObject({
+      state: 'idle',
+      recordsApplied: 1050,
+      lastError: null,
+      backfill: null,
+    });
     await expectEqualToReference(store, spec, source.rows);
     // The run started by start() read everything; the one syncNow() asked for found nothing new.
     const events = await store.readEvents('events', 0, Date.now(), 5);
@@ -99,7 +127,10 @@ describe('SyncEngine', () => {
     expect(new Set(delays).size).toBeGreaterThan(3);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(delays.slice(6))).toBeGreaterThan(mean(delays.slice(0, 3)));
-    expect(engine.status()).toMatchObject({ state: 'backoff', lastError: { class: 'transient', message: 'connect ECONNREFUSED' } });
+    expect(engine.status()).toMatchObject({
+      state: 'backoff',
+      lastError: { class: 'transient', message: 'connect ECONNREFUSED' },
+    });
     expect(source.fetches).toBe(14);
   });
 
@@ -152,7 +183,11 @@ describe('SyncEngine', () => {
     engine.start();
     await engine.syncNow();
     store.forget('events');
-    source.rows.push(...rows(600, 5).slice(500).map((r) => ({ ...r, cursor: '9999' })));
+    source.rows.push(
+      ...rows(600, 5)
+        .slice(500)
+        .map((r) => ({ ...r, cursor: '9999' })),
+    );
     const states: SyncStateName[] = [];
     engine.on('status', (s) => states.push(s.state));
     await engine.syncNow();

@@ -48,14 +48,23 @@ export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
 
 function specOf(app: FastifyInstance, name: string): DatasetSpec {
   const engine = app.sync.get(name);
-  if (!engine) throw new QueryError(`unknown dataset "${name}" (known: ${app.sync.specs().map((s) => s.name).join(', ')})`, 404);
+  if (!engine)
+    throw new QueryError(
+      `unknown dataset "${name}" (known: ${app.sync
+        .specs()
+        .map((s) => s.name)
+        .join(', ')})`,
+      404,
+    );
   return engine.spec;
 }
 
 export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const lastManualSync = new Map<string, number>();
 
-  app.get('/api/datasets', async () => ({ datasets: app.sync.specs().map((spec) => datasetSummary(app, spec)) }));
+  app.get('/api/datasets', async () => ({
+    datasets: app.sync.specs().map((spec) => datasetSummary(app, spec)),
+  }));
 
   app.get('/api/datasets/:name', { schema: { params: NameParams } }, async (request) =>
     datasetSummary(app, specOf(app, request.params.name)),
@@ -65,7 +74,10 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/api/datasets/:name/values/:dimension',
     {
       schema: {
-        params: Type.Object({ name: Type.String({ maxLength: 128 }), dimension: Type.String({ maxLength: 128 }) }),
+        params: Type.Object({
+          name: Type.String({ maxLength: 128 }),
+          dimension: Type.String({ maxLength: 128 }),
+        }),
         querystring: Type.Object(
           {
             q: Type.Optional(Type.String({ maxLength: 256 })),
@@ -79,7 +91,10 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const spec = specOf(app, request.params.name);
       const { dimension } = request.params;
       if (!spec.dimensions.includes(dimension)) {
-        throw new QueryError(`dimension: "${dimension}" is not a dimension of ${spec.name} (known: ${spec.dimensions.join(', ')})`, 404);
+        throw new QueryError(
+          `dimension: "${dimension}" is not a dimension of ${spec.name} (known: ${spec.dimensions.join(', ')})`,
+          404,
+        );
       }
       const needle = request.query.q?.toLowerCase() ?? '';
       const groups = await app.store.readGroups(spec.name, projectionOf(spec.dimensions, [dimension]));
@@ -101,7 +116,10 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return reply
         .status(429)
         .header('retry-after', String(wait))
-        .send({ error: 'Too Many Requests', message: `${spec.name} was synced moments ago; try again in ${wait} s` });
+        .send({
+          error: 'Too Many Requests',
+          message: `${spec.name} was synced moments ago; try again in ${wait} s`,
+        });
     }
     lastManualSync.set(spec.name, now);
     const engine = app.sync.get(spec.name)!;

@@ -14,8 +14,19 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         const status = app.sync.get(spec.name)!.status();
         const f = freshnessOf(spec, status, now);
         const state =
-          status.state === 'failing' ? 'failing' : status.state === 'resyncing' ? 'resyncing' : status.lastSuccessAt === null ? 'syncing' : f.stale ? 'stale' : 'ok';
-        return [spec.name, { status: state, ageSeconds: f.ageSeconds, ...(f.notice ? { message: f.notice.text } : {}) }];
+          status.state === 'failing'
+            ? 'failing'
+            : status.state === 'resyncing'
+              ? 'resyncing'
+              : status.lastSuccessAt === null
+                ? 'syncing'
+                : f.stale
+                  ? 'stale'
+                  : 'ok';
+        return [
+          spec.name,
+          { status: state, ageSeconds: f.ageSeconds, ...(f.notice ? { message: f.notice.text } : {}) },
+        ];
       }),
     );
     const checks = { redis, datasets };
@@ -25,13 +36,19 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-async function pingStore(ping: Promise<void>, kind: string): Promise<{ status: 'ok' | 'down'; message?: string }> {
+async function pingStore(
+  ping: Promise<void>,
+  kind: string,
+): Promise<{ status: 'ok' | 'down'; message?: string }> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       ping,
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${STORE_PING_TIMEOUT_MS} ms`)), STORE_PING_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${STORE_PING_TIMEOUT_MS} ms`)),
+          STORE_PING_TIMEOUT_MS,
+        );
       }),
     ]);
     return kind === 'memory' ? { status: 'ok', message: 'embedded in-memory store' } : { status: 'ok' };

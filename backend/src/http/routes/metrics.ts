@@ -9,7 +9,8 @@ export const metricsRoutes: FastifyPluginAsync = async (app) => {
     for (const spec of app.sync.specs()) {
       const status = app.sync.get(spec.name)!.status();
       app.metrics.staleThreshold.set({ dataset: spec.name }, spec.staleAfterMs / 1000);
-      if (status.lastSuccessAt !== null) app.metrics.lastSuccess.set({ dataset: spec.name }, status.lastSuccessAt / 1000);
+      if (status.lastSuccessAt !== null)
+        app.metrics.lastSuccess.set({ dataset: spec.name }, status.lastSuccessAt / 1000);
       app.metrics.age.set({ dataset: spec.name }, (now - (status.lastSuccessAt ?? startedAt)) / 1000);
     }
     reply.header('content-type', app.metrics.registry.contentType);

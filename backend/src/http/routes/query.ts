@@ -5,7 +5,9 @@ const Name = Type.String({ minLength: 1, maxLength: 128 });
 export const QueryItemSchema = Type.Object(
   {
     refId: Type.String({ minLength: 1, maxLength: 64 }),
-    kind: Type.Optional(Type.Union([Type.Literal('metrics'), Type.Literal('freshness'), Type.Literal('status')])),
+    kind: Type.Optional(
+      Type.Union([Type.Literal('metrics'), Type.Literal('freshness'), Type.Literal('status')]),
+    ),
     dataset: Type.Optional(Type.String({ maxLength: 128 })),
     aggregations: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { maxItems: 32 })),
     groupBy: Type.Optional(Type.Array(Name, { maxItems: 4, uniqueItems: true })),
@@ -67,7 +69,9 @@ export const queryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const results = outcome.results;
     const failed = Object.values(results).filter((r) => r.error);
     if (failed.length === request.body.queries.length) {
-      return reply.status(failed[0]!.status ?? 400).send({ message: failed.map((f) => f.error).join('; '), results });
+      return reply
+        .status(failed[0]!.status ?? 400)
+        .send({ message: failed.map((f) => f.error).join('; '), results });
     }
     return { results };
   });
