@@ -10,7 +10,17 @@ const swc = (parser) => [
   },
 ];
 
-const ESM_ONLY = ['marked', 'd3-interpolate', 'd3-color', 'd3-scale-chromatic', 'react-calendar', 'get-user-locale', 'memoize', 'mimic-function', '@wojtekmaj/date-utils'];
+const ESM_ONLY = [
+  'marked',
+  'd3-interpolate',
+  'd3-color',
+  'd3-scale-chromatic',
+  'react-calendar',
+  'get-user-locale',
+  'memoize',
+  'mimic-function',
+  '@wojtekmaj/date-utils',
+];
 
 module.exports = {
   testEnvironment: 'jsdom',

@@ -37,7 +37,17 @@ HTMLCanvasElement.prototype.getContext = function getContext() {
 // Combobox menus are virtualised: with jsdom's zero-sized layout they would render no option
 // at all. Give every element a modest box so the visible window holds a few dozen rows.
 Element.prototype.getBoundingClientRect = function getBoundingClientRect() {
-  return { x: 0, y: 0, top: 0, left: 0, bottom: 500, right: 400, width: 400, height: 500, toJSON: () => ({}) };
+  return {
+    x: 0,
+    y: 0,
+    top: 0,
+    left: 0,
+    bottom: 500,
+    right: 400,
+    width: 400,
+    height: 500,
+    toJSON: () => ({}),
+  };
 };
 Object.defineProperties(HTMLElement.prototype, {
   clientHeight: { configurable: true, get: () => 500 },

@@ -8,6 +8,7 @@
 #   DEMO_WRITER_DELETES   recent rows soft-deleted per round (default 1)
 #   DEMO_WRITER_INTERVAL  seconds between rounds (default 1)
 #   DEMO_WRITER_ROUNDS    stop after this many rounds (default 0: never)
+#   DEMO_WRITER_HEARTBEAT file touched after every round, for a healthcheck (default: none)
 set -eu
 
 inserts="${DEMO_WRITER_INSERTS:-10}"
@@ -15,6 +16,7 @@ updates="${DEMO_WRITER_UPDATES:-3}"
 deletes="${DEMO_WRITER_DELETES:-1}"
 interval="${DEMO_WRITER_INTERVAL:-1}"
 rounds="${DEMO_WRITER_ROUNDS:-0}"
+heartbeat="${DEMO_WRITER_HEARTBEAT:-}"
 
 round=0
 echo "demo-writer: $inserts inserts, $updates updates, $deletes soft deletes every ${interval}s"
@@ -50,5 +52,6 @@ WHERE id IN (
 COMMIT;
 SQL
   round=$((round + 1))
+  if [ -n "$heartbeat" ]; then touch "$heartbeat"; fi
   if [ "$rounds" -eq 0 ] || [ "$round" -lt "$rounds" ]; then sleep "$interval"; fi
 done

@@ -45,13 +45,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (err instanceof StoreUnavailableError) {
       request.log.warn({ err, method: request.method, route: request.routeOptions.url }, 'store unavailable');
-      return reply
-        .status(503)
-        .header('retry-after', '5')
-        .send({
-          error: 'Service Unavailable',
-          message: 'the data store (Redis) is not reachable; try again shortly',
-        });
+      return reply.status(503).header('retry-after', '5').send({
+        error: 'Service Unavailable',
+        message: 'the data store (Redis) is not reachable; try again shortly',
+      });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {

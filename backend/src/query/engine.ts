@@ -44,6 +44,7 @@ export async function runMetricsQuery(
   intervalMs: number,
   maxDataPoints: number,
   where: string,
+  planned?: Plan,
 ): Promise<{ frames: DataFrame[]; plan: Plan }> {
   const aggregations = query.aggregations.map((a, i) =>
     parseAggregation(a, spec, `${where}.aggregations[${i}]`),
@@ -55,23 +56,19 @@ export async function runMetricsQuery(
   checkDimensions(spec, groupBy, `${where}.groupBy`);
   checkDimensions(spec, Object.keys(filters), `${where}.filters`);
 
-  const plan = planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints);
+  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints);
   const projection = projectionOf(spec.dimensions, new Set([...groupBy, ...Object.keys(filters)]));
   const dims = projectionDimensions(projection, spec.dimensions.length).map((i) => spec.dimensions[i]!);
   const accept = acceptFilters(dims, filters);
+  // Check the size of the read before making it: groups x buckets bounds memory and time.
   const tierBuckets = (plan.to - plan.from) / plan.tierMs;
-  const groups = await store.readRollups(spec.name, {
-    tierMs: plan.tierMs,
-    projection,
-    from: plan.from,
-    to: plan.to,
-    accept,
-  });
-  if (groups.length * tierBuckets > MAX_CELLS_READ) {
+  const candidates = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g)).length;
+  if (candidates * tierBuckets > MAX_CELLS_READ) {
     throw new QueryError(
-      `${where}: the range needs ${groups.length * tierBuckets} buckets; narrow the range, the groups or raise the interval`,
+      `${where}: the range needs ${candidates * tierBuckets} stored buckets (${candidates} groups × ${tierBuckets}); narrow the range or the groups, or raise the interval`,
     );
   }
+  const groups = await store.readRollups(spec.name, { tierMs: plan.tierMs, projection, from: plan.from, to: plan.to, accept });
   const series = foldSeries(spec, groups, dims, groupBy, plan);
   const distinct = await countDistinct(store, spec, aggregations, series, projection, plan);
   const format = query.format ?? 'timeseries';

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { DatasetSpec } from '../config/dataset';
+import { formatDuration } from '../config/duration';
 import type { DatasetStatus } from '../sync/status';
 import type { Store } from '../store/types';
 import { parseAggregation } from './aggregations';
 import { ResponseCache, type CacheResult } from './cache';
-import { runMetricsQuery, type Format, type TimeRange } from './engine';
+import { MAX_CELLS_READ, runMetricsQuery, type Format, type TimeRange } from './engine';
 import { QueryError } from './errors';
 import { freshnessOf, type Freshness } from './freshness';
 import type { DataFrame, FieldSchema } from './frames';
@@ -141,6 +142,7 @@ export class QueryService {
               request.intervalMs,
               request.maxDataPoints,
               p.where,
+              p.plan,
             );
             return JSON.stringify(frames);
           });
@@ -199,10 +201,18 @@ export class QueryService {
         request.intervalMs,
         request.maxDataPoints,
       );
-      const oldest = this.now() - spec.retentionMs - plan.stepMs;
-      if (request.range.to <= oldest) {
+      const cutoff = Math.floor((this.now() - spec.retentionMs) / plan.stepMs) * plan.stepMs;
+      if (plan.to <= cutoff) {
         throw new QueryError(
-          `range: the whole range is older than ${spec.name}'s retention (${spec.retentionMs / 86_400_000} d)`,
+          `range: the whole range is older than ${spec.name}'s retention (${formatDuration(spec.retentionMs)})`,
+        );
+      }
+      // Nothing is kept before retention: neither read nor answer buckets there.
+      plan.from = Math.max(plan.from, cutoff);
+      const buckets = (plan.to - plan.from) / plan.tierMs;
+      if (buckets > MAX_CELLS_READ) {
+        throw new QueryError(
+          `range: ${buckets} buckets of ${formatDuration(plan.tierMs)} is more than one query may read (${MAX_CELLS_READ}); narrow the range or raise the interval`,
         );
       }
       return { refId: q.refId, kind, spec, query: { ...q, dataset: q.dataset, aggregations }, plan, where };

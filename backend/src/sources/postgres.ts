@@ -33,6 +33,10 @@ interface Prepared {
   statements: PostgresStatements;
 }
 
+/**
+ * Reads a table or query in keyset order on (cursor, id), never further than now() - lag.
+ * The column types are probed on first use, since they decide how cursors round-trip.
+ */
 export class PostgresSource implements Source {
   readonly kind = 'postgres';
   private readonly pool: Pool;

@@ -12,6 +12,7 @@ import type {
   SyncEvent,
   SyncState,
 } from './types';
+import { STAMP_MAX_BLOCKS } from './types';
 
 const EVENTS_KEPT = 1000;
 
@@ -271,10 +272,11 @@ export class MemoryStore implements Store {
   async dataStamp(dataset: string, from: number, to: number): Promise<string> {
     const { spec, state, blockVersions } = this.data(dataset);
     const blockMs = spec.resolutionMs * spec.layout.blockBuckets;
+    const first = Math.floor(from / blockMs);
+    const last = Math.floor((to - 1) / blockMs);
+    if (last - first + 1 > STAMP_MAX_BLOCKS) return `${state?.generation ?? 'none'}:v${state?.version ?? 0}`;
     let newest = 0;
-    for (let block = Math.floor(from / blockMs); block <= Math.floor((to - 1) / blockMs); block++) {
-      newest = Math.max(newest, blockVersions.get(block) ?? 0);
-    }
+    for (let block = first; block <= last; block++) newest = Math.max(newest, blockVersions.get(block) ?? 0);
     return `${state?.generation ?? 'none'}:${newest}`;
   }
 

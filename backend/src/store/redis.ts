@@ -14,7 +14,7 @@ import type {
   SyncEvent,
   SyncState,
 } from './types';
-import { StoreUnavailableError } from './types';
+import { STAMP_MAX_BLOCKS, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
 const TRIM_SLICE = 200;
@@ -199,8 +199,12 @@ export class RedisStore implements Store {
     const { prefix, spec } = this.dataset(dataset);
     const blockMs = spec.resolutionMs * spec.layout.blockBuckets;
     const first = Math.floor(from / blockMs);
-    const last = Math.floor((to - 1) / blockMs);
-    const blocks = Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => String(first + i));
+    const count = Math.max(0, Math.floor((to - 1) / blockMs) - first + 1);
+    if (count > STAMP_MAX_BLOCKS) {
+      const [generation, version] = await this.call(() => this.redis.hmget(`${prefix}state`, 'gen', 'version'));
+      return `${generation ?? 'none'}:v${version ?? 0}`;
+    }
+    const blocks = Array.from({ length: count }, (_, i) => String(first + i));
     const [generation, versions] = await this.call(() =>
       Promise.all([
         this.redis.hget(`${prefix}state`, 'gen'),

@@ -104,6 +104,9 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Blocks a data stamp looks at one by one before it falls back to the dataset version. */
+export const STAMP_MAX_BLOCKS = 2048;
+
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -1,0 +1,62 @@
+import type { AnnotationQuery, QueryEditorProps } from '@grafana/data';
+import { Alert, Combobox, type ComboboxOption, InlineField, InlineFieldRow } from '@grafana/ui';
+import { useId, useMemo } from 'react';
+import type { DataSource } from '../datasource';
+import type { LiveSyncQuery } from '../types';
+import { toOptions } from './options';
+import { selectors } from './selectors';
+import { useDatasets } from './useDatasets';
+
+type Props = QueryEditorProps<DataSource, LiveSyncQuery> & {
+  annotation?: AnnotationQuery<LiveSyncQuery>;
+  onAnnotationChange?: (annotation: AnnotationQuery<LiveSyncQuery>) => void;
+};
+
+const labels = selectors.annotationEditor;
+
+/** Sync runs of one dataset (or all) as annotations: "last updated" markers, failures in red. */
+export function AnnotationQueryEditor({ query, onChange, datasource }: Props) {
+  const id = useId();
+  const { datasets, loading, error } = useDatasets(datasource);
+  const variables = useMemo(() => datasource.getVariableOptions(), [datasource]);
+
+  const onDatasetChange = (option: ComboboxOption<string> | null) => {
+    const { dataset: _previous, ...rest } = query;
+    onChange(
+      option ? { ...rest, kind: 'annotations', dataset: option.value } : { ...rest, kind: 'annotations' },
+    );
+  };
+
+  return (
+    <div data-testid={labels.container}>
+      {error && (
+        <Alert severity="error" title={selectors.queryEditor.loadError}>
+          {error}
+        </Alert>
+      )}
+      <InlineFieldRow>
+        <InlineField
+          label={labels.dataset}
+          labelWidth={14}
+          tooltip="Sync runs of this dataset; leave empty for every dataset. Failed runs are tagged failure and drawn in red."
+        >
+          <Combobox
+            id={`${id}-dataset`}
+            width={40}
+            loading={loading}
+            isClearable
+            createCustomValue
+            placeholder="All datasets"
+            options={toOptions(
+              datasets.map((d) => d.name),
+              variables,
+              query.dataset,
+            )}
+            value={query.dataset ?? null}
+            onChange={onDatasetChange}
+          />
+        </InlineField>
+      </InlineFieldRow>
+    </div>
+  );
+}

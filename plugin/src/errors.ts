@@ -1,0 +1,35 @@
+import { isFetchError } from '@grafana/runtime';
+import type { ErrorBody } from './api';
+
+/** A failed call to the service, in words a dashboard user can act on. */
+export function describeFetchError(err: unknown, serviceUrl: string, path: string): string {
+  if (!isFetchError<ErrorBody | string | undefined>(err)) {
+    return `LiveSync request failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  const detail = bodyMessage(err.data) ?? err.message ?? err.statusText ?? '';
+  const suffix = detail ? `: ${detail}` : '';
+  const where = serviceUrl || '(no URL configured)';
+  switch (err.status) {
+    case 401:
+      return `LiveSync rejected the API key (401)${suffix}. Check the API key in the data source settings.`;
+    case 403:
+      return `Access denied (403) calling LiveSync ${path}${suffix}.`;
+    case 404:
+      return `LiveSync at ${where} has no ${path} (404)${suffix}. Check that the URL is the service's root.`;
+    case 0:
+    case 502:
+    case 504:
+      return `Could not reach LiveSync at ${where}${suffix}.`;
+    case 503:
+      return `LiveSync is unavailable (503)${suffix}.`;
+    default:
+      return `LiveSync answered ${err.status}${err.statusText ? ` ${err.statusText}` : ''} on ${path}${suffix}.`;
+  }
+}
+
+function bodyMessage(data: ErrorBody | string | undefined): string | undefined {
+  if (typeof data === 'string') return data.trim() || undefined;
+  if (data && typeof data === 'object' && typeof data.message === 'string' && data.message !== '')
+    return data.message;
+  return undefined;
+}

@@ -1,0 +1,66 @@
+import type { TestDataSourceResponse } from '@grafana/data';
+import type { DatasetHealth, HealthResponse } from './api';
+
+/** Seconds as a person says them: 45s, 12m, 3h 5m, 2d 4h. */
+export function formatAge(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return 'never';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
+}
+
+function describeDataset(name: string, health: DatasetHealth): string {
+  const because = health.message ? `: ${health.message}` : '';
+  switch (health.status) {
+    case 'stale':
+      return health.ageSeconds === null
+        ? `${name} is stale (never synced)${because}`
+        : `${name} is stale (last synced ${formatAge(health.ageSeconds)} ago)${because}`;
+    case 'failing':
+      return `${name} is failing${because}`;
+    default:
+      return `${name} is ${health.status}${because}`;
+  }
+}
+
+/** "Save & test" in words: what works, and what does not, by name. */
+export function describeHealth(health: HealthResponse): TestDataSourceResponse {
+  const redis = health.checks?.redis;
+  const datasets = Object.entries(health.checks?.datasets ?? {});
+  if (health.status === 'down' || redis?.status === 'down') {
+    return {
+      status: 'error',
+      message: `LiveSync is reachable but Redis is down${redis?.message ? `: ${redis.message}` : ''}. Panels cannot load until it is back.`,
+    };
+  }
+  const troubled = datasets.filter(([, d]) => d.status === 'stale' || d.status === 'failing');
+  if (troubled.length > 0) {
+    const list = troubled.map(([name, d]) => describeDataset(name, d)).join('; ');
+    const noun = troubled.length === 1 ? 'dataset needs' : 'datasets need';
+    return {
+      status: 'warning',
+      message: `Connected to LiveSync, but ${troubled.length} ${noun} attention: ${list}.`,
+    };
+  }
+  if (datasets.length === 0) {
+    return {
+      status: 'success',
+      message:
+        'Connected to LiveSync; Redis is up. The service has no datasets yet: declare one in its config file.',
+    };
+  }
+  const fresh = datasets.filter(([, d]) => d.status === 'ok').map(([name]) => name);
+  const busy = datasets.filter(([, d]) => d.status !== 'ok').map(([name, d]) => describeDataset(name, d));
+  const parts = [
+    fresh.length
+      ? `${fresh.length} dataset${fresh.length === 1 ? '' : 's'} up to date (${fresh.join(', ')})`
+      : '',
+    busy.join('; '),
+  ].filter(Boolean);
+  return { status: 'success', message: `Connected to LiveSync; Redis is up; ${parts.join('; ')}.` };
+}

@@ -1,0 +1,61 @@
+import type { DataQuery, DataSourceJsonData } from '@grafana/data';
+
+/**
+ * What a query asks the service for. `annotations` is the annotation editor's own kind: the
+ * plugin answers it from `/api/annotations`, the query editor never offers it.
+ */
+export type QueryKind = 'metrics' | 'freshness' | 'status' | 'annotations';
+
+export type QueryFormat = 'timeseries' | 'table';
+
+export interface LiveSyncQuery extends DataQuery {
+  /** Defaults to `metrics`. */
+  kind?: QueryKind;
+  /** Required for metrics; for freshness, status and annotations an empty dataset means all of them. */
+  dataset?: string;
+  /** `count`, `sum(amount)`, `avg(duration_ms)`, `min(x)`, `max(x)`, `distinct(user_id)`. */
+  aggregations?: string[];
+  /** Dimensions to group by. */
+  groupBy?: string[];
+  /** Dimension → the values to keep. */
+  filters?: Record<string, string[]>;
+  format?: QueryFormat;
+  /**
+   * Follow the dataset's changes over Grafana Live instead of waiting for the next refresh.
+   * Carried in the model now so saved dashboards keep it; streaming itself arrives with issue 5.
+   */
+  live?: boolean;
+}
+
+export const DEFAULT_QUERY: Partial<LiveSyncQuery> = {
+  kind: 'metrics',
+  aggregations: ['count'],
+  format: 'timeseries',
+};
+
+export const DEFAULT_ANNOTATION_QUERY: Partial<LiveSyncQuery> = { kind: 'annotations' };
+
+/** `jsonData`: everything here is visible to every viewer of the data source. */
+export interface LiveSyncOptions extends DataSourceJsonData {
+  /** The service's root URL as Grafana's server reaches it; the proxy route forwards to it. */
+  url?: string;
+  /** Grafana Live channel namespace: `stream/<liveStreamId>/<dataset>`. */
+  liveStreamId?: string;
+  liveEnabled?: boolean;
+}
+
+export const DEFAULT_LIVE_STREAM_ID = 'livesync';
+
+/** `secureJsonData`: write-only from the browser; the proxy injects it as a bearer token. */
+export interface LiveSyncSecureOptions {
+  apiKey?: string;
+}
+
+export type VariableQueryType = 'datasets' | 'dimensions' | 'values';
+
+/** A template variable's query, as the variable editor stores it. */
+export interface LiveSyncVariableQuery extends DataQuery {
+  type: VariableQueryType;
+  dataset?: string;
+  dimension?: string;
+}

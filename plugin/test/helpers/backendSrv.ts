@@ -1,0 +1,121 @@
+import type { BackendSrv, BackendSrvRequest, FetchError, FetchResponse } from '@grafana/runtime';
+import { type Observable, of, throwError } from 'rxjs';
+
+/** What a test expects the data source to send: compared field by field, exactly (absent means absent). */
+export interface ExpectedRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  params?: Record<string, unknown>;
+  data?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Reply {
+  status: number;
+  data?: unknown;
+  statusText?: string;
+}
+
+interface Expectation {
+  request: ExpectedRequest;
+  reply: Reply;
+}
+
+const describe = (r: Pick<BackendSrvRequest, 'method' | 'url' | 'params' | 'data' | 'headers'>) =>
+  `${r.method ?? 'GET'} ${r.url} ${JSON.stringify({ params: r.params, data: r.data, headers: r.headers })}`;
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * A BackendSrv that answers only the requests a test announced, once each, in any order.
+ * Anything else is a failure: `fetch` throws, and `verify()` (run after every test) reports
+ * it even when the code under test caught the throw, together with announced requests that
+ * never came.
+ */
+export class FakeBackendSrv implements BackendSrv {
+  private readonly pending: Expectation[] = [];
+  private readonly failures: string[] = [];
+  /** Every request fetched, in order, as the data source built it. */
+  readonly received: BackendSrvRequest[] = [];
+
+  expect(request: ExpectedRequest, reply: Reply): this {
+    this.pending.push({ request, reply });
+    return this;
+  }
+
+  fetch<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
+    this.received.push(options);
+    if (options.showErrorAlert !== false) {
+      this.fail(`request would pop Grafana's error toast (showErrorAlert not false): ${describe(options)}`);
+    }
+    const index = this.pending.findIndex(
+      ({ request }) =>
+        request.method === (options.method ?? 'GET') &&
+        request.url === options.url &&
+        same(request.params, options.params) &&
+        same(request.data, options.data) &&
+        same(request.headers, options.headers),
+    );
+    const [match] = index >= 0 ? this.pending.splice(index, 1) : [];
+    if (!match) this.fail(`unexpected request: ${describe(options)}`);
+    const { reply } = match;
+    const statusText = reply.statusText ?? (reply.status < 400 ? 'OK' : 'Error');
+    if (reply.status >= 200 && reply.status < 300) {
+      return of({
+        data: reply.data as T,
+        status: reply.status,
+        statusText,
+        ok: true,
+        headers: new Headers(),
+        redirected: false,
+        type: 'basic',
+        url: options.url,
+        config: options,
+      });
+    }
+    const error: FetchError = { status: reply.status, statusText, data: reply.data, config: options };
+    return throwError(() => error);
+  }
+
+  /** Throws if anything unexpected happened or an announced request never came. */
+  verify(): void {
+    const problems = [
+      ...this.failures,
+      ...this.pending.map(({ request }) => `expected but not sent: ${describe(request)}`),
+    ];
+    if (problems.length) throw new Error(`BackendSrv double:\n  ${problems.join('\n  ')}`);
+  }
+
+  private fail(message: string): never {
+    this.failures.push(message);
+    throw new Error(`BackendSrv double: ${message}`);
+  }
+
+  // The data source talks through fetch() only; any other entry point is a failure.
+  get<T>(url: string): Promise<T> {
+    return this.fail(`get(${url}) called; use fetch`);
+  }
+  delete<T>(url: string): Promise<T> {
+    return this.fail(`delete(${url}) called; use fetch`);
+  }
+  post<T>(url: string): Promise<T> {
+    return this.fail(`post(${url}) called; use fetch`);
+  }
+  patch<T>(url: string): Promise<T> {
+    return this.fail(`patch(${url}) called; use fetch`);
+  }
+  put<T>(url: string): Promise<T> {
+    return this.fail(`put(${url}) called; use fetch`);
+  }
+  request<T>(options: BackendSrvRequest): Promise<T> {
+    return this.fail(`request(${options.url}) called; use fetch`);
+  }
+  datasourceRequest<T>(options: BackendSrvRequest): Promise<FetchResponse<T>> {
+    return this.fail(`datasourceRequest(${options.url}) called; use fetch`);
+  }
+  chunked(options: BackendSrvRequest): Observable<FetchResponse<Uint8Array | undefined>> {
+    return this.fail(`chunked(${options.url}) called; use fetch`);
+  }
+}
