@@ -20,6 +20,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
+  // Secrets in the configuration are redacted by the logger, at every level.
+  log.debug({ config }, 'configuration loaded');
   const store: Store = config.redis
     ? await RedisStore.connect(config.redis.url, config.redis.prefix)
     : new MemoryStore();

@@ -206,8 +206,12 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
       data: body,
       requestId: request.requestId,
     };
+    const headers: Record<string, string> = {};
     // Grafana's "refresh, skipping the cache" reaches the service's response cache too.
-    if (request.skipQueryCache) options.headers = { 'X-Cache-Skip': 'true' };
+    if (request.skipQueryCache) headers['X-Cache-Skip'] = 'true';
+    // Lets the service count queries per dashboard, as Grafana does for its own data sources.
+    if (request.dashboardUID) headers['X-Dashboard-Uid'] = request.dashboardUID;
+    if (Object.keys(headers).length > 0) options.headers = headers;
     return this.fetch<QueryResponseBody>(options).pipe(
       map((response) => resultsToFrames(response.data.results, targets)),
       catchError((err: unknown) => {
@@ -231,6 +235,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
       limit: ANNOTATION_LIMIT,
     };
     if (query.dataset) params.dataset = query.dataset;
+    if (query.changesOnly) params.changesOnly = 'true';
     return this.fetch<AnnotationRecord[]>({
       url: `${this.url}/api/annotations`,
       method: 'GET',

@@ -20,6 +20,8 @@ export interface LiveSyncQuery extends DataQuery {
   /** Dimension → the values to keep. */
   filters?: Record<string, string[]>;
   format?: QueryFormat;
+  /** Annotations only: leave out sync runs that changed nothing (failures always show). */
+  changesOnly?: boolean;
   /**
    * Follow the dataset's changes over Grafana Live instead of waiting for the next refresh.
    * Carried in the model now so saved dashboards keep it; streaming itself arrives with issue 5.

@@ -49,6 +49,19 @@ describe('AnnotationQueryEditor', () => {
     expect(onChange).toHaveBeenLastCalledWith({ refId: 'Anno', kind: 'annotations', dataset: 'signups' });
   });
 
+  it('leaves out runs that changed nothing when asked', async () => {
+    const { onChange, user } = renderEditor({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
+
+    await user.click(screen.getByLabelText(labels.changesOnly));
+
+    expect(onChange).toHaveBeenLastCalledWith({
+      refId: 'Anno',
+      kind: 'annotations',
+      dataset: 'orders',
+      changesOnly: true,
+    });
+  });
+
   it('clears the dataset to show every sync run', async () => {
     const { onChange, user } = renderEditor({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
     await waitFor(() => expect(screen.getByLabelText(labels.dataset)).toHaveValue('orders'));

@@ -278,17 +278,20 @@ describe('query()', () => {
     expect(table!.meta?.preferredVisualisationType).toBe('table');
   });
 
-  it("passes Grafana's skip-cache refresh on to the service", async () => {
+  it("passes Grafana's skip-cache refresh and the dashboard on to the service", async () => {
     backendSrv().expect(
       {
         method: 'POST',
         url: `${PROXY}/api/query`,
         data: body([toService('A')]),
-        headers: { 'X-Cache-Skip': 'true' },
+        headers: { 'X-Cache-Skip': 'true', 'X-Dashboard-Uid': 'sales' },
       },
       { status: 200, data: { results: { A: { frames: [] } } } },
     );
-    const [, done] = await run(makeDataSource(), request([metrics('A')], { skipQueryCache: true }));
+    const [, done] = await run(
+      makeDataSource(),
+      request([metrics('A')], { skipQueryCache: true, dashboardUID: 'sales' }),
+    );
     expect(done!.state).toBe(LoadingState.Done);
   });
 
@@ -425,11 +428,14 @@ describe('annotations', () => {
       {
         method: 'GET',
         url: `${PROXY}/api/annotations`,
-        params: { from: FROM, to: TO, limit: ANNOTATION_LIMIT },
+        params: { from: FROM, to: TO, limit: ANNOTATION_LIMIT, changesOnly: 'true' },
       },
       { status: 401, data: { message: 'invalid API key' } },
     );
-    const [, done] = await run(makeDataSource(), request([{ refId: 'Anno', kind: 'annotations' }]));
+    const [, done] = await run(
+      makeDataSource(),
+      request([{ refId: 'Anno', kind: 'annotations', changesOnly: true }]),
+    );
     expect(done).toEqual({
       data: [],
       key: 'Q1',

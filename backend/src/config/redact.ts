@@ -2,7 +2,7 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /** Query parameters and libpq `key=value` settings whose values are secrets. */
 const SECRET_SETTING =
-  /(^|[?&;\s])((?:ssl)?password|pass|pwd|token|access_token|secret|api[_-]?key)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^&#;\s]*)/gi;
+  /(^|[?&;\s])((?:ssl)?password|pass|pwd|token|access_token|secret|api[_-]?key|key|auth|authorization|signature|sig)(\s*=\s*)('(?:[^'\\]|\\.)*'|[^&#;\s]*)/gi;
 
 /**
  * A connection string or URL with its secrets replaced by `***`, safe for logs and status

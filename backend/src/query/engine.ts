@@ -62,13 +62,21 @@ export async function runMetricsQuery(
   const accept = acceptFilters(dims, filters);
   // Check the size of the read before making it: groups x buckets bounds memory and time.
   const tierBuckets = (plan.to - plan.from) / plan.tierMs;
-  const candidates = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g)).length;
+  const candidates = (await store.readGroups(spec.name, projection)).filter(
+    (g) => !accept || accept(g),
+  ).length;
   if (candidates * tierBuckets > MAX_CELLS_READ) {
     throw new QueryError(
       `${where}: the range needs ${candidates * tierBuckets} stored buckets (${candidates} groups × ${tierBuckets}); narrow the range or the groups, or raise the interval`,
     );
   }
-  const groups = await store.readRollups(spec.name, { tierMs: plan.tierMs, projection, from: plan.from, to: plan.to, accept });
+  const groups = await store.readRollups(spec.name, {
+    tierMs: plan.tierMs,
+    projection,
+    from: plan.from,
+    to: plan.to,
+    accept,
+  });
   const series = foldSeries(spec, groups, dims, groupBy, plan);
   const distinct = await countDistinct(store, spec, aggregations, series, projection, plan);
   const format = query.format ?? 'timeseries';

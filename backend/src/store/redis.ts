@@ -201,7 +201,9 @@ export class RedisStore implements Store {
     const first = Math.floor(from / blockMs);
     const count = Math.max(0, Math.floor((to - 1) / blockMs) - first + 1);
     if (count > STAMP_MAX_BLOCKS) {
-      const [generation, version] = await this.call(() => this.redis.hmget(`${prefix}state`, 'gen', 'version'));
+      const [generation, version] = await this.call(() =>
+        this.redis.hmget(`${prefix}state`, 'gen', 'version'),
+      );
       return `${generation ?? 'none'}:v${version ?? 0}`;
     }
     const blocks = Array.from({ length: count }, (_, i) => String(first + i));

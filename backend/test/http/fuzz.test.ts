@@ -86,7 +86,12 @@ function mutate(body: unknown, path: readonly (string | number)[], value: unknow
 }
 
 const badBody = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...PATHS), nasty, fc.boolean()).map(([p, v, r]) => mutate(VALID, p, v, r)) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...PATHS), nasty, fc.boolean())
+      .map(([p, v, r]) => mutate(VALID, p, v, r)),
+  },
   {
     weight: 2,
     arbitrary: fc
@@ -102,7 +107,9 @@ describe('fuzzing /api/query with bad bodies', () => {
   beforeAll(async () => {
     h = await harness({
       upstream: (source) => {
-        source.rows = Array.from({ length: 50 }, (_, i) => row(i, T0 + i * 10_000, ['US', 'DE', 'FR'][i % 3]!, i));
+        source.rows = Array.from({ length: 50 }, (_, i) =>
+          row(i, T0 + i * 10_000, ['US', 'DE', 'FR'][i % 3]!, i),
+        );
       },
     });
     await h.syncNow();
@@ -120,7 +127,8 @@ describe('fuzzing /api/query with bad bodies', () => {
           payload: typeof body === 'string' ? body : JSON.stringify(body),
         });
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        if (res.statusCode >= 500) throw new Error(`${res.statusCode} for ${JSON.stringify(body).slice(0, 300)}: ${res.body}`);
+        if (res.statusCode >= 500)
+          throw new Error(`${res.statusCode} for ${JSON.stringify(body).slice(0, 300)}: ${res.body}`);
         if (res.statusCode >= 400) expect(typeof res.json().message).toBe('string');
       }),
       { numRuns: 10_000, seed: 20261124 },

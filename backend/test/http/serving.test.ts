@@ -44,7 +44,10 @@ describe('response cache and HTTP validators', () => {
 
   it('bypasses the cache for X-Cache-Skip and Cache-Control: no-cache', async () => {
     await query(h, metricsBody());
-    for (const headers of [{ 'x-cache-skip': 'true' }, { 'cache-control': 'no-cache' }] as Record<string, string>[]) {
+    for (const headers of [{ 'x-cache-skip': 'true' }, { 'cache-control': 'no-cache' }] as Record<
+      string,
+      string
+    >[]) {
       const res = await query(h, metricsBody(), headers);
       expect(res.headers['x-cache']).toBe('BYPASS');
       expect(res.statusCode).toBe(200);

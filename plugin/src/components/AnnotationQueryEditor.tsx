@@ -1,6 +1,6 @@
 import type { AnnotationQuery, QueryEditorProps } from '@grafana/data';
-import { Alert, Combobox, type ComboboxOption, InlineField, InlineFieldRow } from '@grafana/ui';
-import { useId, useMemo } from 'react';
+import { Alert, Combobox, type ComboboxOption, InlineField, InlineFieldRow, InlineSwitch } from '@grafana/ui';
+import { type ChangeEvent, useId, useMemo } from 'react';
 import type { DataSource } from '../datasource';
 import type { LiveSyncQuery } from '../types';
 import { toOptions } from './options';
@@ -54,6 +54,18 @@ export function AnnotationQueryEditor({ query, onChange, datasource }: Props) {
             )}
             value={query.dataset ?? null}
             onChange={onDatasetChange}
+          />
+        </InlineField>
+        <InlineField
+          label={labels.changesOnly}
+          tooltip="Leave out sync runs that applied no records; failed runs always show."
+        >
+          <InlineSwitch
+            id={`${id}-changes-only`}
+            value={query.changesOnly ?? false}
+            onChange={(e: ChangeEvent<HTMLInputElement>) =>
+              onChange({ ...query, kind: 'annotations', changesOnly: e.currentTarget.checked })
+            }
           />
         </InlineField>
       </InlineFieldRow>

@@ -27,6 +27,7 @@ export const selectors = {
   annotationEditor: {
     container: 'livesync-annotation-editor',
     dataset: 'Dataset',
+    changesOnly: 'Only changes',
   },
   variableEditor: {
     container: 'livesync-variable-editor',
