@@ -4,6 +4,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/load';
 import { registerAuth } from './http/auth';
+import { eventRoutes } from './http/routes/events';
+import { ChangeBus } from './live/bus';
+import { GrafanaLivePusher, liveChannel } from './live/grafana-push';
 import { formatValidation, registerErrorHandling } from './http/errors';
 import { annotationRoutes } from './http/routes/annotations';
 import { datasetRoutes } from './http/routes/datasets';
@@ -25,6 +28,8 @@ declare module 'fastify' {
     sync: SyncManager;
     metrics: Metrics;
     queries: QueryService;
+    /** The change bus: every committed batch that changed data. */
+    live: ChangeBus;
     /** The time freshness is judged by; tests set it. */
     clock: () => number;
   }
@@ -38,6 +43,10 @@ export interface AppDeps {
   /** Start the sync engines when the app is ready (tests that drive syncs themselves turn it off). */
   startSync?: boolean;
   clock?: () => number;
+  /** Heartbeat period of SSE streams. */
+  sseHeartbeatMs?: number;
+  /** Replaces `fetch` for Grafana Live pushes (tests point it at a fake Grafana). */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -88,6 +97,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('queries', queries);
   app.decorate('clock', clock);
   instrumentSync(sync, metrics);
+  const bus = new ChangeBus(sync);
+  app.decorate('live', bus);
+  for (const spec of sync.specs())
+    if (config.grafanaLive) liveChannel(config.grafanaLive.streamId, spec.name);
+  const pusher =
+    config.grafanaLive &&
+    new GrafanaLivePusher(config.grafanaLive, {
+      bus,
+      store,
+      spec: (name) => sync.get(name)?.spec,
+      lastSyncAt: (name) => sync.get(name)?.status().lastSuccessAt ?? null,
+      pushes: metrics.livePushes,
+      log: deps.logger.child({ module: 'grafana-live' }),
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
 
   registerAuth(app, config.server.apiKey);
   app.addHook('onResponse', async (request, reply) => {
@@ -98,6 +122,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.startSync !== false) app.addHook('onReady', async () => sync.start());
   app.addHook('onClose', async () => {
     await sync.stop();
+    if (pusher) await pusher.close();
     await store.close();
   });
 
@@ -107,5 +132,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(queryRoutes);
   await app.register(datasetRoutes);
   await app.register(annotationRoutes);
+  await app.register(eventRoutes({ heartbeatMs: deps.sseHeartbeatMs }));
   return app;
 }

@@ -1,10 +1,12 @@
-import { render, screen, waitFor, within } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { useState } from 'react';
+import { Subject } from 'rxjs';
 import { QueryEditor } from '../src/components/QueryEditor';
 import { selectors } from '../src/components/selectors';
 import type { DataSource } from '../src/datasource';
 import type { LiveSyncQuery } from '../src/types';
+import type { Reply } from './helpers/backendSrv';
 import { ORDERS, PROXY, SERVICE_URL, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles, templateSrv } from './helpers/runtime';
 
@@ -74,6 +76,20 @@ describe('QueryEditor', () => {
       format: 'timeseries',
     });
     expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('clears the dataset without filling it in again', async () => {
+    serveDatasets();
+    const { onChange, onRunQuery, user } = renderEditor(ORDERS_QUERY);
+    await waitFor(() => expect(screen.getByLabelText(labels.dataset)).toHaveValue('orders'));
+
+    await user.click(screen.getByRole('button', { name: 'Clear value' }));
+
+    const { dataset: _cleared, ...withoutDataset } = ORDERS_QUERY;
+    expect(onChange).toHaveBeenCalledTimes(1);
+    expect(onChange).toHaveBeenLastCalledWith(withoutDataset);
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+    expect(await screen.findByText('A metrics query needs a dataset')).toBeInTheDocument();
   });
 
   it('switches the query kind and hides what only metrics use', async () => {
@@ -190,6 +206,19 @@ describe('QueryEditor', () => {
 
     expect(onChange).toHaveBeenLastCalledWith({ ...ORDERS_QUERY, format: 'table' });
     expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('shows a spinner on the dataset field while datasets load', async () => {
+    const answer = new Subject<Reply>();
+    backendSrv().expect({ method: 'GET', url: `${PROXY}/api/datasets` }, answer);
+    renderEditor({ refId: 'A', kind: 'metrics', aggregations: ['count'] });
+    const field = screen
+      .getByLabelText(labels.dataset)
+      .closest('[data-testid="input-wrapper"]') as HTMLElement;
+
+    expect(within(field).getByTestId('icon-spinner')).toBeInTheDocument();
+    act(() => answer.next({ status: 200, data: { datasets: [ORDERS] } }));
+    await waitFor(() => expect(within(field).queryByTestId('icon-spinner')).not.toBeInTheDocument());
   });
 
   it('says why datasets could not load, and leaves the query alone', async () => {

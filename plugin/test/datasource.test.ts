@@ -8,12 +8,12 @@ import {
   LoadingState,
   dateTime,
 } from '@grafana/data';
-import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import { Subject, firstValueFrom, lastValueFrom, tap, toArray } from 'rxjs';
 import type { DataSource } from '../src/datasource';
 import { ANNOTATION_LIMIT, FAILURE_COLOR } from '../src/datasource';
 import type { LiveSyncQuery, LiveSyncVariableQuery } from '../src/types';
 import { LiveSyncVariableSupport } from '../src/variables';
-import { FakeBackendSrv } from './helpers/backendSrv';
+import { FakeBackendSrv, type Reply } from './helpers/backendSrv';
 import { ORDERS, PROXY, SERVICE_URL, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles, templateSrv } from './helpers/runtime';
 
@@ -137,6 +137,22 @@ describe('query()', () => {
       { severity: 'warning', text: 'orders is stale: last synced 5m ago (stale after 2m)' },
     ]);
     expect(fr!.meta?.custom).toEqual({ lastSyncAt: FROM, ageSeconds: 300, state: 'stale', stepMs: 60_000 });
+  });
+
+  it('is Loading while the service answers, then Done', async () => {
+    const answer = new Subject<Reply>();
+    backendSrv().expect({ method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A')]) }, answer);
+    const states: LoadingState[] = [];
+    const finished = lastValueFrom(
+      makeDataSource()
+        .query(request([metrics('A')]))
+        .pipe(tap((r) => states.push(r.state!))),
+    );
+
+    expect(states).toEqual([LoadingState.Loading]);
+    answer.next({ status: 200, data: { results: { A: { frames: [countFrame('A', 'FR', [1, 2])] } } } });
+    await finished;
+    expect(states).toEqual([LoadingState.Loading, LoadingState.Done]);
   });
 
   it('reports a failed query on its own refId while the others still draw', async () => {

@@ -1,5 +1,5 @@
 // jsdom lacks a few browser APIs that @grafana/ui touches when its modules load or its
-// components mount. These stand-ins do nothing; no test asserts on them.
+// components mount. These stand-ins are as small as the components allow; no test asserts on them.
 Object.defineProperty(window, 'matchMedia', {
   writable: true,
   value: (query: string): MediaQueryList =>
@@ -34,21 +34,8 @@ HTMLCanvasElement.prototype.getContext = function getContext() {
   return { font: '', measureText: (text: string) => ({ width: text.length * 8 }) };
 } as unknown as HTMLCanvasElement['getContext'];
 
-// Combobox menus are virtualised: with jsdom's zero-sized layout they would render no option
-// at all. Give every element a modest box so the visible window holds a few dozen rows.
-Element.prototype.getBoundingClientRect = function getBoundingClientRect() {
-  return {
-    x: 0,
-    y: 0,
-    top: 0,
-    left: 0,
-    bottom: 500,
-    right: 400,
-    width: 400,
-    height: 500,
-    toJSON: () => ({}),
-  };
-};
+// Combobox menus are virtualised: in jsdom's zero-sized layout they would render no option at
+// all. A modest box lets the visible window hold a few dozen rows.
 Object.defineProperties(HTMLElement.prototype, {
   clientHeight: { configurable: true, get: () => 500 },
   clientWidth: { configurable: true, get: () => 400 },

@@ -79,6 +79,17 @@ export class Metrics {
     labelNames: ['dataset', 'kind'] as const,
     registers: [this.registry],
   });
+  readonly livePushes = new Counter({
+    name: 'livesync_live_pushes_total',
+    help: 'Pushes to Grafana Live by outcome (success, failure).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly sseClients = new Gauge({
+    name: 'livesync_sse_clients',
+    help: 'Open server-sent-event streams.',
+    registers: [this.registry],
+  });
   readonly dashboardQueries = new Counter({
     name: 'livesync_dashboard_queries_total',
     help: `Queries by the dashboard UID Grafana sends (X-Dashboard-Uid); past ${DASHBOARD_LABELS_MAX} dashboards, "other".`,

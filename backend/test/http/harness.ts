@@ -50,6 +50,8 @@ export async function harness(
     store?: Store;
     logger?: Logger;
     spec?: DatasetSpec;
+    grafanaLive?: Config['grafanaLive'];
+    sseHeartbeatMs?: number;
     /** Sets the upstream up before the first sync runs. */
     upstream?: (source: ArraySource) => void;
   } = {},
@@ -67,13 +69,20 @@ export async function harness(
       rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     },
     redis: null,
-    grafanaLive: null,
+    grafanaLive: options.grafanaLive ?? null,
     datasets: [spec],
     source: 'test',
   };
   const sync = new SyncManager([spec], () => source, store, logger, { backoff: { initialMs: 1, maxMs: 5 } });
   const clock = { now: T0 + 10 * MIN };
-  const app = await buildApp({ config, store, sync, logger, clock: () => clock.now });
+  const app = await buildApp({
+    config,
+    store,
+    sync,
+    logger,
+    clock: () => clock.now,
+    ...(options.sseHeartbeatMs ? { sseHeartbeatMs: options.sseHeartbeatMs } : {}),
+  });
   await app.ready();
   const syncNow = () => sync.get(spec.name)!.syncNow();
   return { app, source, store, sync, spec, clock, syncNow };

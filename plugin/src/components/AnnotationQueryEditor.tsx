@@ -15,7 +15,9 @@ type Props = QueryEditorProps<DataSource, LiveSyncQuery> & {
 const labels = selectors.annotationEditor;
 
 /** Sync runs of one dataset (or all) as annotations: "last updated" markers, failures in red. */
-export function AnnotationQueryEditor({ query, onChange, datasource }: Props) {
+export function AnnotationQueryEditor({ query: savedQuery, onChange, datasource }: Props) {
+  // An annotation saved before this editor existed may have no target yet.
+  const query: LiveSyncQuery = savedQuery ?? { refId: 'Anno', kind: 'annotations' };
   const id = useId();
   const { datasets, loading, error } = useDatasets(datasource);
   const variables = useMemo(() => datasource.getVariableOptions(), [datasource]);
@@ -37,13 +39,13 @@ export function AnnotationQueryEditor({ query, onChange, datasource }: Props) {
       <InlineFieldRow>
         <InlineField
           label={labels.dataset}
+          loading={loading}
           labelWidth={14}
           tooltip="Sync runs of this dataset; leave empty for every dataset. Failed runs are tagged failure and drawn in red."
         >
           <Combobox
             id={`${id}-dataset`}
             width={40}
-            loading={loading}
             isClearable
             createCustomValue
             placeholder="All datasets"

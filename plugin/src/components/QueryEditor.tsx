@@ -9,7 +9,7 @@ import {
   RadioButtonGroup,
   Stack,
 } from '@grafana/ui';
-import { useEffect, useId, useMemo } from 'react';
+import { useEffect, useId, useMemo, useRef } from 'react';
 import type { DatasetInfo } from '../api';
 import { type DataSource, kindOf } from '../datasource';
 import type { LiveSyncOptions, LiveSyncQuery, QueryFormat } from '../types';
@@ -80,8 +80,12 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
     onRunQuery();
   };
 
-  // A new query starts as something worth seeing: the first dataset's count by its first dimension.
+  // A new query starts as something worth seeing: the first dataset's count by its first
+  // dimension. Decided once, when the datasets arrive: a dataset cleared later stays cleared.
+  const decided = useRef(false);
   useEffect(() => {
+    if (loading || decided.current) return;
+    decided.current = true;
     const first = datasets[0];
     if (!first || kind !== 'metrics' || query.dataset) return;
     onChange({
@@ -93,7 +97,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
       format: query.format ?? 'timeseries',
     });
     onRunQuery();
-  }, [datasets, kind, query, onChange, onRunQuery]);
+  }, [loading, datasets, kind, query, onChange, onRunQuery]);
 
   const onDatasetChange = (option: ComboboxOption<string> | null) => {
     if (!option) {
@@ -136,6 +140,7 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
         <InlineFieldRow>
           <InlineField
             label={labels.dataset}
+            loading={loading}
             labelWidth={LABEL_WIDTH}
             invalid={kind === 'metrics' && !loading && !query.dataset}
             error="A metrics query needs a dataset"
@@ -144,7 +149,6 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             <Combobox
               id={`${id}-dataset`}
               width={40}
-              loading={loading}
               isClearable
               createCustomValue
               placeholder={kind === 'metrics' ? 'Choose a dataset' : 'All datasets'}
@@ -163,13 +167,13 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             <InlineFieldRow>
               <InlineField
                 label={labels.aggregations}
+                loading={loading}
                 labelWidth={LABEL_WIDTH}
                 tooltip="count, sum(metric), avg(metric), min(metric), max(metric), distinct(field)"
               >
                 <MultiCombobox
                   id={`${id}-aggregations`}
                   width={60}
-                  loading={loading}
                   createCustomValue
                   options={toOptions(aggregationsOf(dataset), variables, query.aggregations)}
                   value={query.aggregations ?? []}
@@ -180,13 +184,13 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             <InlineFieldRow>
               <InlineField
                 label={labels.groupBy}
+                loading={loading}
                 labelWidth={LABEL_WIDTH}
                 tooltip="One series per combination of these dimensions"
               >
                 <MultiCombobox
                   id={`${id}-group-by`}
                   width={60}
-                  loading={loading}
                   createCustomValue
                   options={toOptions(dataset?.dimensions ?? [], variables, query.groupBy)}
                   value={query.groupBy ?? []}

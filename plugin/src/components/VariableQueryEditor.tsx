@@ -80,6 +80,7 @@ export function VariableQueryEditor({ query: rawQuery, onChange, onRunQuery, dat
           <InlineFieldRow>
             <InlineField
               label={labels.dataset}
+              loading={loading}
               labelWidth={LABEL_WIDTH}
               invalid={!loading && !query.dataset}
               error="Choose a dataset"
@@ -87,7 +88,6 @@ export function VariableQueryEditor({ query: rawQuery, onChange, onRunQuery, dat
               <Combobox
                 id={`${id}-dataset`}
                 width={40}
-                loading={loading}
                 createCustomValue
                 placeholder="Choose a dataset"
                 options={toOptions(

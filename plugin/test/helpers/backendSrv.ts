@@ -1,5 +1,5 @@
 import type { BackendSrv, BackendSrvRequest, FetchError, FetchResponse } from '@grafana/runtime';
-import { type Observable, of, throwError } from 'rxjs';
+import { type Observable, isObservable, mergeMap, of, take, throwError } from 'rxjs';
 
 /** What a test expects the data source to send: compared field by field, exactly (absent means absent). */
 export interface ExpectedRequest {
@@ -18,15 +18,23 @@ export interface Reply {
 
 interface Expectation {
   request: ExpectedRequest;
-  reply: Reply;
+  /** An Observable reply arrives when the test emits it: for states seen while a request is in flight. */
+  reply: Reply | Observable<Reply>;
 }
 
 const describe = (r: Pick<BackendSrvRequest, 'method' | 'url' | 'params' | 'data' | 'headers'>) =>
   `${r.method ?? 'GET'} ${r.url} ${JSON.stringify({ params: r.params, data: r.data, headers: r.headers })}`;
 
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** JSON with object keys sorted, so equal values compare equal whatever order their keys were set in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
+
+const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
 /**
  * A BackendSrv that answers only the requests a test announced, once each, in any order.
@@ -37,16 +45,13 @@ function same(a: unknown, b: unknown): boolean {
 export class FakeBackendSrv implements BackendSrv {
   private readonly pending: Expectation[] = [];
   private readonly failures: string[] = [];
-  /** Every request fetched, in order, as the data source built it. */
-  readonly received: BackendSrvRequest[] = [];
 
-  expect(request: ExpectedRequest, reply: Reply): this {
+  expect(request: ExpectedRequest, reply: Reply | Observable<Reply>): this {
     this.pending.push({ request, reply });
     return this;
   }
 
   fetch<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
-    this.received.push(options);
     if (options.showErrorAlert !== false) {
       this.fail(`request would pop Grafana's error toast (showErrorAlert not false): ${describe(options)}`);
     }
@@ -60,23 +65,11 @@ export class FakeBackendSrv implements BackendSrv {
     );
     const [match] = index >= 0 ? this.pending.splice(index, 1) : [];
     if (!match) this.fail(`unexpected request: ${describe(options)}`);
-    const { reply } = match;
-    const statusText = reply.statusText ?? (reply.status < 400 ? 'OK' : 'Error');
-    if (reply.status >= 200 && reply.status < 300) {
-      return of({
-        data: reply.data as T,
-        status: reply.status,
-        statusText,
-        ok: true,
-        headers: new Headers(),
-        redirected: false,
-        type: 'basic',
-        url: options.url,
-        config: options,
-      });
-    }
-    const error: FetchError = { status: reply.status, statusText, data: reply.data, config: options };
-    return throwError(() => error);
+    const replies = isObservable(match.reply) ? match.reply : of(match.reply);
+    return replies.pipe(
+      take(1),
+      mergeMap((reply) => respond<T>(reply, options)),
+    );
   }
 
   /** Throws if anything unexpected happened or an announced request never came. */
@@ -118,4 +111,23 @@ export class FakeBackendSrv implements BackendSrv {
   chunked(options: BackendSrvRequest): Observable<FetchResponse<Uint8Array | undefined>> {
     return this.fail(`chunked(${options.url}) called; use fetch`);
   }
+}
+
+function respond<T>(reply: Reply, options: BackendSrvRequest): Observable<FetchResponse<T>> {
+  const statusText = reply.statusText ?? (reply.status < 400 ? 'OK' : 'Error');
+  if (reply.status >= 200 && reply.status < 300) {
+    return of({
+      data: reply.data as T,
+      status: reply.status,
+      statusText,
+      ok: true,
+      headers: new Headers(),
+      redirected: false,
+      type: 'basic',
+      url: options.url,
+      config: options,
+    });
+  }
+  const error: FetchError = { status: reply.status, statusText, data: reply.data, config: options };
+  return throwError(() => error);
 }

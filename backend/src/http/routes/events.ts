@@ -1,0 +1,68 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { ServerResponse } from 'node:http';
+import { freshnessOf } from '../../query/freshness';
+import { QueryError } from '../../query/errors';
+import type { ChangeEvent } from '../../sync/engine';
+
+export interface EventStreamOptions {
+  heartbeatMs?: number;
+}
+
+/**
+ * `GET /api/datasets/:name/events`: the dataset's changes as server-sent events, for
+ * clients without Grafana Live. Heartbeat comments keep proxies from closing an idle
+ * stream; every stream is ended cleanly when the service shuts down.
+ */
+export function eventRoutes(options: EventStreamOptions = {}): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const open = new Set<ServerResponse>();
+    // Before the server stops accepting: it waits for open connections, and these never end on their own.
+    app.addHook('preClose', async () => {
+      for (const res of open) res.end();
+    });
+
+    app.get(
+      '/api/datasets/:name/events',
+      { schema: { params: Type.Object({ name: Type.String({ maxLength: 128 }) }) } },
+      async (request, reply) => {
+        const engine = app.sync.get(request.params.name);
+        if (!engine) throw new QueryError(`unknown dataset "${request.params.name}"`, 404);
+        const name = engine.spec.name;
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          // Proxies such as nginx would otherwise buffer the stream.
+          'x-accel-buffering': 'no',
+        });
+        const send = (event: string, data: unknown, id?: number) =>
+          res.write(
+            `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+          );
+        const status = engine.status();
+        res.write('retry: 3000\n\n');
+        send('hello', {
+          dataset: name,
+          version: status.version,
+          freshness: freshnessOf(engine.spec, status, app.clock()),
+        });
+
+        const onChange = (event: ChangeEvent) => {
+          if (event.dataset === name) send('change', event, event.version);
+        };
+        const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), options.heartbeatMs ?? 15_000);
+        app.live.on('change', onChange);
+        open.add(res);
+        app.metrics.sseClients.inc();
+        const cleanup = () => {
+          clearInterval(heartbeat);
+          app.live.off('change', onChange);
+          if (open.delete(res)) app.metrics.sseClients.dec();
+        };
+        res.on('close', cleanup);
+      },
+    );
+  };
+}
