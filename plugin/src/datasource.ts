@@ -185,6 +185,9 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
         return { data, errors, key, state: data.length === 0 ? LoadingState.Error : LoadingState.Done };
       }),
     );
+    // Annotation layers turn every packet into events: an empty Loading packet would blank
+    // them until the answer lands. Panels keep their last data while Loading.
+    if (serviceTargets.length === 0) return done;
     // Issue 5 merges a Grafana Live stream for every `live` query here, under the same key,
     // so the panel switches to LoadingState.Streaming once the first answer has landed.
     return concat(of<DataQueryResponse>({ data: [], key, state: LoadingState.Loading }), done);

@@ -412,7 +412,9 @@ describe('annotations', () => {
     );
     const ds = makeDataSource();
     const query = ds.annotations!.prepareQuery!(annotation)!;
-    const [, done] = await run(ds, request([query]));
+    const [done, ...more] = await run(ds, request([query]));
+    // One packet: an empty Loading one would blank the annotation layer while it waits.
+    expect(more).toEqual([]);
     expect(done!.state).toBe(LoadingState.Done);
     const events = await firstValueFrom(
       ds.annotations!.processEvents!(annotation, done!.data as DataFrame[]),
@@ -448,10 +450,11 @@ describe('annotations', () => {
       },
       { status: 401, data: { message: 'invalid API key' } },
     );
-    const [, done] = await run(
+    const [done, ...more] = await run(
       makeDataSource(),
       request([{ refId: 'Anno', kind: 'annotations', changesOnly: true }]),
     );
+    expect(more).toEqual([]);
     expect(done).toEqual({
       data: [],
       key: 'Q1',

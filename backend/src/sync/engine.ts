@@ -66,6 +66,8 @@ const DEFAULTS = {
   trimEveryMs: 60_000,
 };
 
+const PROGRESS_EVERY_MS = 2_000;
+
 class StateLostError extends Error {}
 
 /**
@@ -84,6 +86,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private current: DatasetStatus;
   private generation: string | null = null;
   private lastTrimAt = 0;
+  private lastEstimateAt = 0;
   private stopped = true;
   private loopDone: Promise<void> = Promise.resolve();
   private running: Promise<void> | null = null;
@@ -336,8 +339,16 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     if (held) this.update({ records: held.records, version: held.version });
   }
 
+  /** Backfill progress; the upstream is asked for an estimate at most once per PROGRESS_EVERY_MS. */
   private async progress(applied: number, after: Position | null): Promise<DatasetStatus['backfill']> {
-    const remaining = await this.estimate(after);
+    const before = this.current.backfill;
+    let remaining = before?.remaining ?? null;
+    if (this.now() - this.lastEstimateAt >= PROGRESS_EVERY_MS) {
+      this.lastEstimateAt = this.now();
+      remaining = await this.estimate(after);
+    } else if (remaining !== null && before) {
+      remaining = Math.max(0, remaining - (applied - before.applied));
+    }
     return {
       applied,
       remaining,
