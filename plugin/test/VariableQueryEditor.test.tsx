@@ -78,6 +78,17 @@ describe('VariableQueryEditor', () => {
     });
   });
 
+  it('says when a saved text query cannot be read, and replaces it on the first choice', async () => {
+    const { onChange, user } = renderEditor('metrics(orders)');
+
+    expect(screen.getByRole('alert', { name: labels.unreadable })).toHaveTextContent(
+      'LiveSync variable query "metrics(orders)" is not one of',
+    );
+    await user.click(screen.getByRole('radio', { name: labels.typeOptions.dimensions }));
+
+    expect(onChange).toHaveBeenLastCalledWith({ refId: 'LiveSyncVariable', type: 'dimensions' });
+  });
+
   it('asks the service for the dimensions of a dataset it has not listed (a variable)', async () => {
     backendSrv().expect(
       { method: 'GET', url: `${PROXY}/api/datasets/archive` },

@@ -3,6 +3,7 @@ import { Alert, Combobox, type ComboboxOption, InlineField, InlineFieldRow, Inli
 import { type ChangeEvent, useId, useMemo } from 'react';
 import type { DataSource } from '../datasource';
 import type { LiveSyncQuery } from '../types';
+import { LABEL_WIDTH } from './layout';
 import { toOptions } from './options';
 import { selectors } from './selectors';
 import { useDatasets } from './useDatasets';
@@ -40,7 +41,7 @@ export function AnnotationQueryEditor({ query: savedQuery, onChange, datasource 
         <InlineField
           label={labels.dataset}
           loading={loading}
-          labelWidth={14}
+          labelWidth={LABEL_WIDTH}
           tooltip="Sync runs of this dataset; leave empty for every dataset. Failed runs are tagged failure and drawn in red."
         >
           <Combobox

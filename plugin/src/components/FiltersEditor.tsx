@@ -8,6 +8,7 @@ import {
 } from '@grafana/ui';
 import { useCallback, useId } from 'react';
 import type { DataSource } from '../datasource';
+import { LABEL_WIDTH } from './layout';
 import { toOptions } from './options';
 import { selectors } from './selectors';
 
@@ -21,7 +22,6 @@ interface Props {
 }
 
 const labels = selectors.queryEditor;
-const LABEL_WIDTH = 14;
 
 /** One row per filtered dimension, and a picker that adds one. */
 export function FiltersEditor({ datasource, dataset, dimensions, variables, filters, onChange }: Props) {

@@ -14,6 +14,7 @@ import type { DatasetInfo } from '../api';
 import { type DataSource, kindOf } from '../datasource';
 import type { LiveSyncOptions, LiveSyncQuery, QueryFormat } from '../types';
 import { FiltersEditor } from './FiltersEditor';
+import { LABEL_WIDTH } from './layout';
 import { aggregationsOf, toOptions } from './options';
 import { selectors } from './selectors';
 import { useDatasets } from './useDatasets';
@@ -21,8 +22,6 @@ import { useDatasets } from './useDatasets';
 type Props = QueryEditorProps<DataSource, LiveSyncQuery, LiveSyncOptions>;
 
 type EditorKind = 'metrics' | 'freshness' | 'status';
-
-export const LABEL_WIDTH = 14;
 
 const labels = selectors.queryEditor;
 

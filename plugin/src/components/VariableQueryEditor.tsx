@@ -13,6 +13,7 @@ import { useEffect, useId, useMemo, useState } from 'react';
 import type { DataSource } from '../datasource';
 import type { LiveSyncOptions, LiveSyncQuery, LiveSyncVariableQuery, VariableQueryType } from '../types';
 import { toVariableQuery, variableQueryText } from '../variableQuery';
+import { LABEL_WIDTH } from './layout';
 import { toOptions } from './options';
 import { selectors } from './selectors';
 import { useDatasets } from './useDatasets';
@@ -20,7 +21,6 @@ import { useDatasets } from './useDatasets';
 type Props = QueryEditorProps<DataSource, LiveSyncQuery, LiveSyncOptions, LiveSyncVariableQuery>;
 
 const labels = selectors.variableEditor;
-const LABEL_WIDTH = 14;
 
 const TYPE_OPTIONS: Array<{ value: VariableQueryType; label: string }> = [
   { value: 'datasets', label: labels.typeOptions.datasets },
@@ -28,19 +28,25 @@ const TYPE_OPTIONS: Array<{ value: VariableQueryType; label: string }> = [
   { value: 'values', label: labels.typeOptions.values },
 ];
 
-/** Reads a saved variable query, text or structured; a text one that does not parse starts over. */
-function readQuery(query: LiveSyncVariableQuery | string | undefined): LiveSyncVariableQuery {
+/** Reads a saved variable query, text or structured; text that does not parse starts over, saying why. */
+function readQuery(query: LiveSyncVariableQuery | string | undefined): {
+  query: LiveSyncVariableQuery;
+  problem?: string;
+} {
   try {
-    return toVariableQuery(query);
-  } catch {
-    return { refId: 'LiveSyncVariable', type: 'datasets' };
+    return { query: toVariableQuery(query) };
+  } catch (err) {
+    return {
+      query: { refId: 'LiveSyncVariable', type: 'datasets' },
+      problem: err instanceof Error ? err.message : String(err),
+    };
   }
 }
 
 /** Template variables: the datasets, the dimensions of one, or the known values of a dimension. */
 export function VariableQueryEditor({ query: rawQuery, onChange, onRunQuery, datasource }: Props) {
   const id = useId();
-  const query = readQuery(rawQuery as LiveSyncVariableQuery | string | undefined);
+  const { query, problem } = readQuery(rawQuery as LiveSyncVariableQuery | string | undefined);
   const { datasets, loading, error } = useDatasets(datasource);
   const variables = useMemo(() => datasource.getVariableOptions(), [datasource]);
   const dataset = datasets.find((d) => d.name === query.dataset);
@@ -60,6 +66,11 @@ export function VariableQueryEditor({ query: rawQuery, onChange, onRunQuery, dat
 
   return (
     <div data-testid={labels.container}>
+      {problem && (
+        <Alert severity="warning" title={labels.unreadable}>
+          {problem}. Choose what the variable lists to replace it.
+        </Alert>
+      )}
       {error && (
         <Alert severity="error" title={selectors.queryEditor.loadError}>
           {error}

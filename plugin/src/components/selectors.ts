@@ -36,5 +36,6 @@ export const selectors = {
     dataset: 'Dataset',
     dimension: 'Dimension',
     syntax: 'livesync-variable-syntax',
+    unreadable: 'The saved query could not be read',
   },
 } as const;
