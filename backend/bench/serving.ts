@@ -33,7 +33,9 @@ function quantile(sorted: number[], q: number): number {
 async function cacheCounters(baseUrl: string, headers: Record<string, string>): Promise<Map<string, number>> {
   const text = await (await fetch(`${baseUrl}/metrics`, { headers })).text();
   const out = new Map<string, number>();
-  for (const match of text.matchAll(/^livesync_cache_requests_total\{layer="(\w+)",result="(\w+)"\} (\d+)/gm)) {
+  for (const match of text.matchAll(
+    /^livesync_cache_requests_total\{layer="(\w+)",result="(\w+)"\} (\d+)/gm,
+  )) {
     out.set(`${match[1]}:${match[2]}`, Number(match[3]));
   }
   return out;
