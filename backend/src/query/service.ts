@@ -8,7 +8,7 @@ import { ResponseCache, type CacheResult } from './cache';
 import { MAX_CELLS_READ, runMetricsQuery, type Format, type TimeRange } from './engine';
 import { QueryError } from './errors';
 import { freshnessOf, type Freshness } from './freshness';
-import type { DataFrame, FieldSchema } from './frames';
+import type { DataFrame, FieldSchema, FrameMeta } from './frames';
 import { planBuckets, type Plan } from './step';
 
 export type QueryKind = 'metrics' | 'freshness' | 'status';
@@ -32,8 +32,27 @@ export interface QueryRequest {
 
 export interface RefIdResult {
   frames?: DataFrame[];
+  /** Frames already serialized (metrics answers straight from the response cache). */
+  framesJson?: string;
   error?: string;
   status?: number;
+}
+
+/**
+ * Cached metrics frames are stored serialized, with placeholders where each answer's refId
+ * and freshness go, so a hit costs two string replacements instead of a parse and a
+ * re-serialization of every point.
+ */
+const REF_ID_SLOT = JSON.stringify('\u0000livesync:refId\u0000');
+const META_SLOT = JSON.stringify('\u0000livesync:meta\u0000');
+
+/** The response body of `/api/query`, splicing pre-serialized frames in as they are. */
+export function serializeResults(results: Record<string, RefIdResult>, message?: string): string {
+  const entries = Object.entries(results).map(([refId, r]) => {
+    const value = r.framesJson === undefined ? JSON.stringify(r) : `{"frames":${r.framesJson}}`;
+    return `${JSON.stringify(refId)}:${value}`;
+  });
+  return `{${message === undefined ? '' : `"message":${JSON.stringify(message)},`}"results":{${entries.join(',')}}}`;
 }
 
 export interface QueryOutcome {
@@ -144,24 +163,28 @@ export class QueryService {
               p.where,
               p.plan,
             );
+            for (const frame of frames) {
+              frame.schema.refId = JSON.parse(REF_ID_SLOT) as string;
+              frame.schema.meta = JSON.parse(META_SLOT) as FrameMeta;
+            }
             return JSON.stringify(frames);
           });
           cache.push(result);
-          const frames = JSON.parse(value) as DataFrame[];
           const f = freshness.get(p.spec.name)!;
-          for (const frame of frames) {
-            frame.schema.refId = p.refId;
-            frame.schema.meta = {
-              custom: {
-                lastSyncAt: f.lastSyncAt,
-                ageSeconds: f.ageSeconds,
-                state: f.state,
-                stepMs: p.plan.stepMs,
-              },
-              ...(f.notice ? { notices: [f.notice] } : {}),
-            };
-          }
-          results[p.refId] = { frames };
+          const meta: FrameMeta = {
+            custom: {
+              lastSyncAt: f.lastSyncAt,
+              ageSeconds: f.ageSeconds,
+              state: f.state,
+              stepMs: p.plan.stepMs,
+            },
+            ...(f.notice ? { notices: [f.notice] } : {}),
+          };
+          results[p.refId] = {
+            framesJson: value
+              .replaceAll(REF_ID_SLOT, JSON.stringify(p.refId))
+              .replaceAll(META_SLOT, JSON.stringify(meta)),
+          };
         } catch (err) {
           if (!(err instanceof QueryError)) throw err;
           results[p.refId] = { error: err.message, status: err.statusCode };

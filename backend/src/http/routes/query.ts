@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { serializeResults } from '../../query/service';
 
 const Name = Type.String({ minLength: 1, maxLength: 128 });
 
@@ -68,11 +69,11 @@ export const queryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     reply.header('x-cache', xcache);
     const results = outcome.results;
     const failed = Object.values(results).filter((r) => r.error);
+    reply.type('application/json; charset=utf-8');
     if (failed.length === request.body.queries.length) {
-      return reply
-        .status(failed[0]!.status ?? 400)
-        .send({ message: failed.map((f) => f.error).join('; '), results });
+      const message = failed.map((f) => f.error).join('; ');
+      return reply.status(failed[0]!.status ?? 400).send(serializeResults(results, message));
     }
-    return { results };
+    return reply.send(serializeResults(results));
   });
 };
