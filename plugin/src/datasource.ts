@@ -21,11 +21,26 @@ import {
 import {
   type BackendSrvRequest,
   type FetchResponse,
+  type GrafanaLiveSrv,
+  config,
   getBackendSrv,
+  getGrafanaLiveSrv,
   getTemplateSrv,
   isFetchError,
 } from '@grafana/runtime';
-import { type Observable, catchError, concat, forkJoin, lastValueFrom, map, of } from 'rxjs';
+import {
+  type Observable,
+  catchError,
+  concat,
+  forkJoin,
+  from,
+  lastValueFrom,
+  map,
+  merge,
+  mergeMap,
+  of,
+  share,
+} from 'rxjs';
 import type {
   AnnotationRecord,
   DatasetInfo,
@@ -42,6 +57,9 @@ import { AnnotationQueryEditor } from './components/AnnotationQueryEditor';
 import { describeFetchError } from './errors';
 import { describeHealth } from './health';
 import { expandFilters, expandList, interpolateSingle } from './interpolate';
+import { type LiveEvent, grafanaLiveEvents, sseEvents } from './live/changes';
+import { type TouchedAnswer, followQuery, stepOf } from './live/follow';
+import { type Span, currentWindow, followsNow } from './live/range';
 import {
   DEFAULT_ANNOTATION_QUERY,
   DEFAULT_LIVE_STREAM_ID,
@@ -77,6 +95,8 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
   readonly serviceUrl: string;
   readonly liveStreamId: string;
   readonly liveEnabled: boolean;
+  /** Server-sent event streams by dataset, shared by every panel (see sseChanges). */
+  private readonly sseStreams = new Map<string, Observable<LiveEvent>>();
 
   constructor(instanceSettings: DataSourceInstanceSettings<LiveSyncOptions>) {
     super(instanceSettings);
@@ -176,21 +196,146 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     for (const query of annotationTargets) parts.push(this.queryAnnotations(request, query));
     if (parts.length === 0) return of({ data: [], key, state: LoadingState.Done });
 
-    const done = forkJoin(parts).pipe(
-      map((results): DataQueryResponse => {
-        const data = results.flatMap((r) => r.data);
-        const errors = results.flatMap((r) => r.errors);
-        if (errors.length === 0) return { data, key, state: LoadingState.Done };
-        // Some queries failed: the others still draw; the failures show on their own queries.
-        return { data, errors, key, state: data.length === 0 ? LoadingState.Error : LoadingState.Done };
-      }),
+    const answer = forkJoin(parts).pipe(
+      map((results) => ({ data: results.flatMap((r) => r.data), errors: results.flatMap((r) => r.errors) })),
     );
     // Annotation layers turn every packet into events: an empty Loading packet would blank
     // them until the answer lands. Panels keep their last data while Loading.
-    if (serviceTargets.length === 0) return done;
-    // Issue 5 merges a Grafana Live stream for every `live` query here, under the same key,
-    // so the panel switches to LoadingState.Streaming once the first answer has landed.
+    if (serviceTargets.length === 0) return answer.pipe(map(({ data, errors }) => packet(key, data, errors)));
+
+    const live = this.liveTargets(request, serviceTargets);
+    const done: Observable<DataQueryResponse> =
+      live.length === 0
+        ? answer.pipe(map(({ data, errors }) => packet(key, data, errors)))
+        : answer.pipe(mergeMap(({ data, errors }) => this.answerAndFollow(request, live, data, errors)));
     return concat(of<DataQueryResponse>({ data: [], key, state: LoadingState.Loading }), done);
+  }
+
+  /** Whether a query follows the dataset's changes: its toggle, on unless turned off, if the data source allows it. */
+  isLive(query: LiveSyncQuery): boolean {
+    return this.liveEnabled && kindOf(query) === 'metrics' && query.live !== false;
+  }
+
+  /** The live queries of a request whose range ends at now: a fixed range has nothing to follow. */
+  private liveTargets(request: DataQueryRequest<LiveSyncQuery>, targets: LiveSyncQuery[]): LiveSyncQuery[] {
+    const live = targets.filter((query) => this.isLive(query));
+    if (live.length === 0 || !followsNow(request.range.raw, request.timezone, Date.now())) return [];
+    return live;
+  }
+
+  /**
+   * The first answer, then each live query's updates. A followed query's frames travel under
+   * its own key (`<requestId>-<refId>`), so each Streaming packet replaces that query's frames
+   * and nothing else; the rest of the answer (other queries, errors) stays under the request's key.
+   */
+  private answerAndFollow(
+    request: DataQueryRequest<LiveSyncQuery>,
+    live: LiveSyncQuery[],
+    data: DataFrame[],
+    errors: DataQueryError[],
+  ): Observable<DataQueryResponse> {
+    const key = request.requestId;
+    const failed = new Set(errors.map((e) => e.refId));
+    const followed = live
+      .filter((query) => !failed.has(query.refId))
+      .map((query) => {
+        const frames = data.filter((frame) => frame.refId === query.refId);
+        return { query, frames, stepMs: stepOf(frames) };
+      })
+      .filter((f): f is typeof f & { stepMs: number } => f.stepMs !== undefined);
+    if (followed.length === 0) return of(packet(key, data, errors));
+
+    const ids = new Set(followed.map((f) => f.query.refId));
+    const rest = data.filter((frame) => !ids.has(frame.refId ?? ''));
+    const first = [
+      packet(key, rest, errors, data.length),
+      ...followed.map(({ query, frames }) => packet(`${key}-${query.refId}`, frames, [])),
+    ];
+
+    // One stream per dataset, shared by the request's queries on it.
+    const liveSrv = this.grafanaLive();
+    const streams = new Map<string, Observable<LiveEvent>>();
+    const eventsOf = (dataset: string, since: number | undefined) => {
+      if (!liveSrv) return this.sseChanges(dataset);
+      let events = streams.get(dataset);
+      if (!events) {
+        events = grafanaLiveEvents(liveSrv, this.liveStreamId, dataset, since).pipe(share());
+        streams.set(dataset, events);
+      }
+      return events;
+    };
+    const panelRange = () => currentWindow(request.range, request.timezone, Date.now());
+    const updates = followed.map(({ query, frames, stepMs }) => {
+      const since = lastSyncOf(frames);
+      return followQuery({
+        key: `${key}-${query.refId}`,
+        initial: frames,
+        since,
+        stepMs,
+        events: eventsOf(query.dataset ?? '', since),
+        window: panelRange,
+        fetchSpan: (span) => this.queryTouched(request, query, span, stepMs),
+      });
+    });
+    return concat(from(first), merge(...updates));
+  }
+
+  /**
+   * A dataset's changes over the service's server-sent events, through the data-source proxy:
+   * one connection per dataset for every panel of this data source, opened by the first
+   * listener and closed with the last. Browsers allow only six HTTP/1.1 connections per host,
+   * so a connection per panel would soon stall Grafana itself.
+   */
+  private sseChanges(dataset: string): Observable<LiveEvent> {
+    let events = this.sseStreams.get(dataset);
+    if (!events) {
+      const path = `/api/datasets/${encodeURIComponent(dataset)}/events`;
+      events = sseEvents(getBackendSrv(), {
+        url: `${this.url}${path}`,
+        describe: (err) => describeFetchError(err, this.serviceUrl, path),
+      }).pipe(share());
+      this.sseStreams.set(dataset, events);
+    }
+    return events;
+  }
+
+  /** Grafana Live, if this Grafana runs it (it can be turned off with `[live] max_connections = 0`). */
+  private grafanaLive(): GrafanaLiveSrv | undefined {
+    if (!config.liveEnabled) return undefined;
+    return getGrafanaLiveSrv() ?? undefined;
+  }
+
+  /**
+   * The query over a touched span only, at the answer's step: intervalMs is the step and
+   * maxDataPoints the span's step count, so the service picks that same step again.
+   */
+  private queryTouched(
+    request: DataQueryRequest<LiveSyncQuery>,
+    query: LiveSyncQuery,
+    span: Span,
+    stepMs: number,
+  ): Observable<TouchedAnswer> {
+    const body: QueryRequestBody = {
+      range: { from: span.from, to: span.to },
+      intervalMs: stepMs,
+      maxDataPoints: Math.max(1, Math.ceil((span.to - span.from) / stepMs)),
+      queries: [toServiceQuery(query)],
+    };
+    const options: BackendSrvRequest = {
+      url: `${this.url}/api/query`,
+      method: 'POST',
+      data: body,
+      requestId: `${request.requestId}-${query.refId}-live`,
+      // The inspector shows the panel's query, not every small update behind it.
+      hideFromInspector: true,
+    };
+    if (request.dashboardUID) options.headers = { 'X-Dashboard-Uid': request.dashboardUID };
+    return this.postQuery(options, [query]).pipe(
+      map((result): TouchedAnswer => {
+        const error = result.errors[0];
+        return error ? { error: error.message ?? 'LiveSync returned an error' } : { frames: result.data };
+      }),
+    );
   }
 
   private queryService(
@@ -215,6 +360,11 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     // Lets the service count queries per dashboard, as Grafana does for its own data sources.
     if (request.dashboardUID) headers['X-Dashboard-Uid'] = request.dashboardUID;
     if (Object.keys(headers).length > 0) options.headers = headers;
+    return this.postQuery(options, targets);
+  }
+
+  /** POST /api/query: frames per query, and every failure as a per-query error. */
+  private postQuery(options: BackendSrvRequest, targets: LiveSyncQuery[]): Observable<PartialResult> {
     return this.fetch<QueryResponseBody>(options).pipe(
       map((response) => resultsToFrames(response.data.results, targets)),
       catchError((err: unknown) => {
@@ -348,6 +498,29 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
   private fetch<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
     return getBackendSrv().fetch<T>({ ...options, showErrorAlert: false });
   }
+}
+
+/**
+ * One response packet. Some queries failed: the others still draw and the failures show on
+ * their own queries; with nothing to draw at all (`drawn` counts every packet's frames) it is an error.
+ */
+function packet(
+  key: string,
+  data: DataFrame[],
+  errors: DataQueryError[],
+  drawn = data.length,
+): DataQueryResponse {
+  if (errors.length === 0) return { data, key, state: LoadingState.Done };
+  return { data, errors, key, state: drawn === 0 ? LoadingState.Error : LoadingState.Done };
+}
+
+/** The dataset's last sync as the answer saw it: changes committed before it are in the answer. */
+function lastSyncOf(frames: DataFrame[]): number | undefined {
+  for (const frame of frames) {
+    const at = (frame.meta?.custom as { lastSyncAt?: unknown } | undefined)?.lastSyncAt;
+    if (typeof at === 'number') return at;
+  }
+  return undefined;
 }
 
 export function toServiceQuery(query: LiveSyncQuery): ServiceQuery {

@@ -23,8 +23,9 @@ export interface LiveSyncQuery extends DataQuery {
   /** Annotations only: leave out sync runs that changed nothing (failures always show). */
   changesOnly?: boolean;
   /**
-   * Follow the dataset's changes over Grafana Live instead of waiting for the next refresh.
-   * Carried in the model now so saved dashboards keep it; streaming itself arrives with issue 5.
+   * Metrics only: while the panel's range ends at now, follow the dataset's changes (over
+   * Grafana Live, or the service's server-sent events) instead of waiting for the next refresh.
+   * Unset means on, when the data source's `liveEnabled` allows live updates at all.
    */
   live?: boolean;
 }
@@ -43,6 +44,7 @@ export interface LiveSyncOptions extends DataSourceJsonData {
   url?: string;
   /** Grafana Live channel namespace: `stream/<liveStreamId>/<dataset>`. */
   liveStreamId?: string;
+  /** Live updates for this data source's panels; `false` turns them off (and the per-query toggle with them). */
   liveEnabled?: boolean;
 }
 

@@ -208,6 +208,49 @@ describe('QueryEditor', () => {
     expect(onRunQuery).toHaveBeenCalledTimes(1);
   });
 
+  it('turns live updates off for the query, and on again', async () => {
+    serveDatasets();
+    const { onChange, onRunQuery, user } = renderEditor(ORDERS_QUERY);
+    const live = screen.getByLabelText(labels.live);
+    // On by default: the saved query says nothing about it.
+    expect(live).toBeChecked();
+    expect(live).toBeEnabled();
+
+    await user.click(live);
+    expect(onChange).toHaveBeenLastCalledWith({ ...ORDERS_QUERY, live: false });
+    expect(screen.getByLabelText(labels.live)).not.toBeChecked();
+
+    await user.click(screen.getByLabelText(labels.live));
+    expect(onChange).toHaveBeenLastCalledWith({ ...ORDERS_QUERY, live: true });
+    expect(onChange).toHaveBeenCalledTimes(2);
+    expect(onRunQuery).toHaveBeenCalledTimes(2);
+  });
+
+  it('disables the Live toggle, and says why, when the data source has live updates off', async () => {
+    serveDatasets();
+    const { onChange, user } = renderEditor(
+      { ...ORDERS_QUERY, live: true },
+      makeDataSource({ liveEnabled: false }),
+    );
+    const live = screen.getByLabelText(labels.live);
+    expect(live).toBeDisabled();
+    expect(live).not.toBeChecked();
+
+    await user.click(live);
+    expect(onChange).not.toHaveBeenCalled();
+    const label = screen.getByText(labels.live).closest('label') as HTMLElement;
+    // The tooltip opens on keyboard focus (hover is not simulated on a disabled field's label).
+    act(() => within(label).getByTestId('icon-info-circle').focus());
+    expect(await screen.findByText(/Live updates are turned off for this data source/)).toBeInTheDocument();
+  });
+
+  it('offers the Live toggle for metrics only', async () => {
+    serveDatasets();
+    renderEditor({ ...ORDERS_QUERY, kind: 'freshness' });
+    await waitFor(() => expect(screen.getByLabelText(labels.dataset)).toHaveValue('orders'));
+    expect(screen.queryByLabelText(labels.live)).not.toBeInTheDocument();
+  });
+
   it('shows a spinner on the dataset field while datasets load', async () => {
     const answer = new Subject<Reply>();
     backendSrv().expect({ method: 'GET', url: `${PROXY}/api/datasets` }, answer);

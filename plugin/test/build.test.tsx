@@ -175,6 +175,7 @@ describe('plugin.json', () => {
       type: 'datasource',
       metrics: true,
       annotations: true,
+      streaming: true,
       backend: false,
       dependencies: { grafanaDependency: '>=12.3.0' },
     });

@@ -33,7 +33,8 @@ function request(
     interval: '1m',
     intervalMs: 60_000,
     maxDataPoints: 720,
-    range: { from: dateTime(FROM), to: dateTime(TO), raw: { from: 'now-1h', to: 'now' } },
+    // A fixed range: nothing to follow live (live.test.ts covers ranges that end at now).
+    range: { from: dateTime(FROM), to: dateTime(TO), raw: { from: dateTime(FROM), to: dateTime(TO) } },
     scopedVars: {},
     targets,
     timezone: 'utc',
@@ -678,5 +679,20 @@ describe('the BackendSrv double', () => {
     expect(() => fake.verify()).toThrow(
       /unexpected request: GET \/surprise[\s\S]*expected but not sent: GET \/never/,
     );
+  });
+
+  it('fails on an unannounced chunked request, and on a chunked stream left open', () => {
+    const fake = new FakeBackendSrv();
+    expect(() => fake.chunked({ url: '/events', method: 'GET', showErrorAlert: false })).toThrow(
+      'BackendSrv double: unexpected chunked request: GET /events',
+    );
+
+    const open = new FakeBackendSrv();
+    const stream = open.expectChunked({ method: 'GET', url: '/events' }, { chunks: new Subject<string>() });
+    const subscription = open.chunked({ url: '/events', method: 'GET', showErrorAlert: false }).subscribe();
+    expect(() => open.verify()).toThrow(/chunked stream left open: GET \/events/);
+    subscription.unsubscribe();
+    expect(stream.closedBy).toBe('unsubscribed');
+    expect(() => open.verify()).not.toThrow();
   });
 });

@@ -1,3 +1,5 @@
+import { TextDecoder as NodeTextDecoder, TextEncoder as NodeTextEncoder } from 'node:util';
+
 // jsdom lacks a few browser APIs that @grafana/ui touches when its modules load or its
 // components mount. These stand-ins are as small as the components allow; no test asserts on them.
 Object.defineProperty(window, 'matchMedia', {
@@ -40,3 +42,7 @@ Object.defineProperties(HTMLElement.prototype, {
   clientHeight: { configurable: true, get: () => 500 },
   clientWidth: { configurable: true, get: () => 400 },
 });
+
+// Every browser Grafana supports decodes streams with TextDecoder (the SSE reader does); jsdom has none.
+globalThis.TextDecoder ??= NodeTextDecoder as unknown as typeof TextDecoder;
+globalThis.TextEncoder ??= NodeTextEncoder as unknown as typeof TextEncoder;

@@ -69,7 +69,7 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       <InlineField
         label={labels.liveEnabled}
         labelWidth={LABEL_WIDTH}
-        tooltip="Panels follow the service's changes over Grafana Live instead of waiting for the next refresh."
+        tooltip="Metrics panels whose range ends at now follow the service's changes (over Grafana Live, or the service's server-sent events when Grafana Live is off) instead of waiting for the next refresh. Off turns every query's Live toggle off."
       >
         <InlineSwitch
           id="livesync-config-live-enabled"

@@ -5,11 +5,12 @@ import {
   type ComboboxOption,
   InlineField,
   InlineFieldRow,
+  InlineSwitch,
   MultiCombobox,
   RadioButtonGroup,
   Stack,
 } from '@grafana/ui';
-import { useEffect, useId, useMemo, useRef } from 'react';
+import { type ChangeEvent, useEffect, useId, useMemo, useRef } from 'react';
 import type { DatasetInfo } from '../api';
 import { type DataSource, kindOf } from '../datasource';
 import type { LiveSyncOptions, LiveSyncQuery, QueryFormat } from '../types';
@@ -47,6 +48,11 @@ const FORMAT_OPTIONS: Array<{ value: QueryFormat; label: string }> = [
   { value: 'timeseries', label: labels.formatOptions.timeseries },
   { value: 'table', label: labels.formatOptions.table },
 ];
+
+const LIVE_TOOLTIP =
+  'While the time range ends at now, update the panel as soon as LiveSync syncs changes in it, re-reading only the changed time buckets.';
+const LIVE_OFF_TOOLTIP =
+  "Live updates are turned off for this data source: turn on Live updates in the data source's settings to use them.";
 
 const containsVariable = (value: string) => value.includes('$') || value.includes('[[');
 
@@ -212,6 +218,19 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
                   options={FORMAT_OPTIONS}
                   value={query.format ?? 'timeseries'}
                   onChange={(format) => change({ ...query, format })}
+                />
+              </InlineField>
+              <InlineField
+                label={labels.live}
+                tooltip={datasource.liveEnabled ? LIVE_TOOLTIP : LIVE_OFF_TOOLTIP}
+                disabled={!datasource.liveEnabled}
+              >
+                <InlineSwitch
+                  id={`${id}-live`}
+                  value={datasource.isLive(query)}
+                  onChange={(e: ChangeEvent<HTMLInputElement>) =>
+                    change({ ...query, live: e.currentTarget.checked })
+                  }
                 />
               </InlineField>
             </InlineFieldRow>

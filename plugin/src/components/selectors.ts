@@ -15,6 +15,7 @@ export const selectors = {
     addFilter: 'Add filter',
     format: 'Format',
     formatOptions: { timeseries: 'Time series', table: 'Table' },
+    live: 'Live',
     loadError: 'Could not load datasets from LiveSync',
     noDatasets: 'LiveSync has no datasets yet',
   },

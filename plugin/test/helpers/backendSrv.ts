@@ -1,5 +1,5 @@
 import type { BackendSrv, BackendSrvRequest, FetchError, FetchResponse } from '@grafana/runtime';
-import { type Observable, isObservable, mergeMap, of, take, throwError } from 'rxjs';
+import { Observable, isObservable, mergeMap, of, take, throwError } from 'rxjs';
 
 /** What a test expects the data source to send: compared field by field, exactly (absent means absent). */
 export interface ExpectedRequest {
@@ -22,6 +22,33 @@ interface Expectation {
   reply: Reply | Observable<Reply>;
 }
 
+/**
+ * A chunked() response the test feeds: each string (sent as UTF-8) or byte array is one chunk,
+ * split wherever the test likes. `status` other than 2xx answers as Grafana does: the chunks
+ * arrive with `ok: false`.
+ */
+export interface ChunkedReply {
+  status?: number;
+  chunks: Observable<string | Uint8Array>;
+}
+
+/** What became of one chunked() stream: tests assert that nothing is left open. */
+export class ChunkedStream {
+  subscribed = false;
+  /** `unsubscribed` when the data source closed it, `complete`/`error` when the reply ended it. */
+  closedBy: 'unsubscribed' | 'complete' | 'error' | undefined;
+
+  get open(): boolean {
+    return this.subscribed && this.closedBy === undefined;
+  }
+}
+
+interface ChunkedExpectation {
+  request: ExpectedRequest;
+  reply: ChunkedReply;
+  stream: ChunkedStream;
+}
+
 const describe = (r: Pick<BackendSrvRequest, 'method' | 'url' | 'params' | 'data' | 'headers'>) =>
   `${r.method ?? 'GET'} ${r.url} ${JSON.stringify({ params: r.params, data: r.data, headers: r.headers })}`;
 
@@ -37,13 +64,16 @@ function canonical(value: unknown): string {
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
 /**
- * A BackendSrv that answers only the requests a test announced, once each, in any order.
- * Anything else is a failure: `fetch` throws, and `verify()` (run after every test) reports
- * it even when the code under test caught the throw, together with announced requests that
- * never came.
+ * A BackendSrv that answers only the requests a test announced, once each, in any order:
+ * `expect` for fetch(), `expectChunked` for chunked() streams. Anything else is a failure:
+ * the call throws, and `verify()` (run after every test) reports it even when the code under
+ * test caught the throw, together with announced requests that never came and chunked
+ * streams nobody closed.
  */
 export class FakeBackendSrv implements BackendSrv {
   private readonly pending: Expectation[] = [];
+  private readonly pendingChunked: ChunkedExpectation[] = [];
+  private readonly chunkedStreams: Array<{ request: ExpectedRequest; stream: ChunkedStream }> = [];
   private readonly failures: string[] = [];
 
   expect(request: ExpectedRequest, reply: Reply | Observable<Reply>): this {
@@ -51,18 +81,18 @@ export class FakeBackendSrv implements BackendSrv {
     return this;
   }
 
+  /** Announces one chunked() request; the handle says whether the stream was closed. */
+  expectChunked(request: ExpectedRequest, reply: ChunkedReply): ChunkedStream {
+    const stream = new ChunkedStream();
+    this.pendingChunked.push({ request, reply, stream });
+    return stream;
+  }
+
   fetch<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
     if (options.showErrorAlert !== false) {
       this.fail(`request would pop Grafana's error toast (showErrorAlert not false): ${describe(options)}`);
     }
-    const index = this.pending.findIndex(
-      ({ request }) =>
-        request.method === (options.method ?? 'GET') &&
-        request.url === options.url &&
-        same(request.params, options.params) &&
-        same(request.data, options.data) &&
-        same(request.headers, options.headers),
-    );
+    const index = this.pending.findIndex(({ request }) => matches(request, options));
     const [match] = index >= 0 ? this.pending.splice(index, 1) : [];
     if (!match) this.fail(`unexpected request: ${describe(options)}`);
     const replies = isObservable(match.reply) ? match.reply : of(match.reply);
@@ -72,11 +102,54 @@ export class FakeBackendSrv implements BackendSrv {
     );
   }
 
-  /** Throws if anything unexpected happened or an announced request never came. */
+  chunked(options: BackendSrvRequest): Observable<FetchResponse<Uint8Array | undefined>> {
+    if (options.showErrorAlert !== false) {
+      this.fail(
+        `chunked request would pop Grafana's error toast (showErrorAlert not false): ${describe(options)}`,
+      );
+    }
+    const index = this.pendingChunked.findIndex(({ request }) => matches(request, options));
+    const [match] = index >= 0 ? this.pendingChunked.splice(index, 1) : [];
+    if (!match) this.fail(`unexpected chunked request: ${describe(options)}`);
+    const { reply, stream } = match;
+    this.chunkedStreams.push({ request: match.request, stream });
+    const status = reply.status ?? 200;
+    return new Observable<FetchResponse<Uint8Array | undefined>>((subscriber) => {
+      stream.subscribed = true;
+      const inner = reply.chunks.subscribe({
+        next: (chunk) =>
+          subscriber.next({
+            ...responseOf(status, options),
+            data: typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk,
+          }),
+        error: (err: unknown) => {
+          stream.closedBy ??= 'error';
+          subscriber.error(err);
+        },
+        complete: () => {
+          stream.closedBy ??= 'complete';
+          subscriber.complete();
+        },
+      });
+      return () => {
+        stream.closedBy ??= 'unsubscribed';
+        inner.unsubscribe();
+      };
+    });
+  }
+
+  /**
+   * Throws if anything unexpected happened, an announced request never came, or a chunked
+   * stream was left open (a leaked connection).
+   */
   verify(): void {
     const problems = [
       ...this.failures,
       ...this.pending.map(({ request }) => `expected but not sent: ${describe(request)}`),
+      ...this.pendingChunked.map(({ request }) => `expected but not sent (chunked): ${describe(request)}`),
+      ...this.chunkedStreams
+        .filter(({ stream }) => stream.open)
+        .map(({ request }) => `chunked stream left open: ${describe(request)}`),
     ];
     if (problems.length) throw new Error(`BackendSrv double:\n  ${problems.join('\n  ')}`);
   }
@@ -86,7 +159,7 @@ export class FakeBackendSrv implements BackendSrv {
     throw new Error(`BackendSrv double: ${message}`);
   }
 
-  // The data source talks through fetch() only; any other entry point is a failure.
+  // The data source talks through fetch() and chunked() only; any other entry point is a failure.
   get<T>(url: string): Promise<T> {
     return this.fail(`get(${url}) called; use fetch`);
   }
@@ -108,9 +181,29 @@ export class FakeBackendSrv implements BackendSrv {
   datasourceRequest<T>(options: BackendSrvRequest): Promise<FetchResponse<T>> {
     return this.fail(`datasourceRequest(${options.url}) called; use fetch`);
   }
-  chunked(options: BackendSrvRequest): Observable<FetchResponse<Uint8Array | undefined>> {
-    return this.fail(`chunked(${options.url}) called; use fetch`);
-  }
+}
+
+function matches(request: ExpectedRequest, options: BackendSrvRequest): boolean {
+  return (
+    request.method === (options.method ?? 'GET') &&
+    request.url === options.url &&
+    same(request.params, options.params) &&
+    same(request.data, options.data) &&
+    same(request.headers, options.headers)
+  );
+}
+
+function responseOf(status: number, options: BackendSrvRequest): Omit<FetchResponse, 'data'> {
+  return {
+    status,
+    statusText: status < 400 ? 'OK' : 'Error',
+    ok: status >= 200 && status < 300,
+    headers: new Headers(),
+    redirected: false,
+    type: 'basic',
+    url: options.url,
+    config: options,
+  };
 }
 
 function respond<T>(reply: Reply, options: BackendSrvRequest): Observable<FetchResponse<T>> {

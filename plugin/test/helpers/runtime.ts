@@ -1,11 +1,14 @@
 import { FakeBackendSrv } from './backendSrv';
+import { FakeLiveSrv } from './liveSrv';
 import { FakeTemplateSrv } from './templateSrv';
 
 /**
- * The doubles behind `@grafana/runtime`'s getBackendSrv/getTemplateSrv for the current test.
- * Test files mock the module with `mockRuntime()`; everything else in it stays real.
+ * The doubles behind `@grafana/runtime`'s getBackendSrv/getTemplateSrv/getGrafanaLiveSrv for
+ * the current test. Test files mock the module with `mockRuntime()`; everything else in it
+ * (`config` included) stays real.
  */
-export const doubles: { backendSrv?: FakeBackendSrv; templateSrv?: FakeTemplateSrv } = {};
+export const doubles: { backendSrv?: FakeBackendSrv; templateSrv?: FakeTemplateSrv; liveSrv?: FakeLiveSrv } =
+  {};
 
 export function mockRuntime() {
   return {
@@ -18,21 +21,32 @@ export function mockRuntime() {
       if (!doubles.templateSrv) throw new Error('no TemplateSrv double installed for this test');
       return doubles.templateSrv;
     },
+    // Like Grafana before its live service starts: nothing, unless the test installs one.
+    getGrafanaLiveSrv: () => doubles.liveSrv,
   };
 }
 
-/** Fresh doubles for every test; the BackendSrv is verified after each one. */
+/** Fresh doubles for every test; the BackendSrv (and the live service, if any) is verified after each one. */
 export function installDoubles() {
   beforeEach(() => {
     doubles.backendSrv = new FakeBackendSrv();
     doubles.templateSrv = new FakeTemplateSrv();
+    doubles.liveSrv = undefined;
   });
   afterEach(() => {
-    const backendSrv = doubles.backendSrv;
+    const { backendSrv, liveSrv } = doubles;
     doubles.backendSrv = undefined;
     doubles.templateSrv = undefined;
+    doubles.liveSrv = undefined;
     backendSrv?.verify();
+    liveSrv?.verify();
   });
+}
+
+/** Gives this test a Grafana Live service. */
+export function installLiveSrv(): FakeLiveSrv {
+  doubles.liveSrv = new FakeLiveSrv();
+  return doubles.liveSrv;
 }
 
 export function backendSrv(): FakeBackendSrv {
