@@ -177,6 +177,8 @@ export class QueryService {
               ageSeconds: f.ageSeconds,
               state: f.state,
               stepMs: p.plan.stepMs,
+              // The dataset's data version when answered: a live client skips changes up to it.
+              version: this.datasets.status(p.spec.name).version,
             },
             ...(f.notice ? { notices: [f.notice] } : {}),
           };
