@@ -11,6 +11,7 @@ import { formatValidation, registerErrorHandling } from './http/errors';
 import { annotationRoutes } from './http/routes/annotations';
 import { datasetRoutes } from './http/routes/datasets';
 import { healthRoutes } from './http/routes/health';
+import { type PreviewDirs, previewRoutes } from './http/preview';
 import { metricsRoutes } from './http/routes/metrics';
 import { queryRoutes } from './http/routes/query';
 import { Metrics } from './observability/metrics';
@@ -47,6 +48,8 @@ export interface AppDeps {
   sseHeartbeatMs?: number;
   /** Replaces `fetch` for Grafana Live pushes (tests point it at a fake Grafana). */
   fetch?: typeof fetch;
+  /** Serve the built preview at / (main.ts sets it when it is built; see http/preview.ts). */
+  preview?: PreviewDirs | null;
 }
 
 /**
@@ -133,5 +136,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(datasetRoutes);
   await app.register(annotationRoutes);
   await app.register(eventRoutes({ heartbeatMs: deps.sseHeartbeatMs }));
+  if (deps.preview) await app.register(previewRoutes(deps.preview));
   return app;
 }

@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app';
 import { ConfigError, loadConfig, redactUrl } from './config/load';
+import { PREVIEW_PREFIX, previewDirs } from './http/preview';
 import { createLogger } from './observability/logger';
 import { createSource } from './sources';
 import { MemoryStore } from './store/memory';
@@ -26,7 +27,8 @@ async function main(): Promise<void> {
     ? await RedisStore.connect(config.redis.url, config.redis.prefix)
     : new MemoryStore();
   const sync = new SyncManager(config.datasets, createSource, store, log.child({ module: 'sync' }));
-  const app = await buildApp({ config, store, sync, logger: log });
+  const preview = previewDirs(config);
+  const app = await buildApp({ config, store, sync, logger: log, preview });
 
   closeWithGrace({ delay: 10_000, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error');
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
     },
     `LiveSync listening on ${address}`,
   );
+  if (preview) log.info(`Preview (the plugin without a Grafana server): ${address}${PREVIEW_PREFIX}/`);
 }
 
 main().catch((err: unknown) => {

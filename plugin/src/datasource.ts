@@ -271,6 +271,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
         key: `${key}-${query.refId}`,
         initial: frames,
         since,
+        version: versionOf(frames),
         stepMs,
         events: eventsOf(query.dataset ?? '', since),
         window: panelRange,
@@ -519,6 +520,15 @@ function lastSyncOf(frames: DataFrame[]): number | undefined {
   for (const frame of frames) {
     const at = (frame.meta?.custom as { lastSyncAt?: unknown } | undefined)?.lastSyncAt;
     if (typeof at === 'number') return at;
+  }
+  return undefined;
+}
+
+/** The dataset's data version the answer was read at, when the service says. */
+function versionOf(frames: DataFrame[]): number | undefined {
+  for (const frame of frames) {
+    const version = (frame.meta?.custom as { version?: unknown } | undefined)?.version;
+    if (typeof version === 'number') return version;
   }
   return undefined;
 }

@@ -211,10 +211,11 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     } catch (err) {
       if (this.stopped && this.abort.signal.aborted) return;
       const skipped = err instanceof BrokenCircuitError;
-      // While the circuit is open the upstream is not called: report what opened it.
+      // While the circuit is open the upstream is not called: report what opened it (once,
+      // not one more "circuit open: " per skipped run).
       const error: ClassifiedError = skipped
         ? {
-            message: `circuit open: ${this.current.lastError?.message ?? 'too many failures'}`,
+            message: `circuit open: ${(this.current.lastError?.message ?? 'too many failures').replace(/^circuit open: /, '')}`,
             class: this.current.lastError?.class === 'permanent' ? 'permanent' : 'transient',
             origin: 'upstream',
           }

@@ -19,6 +19,8 @@ export interface FollowOptions {
   initial: DataFrame[];
   /** The dataset's last sync as that answer saw it: changes committed before it are in it. */
   since: number | undefined;
+  /** The dataset's data version the answer was read at (`meta.custom.version`), when the service sent it. */
+  version?: number;
   /** The answer's step: touched spans are widened to whole steps. */
   stepMs: number;
   /** The dataset's changes. */
@@ -49,7 +51,7 @@ export function followQuery(options: FollowOptions): Observable<DataQueryRespons
     let streamProblem: string | undefined;
     let requestProblem: string | undefined;
     /** The dataset's data version as far as the change stream told. */
-    let version: number | undefined;
+    let version: number | undefined = options.version;
 
     const emit = (state: LoadingState) => {
       const problems = [streamProblem, requestProblem].filter((p): p is string => Boolean(p));
@@ -113,6 +115,8 @@ export function followQuery(options: FollowOptions): Observable<DataQueryRespons
           const range = options.window();
           switch (event.type) {
             case 'change': {
+              // Already in the answer (or in a merge since): nothing to ask for.
+              if (options.version !== undefined && event.version <= options.version) return;
               if (Number.isFinite(event.version)) version = event.version;
               // A change outside the panel's range costs nothing.
               if (!overlaps(event, range)) return;
