@@ -194,11 +194,11 @@ async function storeAnswer(
     const columns = frame!.data.values;
     const times = columns[0] as number[];
     // Long format, ordered by time as SQL's ORDER BY time would be.
-    for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThanOrEqual(times[i - 1]!);
+    expect(times.every((t, i) => i === 0 || t >= times[i - 1]!)).toBe(true);
     times.forEach((t, r) => {
       const labels = groupBy.map((_, g) => (columns[1 + g]![r] as string | null) ?? '');
       const key = [String(t), ...labels].join('|');
-      expect(answer.has(key)).toBe(false);
+      if (answer.has(key)) throw new Error(`${key} appears twice in the table`);
       answer.set(
         key,
         AGGREGATIONS.map((_, a) => columns[1 + groupBy.length + a]![r] as number | null),
@@ -214,7 +214,7 @@ async function storeAnswer(
     const [times, ...columns] = frame.data.values as [number[], ...(number | null)[][]];
     times.forEach((t, r) => {
       const key = [String(t), ...groupBy.map((g) => labels[g] ?? '')].join('|');
-      expect(answer.has(key)).toBe(false);
+      if (answer.has(key)) throw new Error(`${key} appears twice in the frames`);
       answer.set(
         key,
         columns.map((col) => col[r]!),
@@ -224,8 +224,18 @@ async function storeAnswer(
   return answer;
 }
 
-/** Differences between two answers, as readable lines (empty when they agree). */
-function differences(got: Answer, want: Answer, exactDistinct: boolean, worst: { distinct: number }): string[] {
+/** How far HyperLogLog distinct counts strayed: comparisons made, and how many were off by more than 2 % (or ±2). */
+interface DistinctStats {
+  compared: number;
+  beyond2pct: number;
+}
+
+/**
+ * Differences between two answers, as readable lines (empty when they agree). HyperLogLog
+ * counts are estimates (standard error 0.81 %): each must be within 4 % (or ±3), and the
+ * caller checks that at most 1 % of them are off by more than 2 % (or ±2).
+ */
+function differences(got: Answer, want: Answer, exactDistinct: boolean, stats: DistinctStats): string[] {
   const out: string[] = [];
   for (const key of want.keys()) if (!got.has(key)) out.push(`${key}: missing`);
   for (const key of got.keys()) if (!want.has(key)) out.push(`${key}: not in SQL`);
@@ -240,8 +250,10 @@ function differences(got: Answer, want: Answer, exactDistinct: boolean, worst: {
       else if (agg.startsWith('distinct')) {
         if (exactDistinct || a === null || b === null) ok = a === b;
         else {
-          worst.distinct = Math.max(worst.distinct, Math.abs(a - b) / Math.max(1, b));
-          ok = Math.abs(a - b) <= Math.max(2, 0.02 * b);
+          const error = Math.abs(a - b);
+          stats.compared++;
+          if (error > Math.max(2, 0.02 * b)) stats.beyond2pct++;
+          ok = error <= Math.max(3, 0.04 * b);
         }
       } else ok = closeTo(a, b);
       if (!ok) out.push(`${key} ${agg}: got ${a}, SQL ${b}`);
@@ -328,55 +340,50 @@ describe.each(subjects)('%s store: query results equal SQL', (kind, make) => {
     await subject?.cleanup();
   });
 
-  async function compareAll(): Promise<{ compared: number; nullSums: number; worstDistinct: number }> {
+  async function compareAll(): Promise<{ compared: number; nullSums: number }> {
     const state = await subject.store.readState('events');
     const [{ live }] = (await schema.sql<{ live: string }>(
       `SELECT count(*)::text AS live FROM ${table} WHERE deleted_at IS NULL`,
     )) as [{ live: string }];
     expect(state?.records).toBe(Number(live));
 
-    const timing = { sql: 0, store: 0, diff: 0 };
     let compared = 0;
     let nullSums = 0;
-    const worst = { distinct: 0 };
+    const distinct: DistinctStats = { compared: 0, beyond2pct: 0 };
     const problems: string[] = [];
     for (const c of CASES) {
       for (const groupBy of GROUPINGS) {
         for (const filters of FILTERS) {
-          let t0 = Date.now();
           const { plan, answer: want } = await sqlAnswer(c, groupBy, filters);
-          timing.sql += Date.now() - t0;
           expect({ case: c.name, step: plan.stepMs }).toEqual({ case: c.name, step: c.step });
           for (const format of FORMATS) {
-            t0 = Date.now();
             const got = await storeAnswer(subject.store, spec, c, groupBy, filters, format);
-            timing.store += Date.now() - t0;
-            t0 = Date.now();
             const where = `${c.name} groupBy=[${groupBy}] filters=${JSON.stringify(filters ?? {})} ${format}`;
             problems.push(
-              ...differences(got, want, subject.exactDistinct, worst)
+              ...differences(got, want, subject.exactDistinct, distinct)
                 .slice(0, 5)
                 .map((d) => `${where}: ${d}`),
             );
             compared += want.size;
-            timing.diff += Date.now() - t0;
           }
           for (const row of want.values()) if (row[1] === null) nullSums++;
         }
       }
     }
-    console.error(JSON.stringify(timing));
     expect(problems).toEqual([]);
-    return { compared, nullSums, worstDistinct: worst.distinct };
+    if (!subject.exactDistinct) {
+      expect(distinct.compared).toBeGreaterThan(10_000);
+      expect(distinct.beyond2pct / distinct.compared).toBeLessThanOrEqual(0.01);
+    }
+    return { compared, nullSums };
   }
 
   it('after the backfill', async () => {
     await sync.syncOnce();
-    const { compared, nullSums, worstDistinct } = await compareAll();
+    const { compared, nullSums } = await compareAll();
     // The matrix really compared something, NULL-only buckets included.
     expect(compared).toBeGreaterThan(50_000);
     expect(nullSums).toBeGreaterThan(100);
-    if (!subject.exactDistinct) expect(worstDistinct).toBeLessThan(0.02);
   });
 
   it('after updates, moves, soft deletes, resurrections and hard re-inserts', async () => {

@@ -88,7 +88,13 @@ export const DEVICE_SQL = `(ARRAY['mobile','mobile','mobile','mobile','desktop',
 
 export function eventsSpec(
   table: string,
-  overrides: { batchSize?: number; lookback?: string; lag?: string; resolution?: string; retention?: string } = {},
+  overrides: {
+    batchSize?: number;
+    lookback?: string;
+    lag?: string;
+    resolution?: string;
+    retention?: string;
+  } = {},
 ): DatasetSpec {
   const raw: RawDataset = {
     name: 'events',
@@ -151,7 +157,12 @@ export function pgEngine(spec: DatasetSpec, store: Store, options: EngineOptions
   };
 }
 
-/** A throwaway redis-server on a free port, without persistence: a restart loses everything. */
+/**
+ * A throwaway redis-server on a free port, without persistence: a restart loses everything.
+ * It runs under a small shell that kills it (SIGKILL, like a crash) as soon as its stdin
+ * closes: on `stop()`, and also when this process dies without cleaning up, so a killed test
+ * run never leaves a server behind.
+ */
 export class ThrowawayRedis {
   private process: ChildProcess | null = null;
   port = 0;
@@ -162,17 +173,27 @@ export class ThrowawayRedis {
 
   async start(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      'sh',
+      [
+        '-c',
+        'redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0',
+        'sh',
+        ...args,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     this.process = child;
     await new Promise<void>((resolve, reject) => {
       let output = '';
-      const timer = setTimeout(() => fail(new Error(`redis-server did not start in 10 s:\n${output}`)), 10_000);
+      const timer = setTimeout(
+        () => fail(new Error(`redis-server did not start in 10 s:\n${output}`)),
+        10_000,
+      );
       const fail = (err: Error) => {
         clearTimeout(timer);
+        child.stdin!.end();
         reject(err);
       };
       child.once('error', fail);
@@ -182,6 +203,7 @@ export class ThrowawayRedis {
         if (output.includes('Ready to accept connections')) {
           clearTimeout(timer);
           child.removeAllListeners('exit');
+          child.removeAllListeners('error');
           resolve();
         }
       });
@@ -191,13 +213,13 @@ export class ThrowawayRedis {
     child.stderr!.resume();
   }
 
-  /** Kills it (SIGKILL: like a crash) and resolves once it has exited. */
+  /** Kills the server (SIGKILL: like a crash) and resolves once it has exited. */
   async stop(): Promise<void> {
     const child = this.process;
     this.process = null;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
+    child.stdin!.end();
     await exited;
   }
 }
@@ -219,13 +241,42 @@ export async function until(check: () => Promise<boolean>, timeoutMs: number, wh
   const started = Date.now();
   for (;;) {
     if (await check()) return Date.now() - started;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 
+/** Resolves with the first `event` that passes `accept`, or rejects after `timeoutMs`. */
+export function nextEvent<T>(
+  emitter: {
+    on(event: string, listener: (value: T) => void): unknown;
+    off(event: string, listener: (value: T) => void): unknown;
+  },
+  event: string,
+  accept: (value: T) => boolean,
+  timeoutMs: number,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const listener = (value: T) => {
+      if (!accept(value)) return;
+      clearTimeout(timer);
+      emitter.off(event, listener);
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`no matching "${event}" event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    emitter.on(event, listener);
+  });
+}
+
 /** Per hour and country: live rows and the sum of their amounts, from PostgreSQL. */
-export async function sqlHourly(schema: PgSchema, table: string): Promise<Map<string, [number, number | null]>> {
+export async function sqlHourly(
+  schema: PgSchema,
+  table: string,
+): Promise<Map<string, [number, number | null]>> {
   const rows = await schema.sql<{ t: string; country: string | null; n: string; total: string | null }>(
     `SELECT (extract(epoch FROM date_bin('1 hour', ts, 'epoch')) * 1000)::bigint::text AS t, country,
             count(*)::text AS n, sum(amount)::text AS total

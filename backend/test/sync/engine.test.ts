@@ -163,6 +163,23 @@ describe('SyncEngine', () => {
     expect(engine.status().nextAttemptAt! - Date.now()).toBeGreaterThan(3_500_000);
   });
 
+  it('names what opened the circuit once, however many runs it skips', async () => {
+    const { spec, store, source, engine } = setup({
+      backoff: { initialMs: 1, maxMs: 2 },
+      breaker: { threshold: 1, halfOpenAfterMs: 3_600_000 },
+    });
+    source.failWith = { message: 'timeout', class: 'transient' };
+    await store.register(spec);
+    engine.start();
+    for (let i = 0; i < 4; i++) await engine.syncNow();
+    await engine.stop();
+    expect(source.fetches).toBe(1);
+    expect(engine.status()).toMatchObject({
+      state: 'failing',
+      lastError: { message: 'circuit open: timeout' },
+    });
+  });
+
   it('recovers from a failure mid-run without losing or double counting', async () => {
     const { spec, store, source, engine } = setup({ backoff: { initialMs: 1, maxMs: 2 } });
     source.rows = rows(700, 3);
