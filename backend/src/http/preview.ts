@@ -36,7 +36,8 @@ export function previewDirs(config: Config, env: NodeJS.ProcessEnv = process.env
   if (config.server.apiKey && mode !== 'on') return null;
   const root = path.resolve(__dirname, '..', '..', '..');
   const dirs = { dir: path.join(root, 'preview', 'dist'), pluginDir: path.join(root, 'plugin', 'dist') };
-  const built = existsSync(path.join(dirs.dir, 'server.cjs')) && existsSync(path.join(dirs.pluginDir, 'plugin.json'));
+  const built =
+    existsSync(path.join(dirs.dir, 'server.cjs')) && existsSync(path.join(dirs.pluginDir, 'plugin.json'));
   return built ? dirs : null;
 }
 
@@ -48,7 +49,9 @@ export function previewDirs(config: Config, env: NodeJS.ProcessEnv = process.env
 export function previewRoutes(dirs: PreviewDirs): FastifyPluginAsync {
   return async (app: FastifyInstance) => {
     const load = createRequire(__filename);
-    const loaded = load(path.join(dirs.dir, 'server.cjs')) as { previewPlugin: FastifyPluginAsync<PreviewPluginOptions> };
+    const loaded = load(path.join(dirs.dir, 'server.cjs')) as {
+      previewPlugin: FastifyPluginAsync<PreviewPluginOptions>;
+    };
     const { config } = app;
     const live = config.grafanaLive;
     const options: PreviewPluginOptions = {

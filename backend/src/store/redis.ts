@@ -42,7 +42,7 @@ declare module 'ioredis' {
       state: string,
       prefix: string,
       cutoff: number,
-      resolution: number,
+      layout: string,
       limit: number,
     ): Result<[number, number], Context>;
   }
@@ -186,11 +186,11 @@ export class RedisStore implements Store {
   }
 
   async trim(dataset: string, cutoffMs: number): Promise<number> {
-    const { prefix, spec } = this.dataset(dataset);
+    const { prefix, layout } = this.dataset(dataset);
     let removed = 0;
     for (;;) {
       const [count, more] = await this.call(() =>
-        this.redis.livesyncTrim(`${prefix}state`, prefix, cutoffMs, spec.resolutionMs, TRIM_SLICE),
+        this.redis.livesyncTrim(`${prefix}state`, prefix, cutoffMs, layout, TRIM_SLICE),
       );
       removed += count;
       if (!more) return removed;

@@ -3,8 +3,8 @@ apply.lua: apply one batch of upstream records to a dataset and commit the new c
 atomically: either the whole batch and its cursor are applied, or nothing is.
 
 KEYS[1]  the dataset's state hash: <prefix>{<dataset>}:state
-         (gen, cursor, cursorId, version, records). Every other key is derived from
-         ARGV[1] and carries the same {<dataset>} hash tag, so they share one slot.
+         (gen, cursor, cursorId, version, records, trimmed). Every other key is derived
+         from ARGV[1] and carries the same {<dataset>} hash tag, so they share one slot.
 ARGV[1]  the dataset's key prefix: <prefix>{<dataset>}:
 ARGV[2]  the generation the caller synced against
 ARGV[3]  layout JSON: {tiers: [ms...], masks: [bitmask...], dims: [[1-based dimension index...]...],
@@ -21,6 +21,9 @@ adds the new one; a tombstone only subtracts. min and max cannot be subtracted: 
 removed value may have been a cell's extreme, the cell is recomputed from the records
 still in its base bucket (base tier) or from the finer tier's cells (1h, 1d). HyperLogLogs
 cannot be subtracted either and are rebuilt the same way when a value may have left them.
+
+Redis calls are batched: records are read and written a few hundred at a time, and each
+rollup block is read and written once per script, over the span of cells the batch touches.
 ]==]
 
 local stateKey = KEYS[1]
@@ -32,9 +35,11 @@ end
 local L = cjson.decode(ARGV[3])
 local batch = cjson.decode(ARGV[4])
 local tiers, masks, dimsOf, F, M, K, B = L.tiers, L.masks, L.dims, L.F, L.M, L.K, L.B
+local T, NP = #tiers, #masks
 local cutoff = batch.cutoff
 local NULL = cjson.null
 local SEP = '\31'
+local CHUNK = 500
 local cellFormat = '<' .. string.rep('d', F)
 local cellBytes = F * 8
 local recKey = P .. 'rec'
@@ -43,12 +48,17 @@ local function int(n)
   return string.format('%.0f', n)
 end
 
-local function groupOf(dims, pi)
-  local parts = {}
-  for i, d in ipairs(dimsOf[pi]) do
-    parts[i] = dims[d]
+local function groupsOf(dims)
+  -- The group key of every projection, computed once per record.
+  local out = {}
+  for pi = 1, NP do
+    local parts = {}
+    for i, d in ipairs(dimsOf[pi]) do
+      parts[i] = dims[d]
+    end
+    out[pi] = table.concat(parts, SEP)
   end
-  return table.concat(parts, SEP)
+  return out
 end
 
 local function blockKey(ti, pi, group, block)
@@ -59,30 +69,48 @@ local function hllKey(ti, pi, k, bucket, group)
   return P .. 'h:' .. int(tiers[ti]) .. ':' .. masks[pi] .. ':' .. k .. ':' .. int(bucket) .. ':' .. group
 end
 
--- Pending changes, per tier: cell id -> delta, hll key -> {adds, removed}.
+local function unpackRecord(s)
+  local t, d, m, x = cmsgpack.unpack(s)
+  return { t = t, d = d, m = m, x = x, g = groupsOf(d) }
+end
+
+local function baseBucket(t)
+  return math.floor(t / tiers[1]) * tiers[1]
+end
+
+-- Pending changes: cells[ti][pi][group][bucket] = delta; hlls[ti][pi][k][group][bucket] = adds/removals.
 local cells, hlls = {}, {}
-for ti = 1, #tiers do
+for ti = 1, T do
   cells[ti], hlls[ti] = {}, {}
+  for pi = 1, NP do
+    cells[ti][pi], hlls[ti][pi] = {}, {}
+    for k = 1, K do hlls[ti][pi][k] = {} end
+  end
 end
 local touchedFrom, touchedTo = nil, nil
 
 local function contribute(rec, sign)
-  local base = math.floor(rec.t / tiers[1]) * tiers[1]
+  local base = baseBucket(rec.t)
   if touchedFrom == nil or base < touchedFrom then touchedFrom = base end
   if touchedTo == nil or base > touchedTo then touchedTo = base end
-  for ti = 1, #tiers do
+  for ti = 1, T do
     local size = tiers[ti]
     local bucket = math.floor(rec.t / size) * size
-    for pi = 1, #masks do
-      local group = groupOf(rec.d, pi)
-      local id = pi .. ':' .. int(bucket) .. ':' .. group
-      local c = cells[ti][id]
+    for pi = 1, NP do
+      local group = rec.g[pi]
+      local byGroup = cells[ti][pi]
+      local byBucket = byGroup[group]
+      if byBucket == nil then
+        byBucket = {}
+        byGroup[group] = byBucket
+      end
+      local c = byBucket[bucket]
       if c == nil then
-        c = { pi = pi, group = group, bucket = bucket, n = 0, sum = {}, nn = {}, addMin = {}, addMax = {}, remMin = {}, remMax = {} }
+        c = { n = 0, sum = {}, nn = {}, addMin = {}, addMax = {}, remMin = {}, remMax = {} }
         for m = 1, M do
           c.sum[m], c.nn[m] = 0, 0
         end
-        cells[ti][id] = c
+        byBucket[bucket] = c
       end
       c.n = c.n + sign
       for m = 1, M do
@@ -102,11 +130,16 @@ local function contribute(rec, sign)
       for k = 1, K do
         local v = rec.x[k]
         if v ~= false then
-          local key = hllKey(ti, pi, k, bucket, group)
-          local h = hlls[ti][key]
+          local byGroupH = hlls[ti][pi][k]
+          local byBucketH = byGroupH[group]
+          if byBucketH == nil then
+            byBucketH = {}
+            byGroupH[group] = byBucketH
+          end
+          local h = byBucketH[bucket]
           if h == nil then
-            h = { pi = pi, group = group, bucket = bucket, k = k, adds = {}, added = {}, removed = {} }
-            hlls[ti][key] = h
+            h = { adds = {}, added = {}, removed = {} }
+            byBucketH[bucket] = h
           end
           if sign > 0 then
             if not h.added[v] then
@@ -122,15 +155,27 @@ local function contribute(rec, sign)
   end
 end
 
-local function bucketSetKey(rec)
-  return P .. 'k:' .. int(math.floor(rec.t / tiers[1]) * tiers[1])
+-- 1. Records: upsert or remove each, accumulating the cell deltas. Stored records are read
+-- in chunks up front; `current` follows each id through the batch (an id may come twice).
+local records = batch.records
+local ids = {}
+for i, r in ipairs(records) do ids[i] = r[1] end
+local original, current = {}, {}
+for i = 1, #ids, CHUNK do
+  local chunk = redis.call('HMGET', recKey, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+  for j = 1, math.min(CHUNK, #ids - i + 1) do
+    local id = ids[i + j - 1]
+    if original[id] == nil then
+      original[id] = chunk[j] or false
+      current[id] = original[id]
+    end
+  end
 end
 
--- 1. Records: upsert or remove each, accumulating the cell deltas.
-local upserts, deletes, unchanged, recordDelta = 0, 0, 0, 0
-for _, r in ipairs(batch.records) do
+local upserts, deletes, unchanged = 0, 0, 0
+for _, r in ipairs(records) do
   local id = r[1]
-  local nextRec = nil
+  local nextRec, packed = nil, false
   if r[3] == false and r[2] >= cutoff then
     local m, x = {}, {}
     for i = 1, M do
@@ -142,35 +187,71 @@ for _, r in ipairs(batch.records) do
       if v == NULL then x[i] = false else x[i] = v end
     end
     nextRec = { t = r[2], d = r[4], m = m, x = x }
+    packed = cmsgpack.pack(nextRec.t, nextRec.d, nextRec.m, nextRec.x)
   end
-  local packed = nextRec and cmsgpack.pack(nextRec.t, nextRec.d, nextRec.m, nextRec.x)
-  local stored = redis.call('HGET', recKey, id)
-  if stored and stored == packed then
+  local stored = current[id]
+  if stored == packed then
+    -- The same record again (a lookback re-read), or a tombstone for something not held.
     unchanged = unchanged + 1
   else
-    if stored then
-      local t, d, m, x = cmsgpack.unpack(stored)
-      local old = { t = t, d = d, m = m, x = x }
-      contribute(old, -1)
-      redis.call('SREM', bucketSetKey(old), id)
-      recordDelta = recordDelta - 1
-    end
+    if stored then contribute(unpackRecord(stored), -1) end
     if nextRec then
+      nextRec.g = groupsOf(nextRec.d)
       contribute(nextRec, 1)
-      redis.call('HSET', recKey, id, packed)
-      local setKey = bucketSetKey(nextRec)
-      redis.call('SADD', setKey, id)
-      redis.call('ZADD', P .. 'kz', math.floor(nextRec.t / tiers[1]) * tiers[1], setKey)
-      recordDelta = recordDelta + 1
       upserts = upserts + 1
-    elseif stored then
-      redis.call('HDEL', recKey, id)
-      deletes = deletes + 1
     else
-      -- A tombstone (or an expired record) for something never held changes nothing.
-      unchanged = unchanged + 1
+      deletes = deletes + 1
     end
+    current[id] = packed
   end
+end
+
+-- Write what changed: records, and the base-bucket sets that index them.
+local sets, setOrder = {}, {}
+local function member(bucket, op, id)
+  local s = sets[bucket]
+  if s == nil then
+    s = { add = {}, rem = {} }
+    sets[bucket] = s
+    setOrder[#setOrder + 1] = bucket
+  end
+  local list = s[op]
+  list[#list + 1] = id
+end
+local writes, removals, recordDelta = {}, {}, 0
+for id, before in pairs(original) do
+  local after = current[id]
+  if after ~= before then
+    local from = before and baseBucket(cmsgpack.unpack(before)) or nil
+    local to = after and baseBucket(cmsgpack.unpack(after)) or nil
+    if after then
+      writes[#writes + 1] = id
+      writes[#writes + 1] = after
+    else
+      removals[#removals + 1] = id
+    end
+    if from ~= to then
+      if from then member(from, 'rem', id) end
+      if to then member(to, 'add', id) end
+    end
+    recordDelta = recordDelta + (after and 1 or 0) - (before and 1 or 0)
+  end
+end
+for i = 1, #writes, 2 * CHUNK do
+  redis.call('HSET', recKey, unpack(writes, i, math.min(i + 2 * CHUNK - 1, #writes)))
+end
+for i = 1, #removals, CHUNK do
+  redis.call('HDEL', recKey, unpack(removals, i, math.min(i + CHUNK - 1, #removals)))
+end
+for _, bucket in ipairs(setOrder) do
+  local s, key = sets[bucket], P .. 'k:' .. int(bucket)
+  for i = 1, #s.rem, CHUNK do
+    redis.call('SREM', key, unpack(s.rem, i, math.min(i + CHUNK - 1, #s.rem)))
+  end
+  for i = 1, #s.add, CHUNK do
+    redis.call('SADD', key, unpack(s.add, i, math.min(i + CHUNK - 1, #s.add)))
+  end
+  if #s.add > 0 then redis.call('ZADD', P .. 'kz', bucket, key) end
 end
 
 -- Records of a base bucket, unpacked once per script run (for recomputing extremes).
@@ -179,14 +260,11 @@ local function recordsIn(bucket)
   local cached = bucketRecords[bucket]
   if cached then return cached end
   cached = {}
-  local ids = redis.call('SMEMBERS', P .. 'k:' .. int(bucket))
-  for i = 1, #ids, 500 do
-    local chunk = redis.call('HMGET', recKey, unpack(ids, i, math.min(i + 499, #ids)))
-    for _, s in ipairs(chunk) do
-      if s then
-        local t, d, m, x = cmsgpack.unpack(s)
-        cached[#cached + 1] = { t = t, d = d, m = m, x = x }
-      end
+  local members = redis.call('SMEMBERS', P .. 'k:' .. int(bucket))
+  for i = 1, #members, CHUNK do
+    local chunk = redis.call('HMGET', recKey, unpack(members, i, math.min(i + CHUNK - 1, #members)))
+    for j = 1, math.min(CHUNK, #members - i + 1) do
+      if chunk[j] then cached[#cached + 1] = unpackRecord(chunk[j]) end
     end
   end
   bucketRecords[bucket] = cached
@@ -212,7 +290,7 @@ local function readCells(ti, pi, group, from, to)
   return out
 end
 
-local function recompute(ti, c, v)
+local function recompute(ti, pi, group, bucket, v)
   -- Exact min and max of a cell from what it now holds.
   for m = 1, M do
     v[4 + 4 * (m - 1)], v[5 + 4 * (m - 1)] = nil, nil
@@ -223,15 +301,15 @@ local function recompute(ti, c, v)
     if v[iMax] == nil or hi > v[iMax] then v[iMax] = hi end
   end
   if ti == 1 then
-    for _, rec in ipairs(recordsIn(c.bucket)) do
-      if groupOf(rec.d, c.pi) == c.group then
+    for _, rec in ipairs(recordsIn(bucket)) do
+      if rec.g[pi] == group then
         for m = 1, M do
           if rec.m[m] ~= false then fold(m, rec.m[m], rec.m[m]) end
         end
       end
     end
   else
-    for _, sub in ipairs(readCells(ti - 1, c.pi, c.group, c.bucket, c.bucket + tiers[ti])) do
+    for _, sub in ipairs(readCells(ti - 1, pi, group, bucket, bucket + tiers[ti])) do
       for m = 1, M do
         if sub[1] > 0 and sub[3 + 4 * (m - 1)] > 0 then fold(m, sub[4 + 4 * (m - 1)], sub[5 + 4 * (m - 1)]) end
       end
@@ -242,12 +320,37 @@ local function recompute(ti, c, v)
   end
 end
 
-local registered = {}
-local function register(key, spanEnd)
-  if not registered[key] then
-    registered[key] = true
-    redis.call('ZADD', P .. 'keys', spanEnd, key)
+local function applyDelta(ti, pi, group, bucket, c, v)
+  -- v: the cell's F numbers as stored; updated in place.
+  local n = v[1] + c.n
+  if n <= 0 then
+    for i = 1, F do v[i] = 0 end
+    return
   end
+  v[1] = n
+  local stale = false
+  for m = 1, M do
+    local iSum, iNn, iMin, iMax = 2 + 4 * (m - 1), 3 + 4 * (m - 1), 4 + 4 * (m - 1), 5 + 4 * (m - 1)
+    local before = v[iNn]
+    local after = before + c.nn[m]
+    if after <= 0 then
+      v[iSum], v[iNn], v[iMin], v[iMax] = 0, 0, 0, 0
+    else
+      v[iSum], v[iNn] = v[iSum] + c.sum[m], after
+      if c.remMin[m] ~= nil and before > 0 and (c.remMin[m] <= v[iMin] or c.remMax[m] >= v[iMax]) then
+        stale = true
+      end
+      if c.addMin[m] ~= nil then
+        if before > 0 then
+          v[iMin] = math.min(v[iMin], c.addMin[m])
+          v[iMax] = math.max(v[iMax], c.addMax[m])
+        else
+          v[iMin], v[iMax] = c.addMin[m], c.addMax[m]
+        end
+      end
+    end
+  end
+  if stale then recompute(ti, pi, group, bucket, v) end
 end
 
 local version
@@ -257,104 +360,111 @@ else
   version = tonumber(redis.call('HGET', stateKey, 'version'))
 end
 
+local zeros = {}
+for i = 1, F do zeros[i] = 0 end
+local seenGroups, seenBlocks = {}, {}
+
 -- 2. Cells, finest tier first: a coarser cell's extremes are recomputed from finer cells.
-for ti = 1, #tiers do
+for ti = 1, T do
   local size = tiers[ti]
-  for _, c in pairs(cells[ti]) do
-    local idx = c.bucket / size
-    local block = math.floor(idx / B)
-    local key = blockKey(ti, c.pi, c.group, block)
-    local offset = (idx - block * B) * cellBytes
-    local s = redis.call('GETRANGE', key, offset, offset + cellBytes - 1)
-    local v
-    if #s == cellBytes then
-      v = { struct.unpack(cellFormat, s) }
-      v[F + 1] = nil
-    else
-      v = {}
-      for i = 1, F do v[i] = 0 end
-    end
-    local n = v[1] + c.n
-    if n <= 0 then
-      for i = 1, F do v[i] = 0 end
-    else
-      v[1] = n
-      local stale = false
-      for m = 1, M do
-        local iSum, iNn, iMin, iMax = 2 + 4 * (m - 1), 3 + 4 * (m - 1), 4 + 4 * (m - 1), 5 + 4 * (m - 1)
-        local before = v[iNn]
-        local after = before + c.nn[m]
-        if after <= 0 then
-          v[iSum], v[iNn], v[iMin], v[iMax] = 0, 0, 0, 0
-        else
-          v[iSum], v[iNn] = v[iSum] + c.sum[m], after
-          if c.remMin[m] ~= nil and before > 0 and (c.remMin[m] <= v[iMin] or c.remMax[m] >= v[iMax]) then
-            stale = true
-          end
-          if c.addMin[m] ~= nil then
-            if before > 0 then
-              v[iMin] = math.min(v[iMin], c.addMin[m])
-              v[iMax] = math.max(v[iMax], c.addMax[m])
+  for pi = 1, NP do
+    for group, byBucket in pairs(cells[ti][pi]) do
+      -- Gather the touched cells block by block, then read and write each block's span once.
+      local blocks = {}
+      for bucket, c in pairs(byBucket) do
+        local idx = bucket / size
+        local block = math.floor(idx / B)
+        local b = blocks[block]
+        if b == nil then
+          b = { lo = B, hi = -1, cells = {} }
+          blocks[block] = b
+        end
+        local slot = idx - block * B
+        b.cells[slot] = { bucket = bucket, c = c }
+        if slot < b.lo then b.lo = slot end
+        if slot > b.hi then b.hi = slot end
+      end
+      for block, b in pairs(blocks) do
+        local key = blockKey(ti, pi, group, block)
+        local s = redis.call('GETRANGE', key, b.lo * cellBytes, (b.hi + 1) * cellBytes - 1)
+        local out = {}
+        for slot = b.lo, b.hi do
+          local at = (slot - b.lo) * cellBytes
+          local touched = b.cells[slot]
+          if touched then
+            local v
+            if #s >= at + cellBytes then
+              v = { struct.unpack(cellFormat, s, at + 1) }
+              v[F + 1] = nil
             else
-              v[iMin], v[iMax] = c.addMin[m], c.addMax[m]
+              v = { unpack(zeros) }
+            end
+            applyDelta(ti, pi, group, touched.bucket, touched.c, v)
+            out[#out + 1] = struct.pack(cellFormat, unpack(v, 1, F))
+          elseif #s >= at + cellBytes then
+            out[#out + 1] = string.sub(s, at + 1, at + cellBytes)
+          else
+            out[#out + 1] = struct.pack(cellFormat, unpack(zeros))
+          end
+        end
+        redis.call('SETRANGE', key, b.lo * cellBytes, table.concat(out))
+        if ti == 1 and not seenBlocks[block] then
+          seenBlocks[block] = true
+          redis.call('HSET', P .. 'bv', int(block), version)
+        end
+      end
+      local groupsKey = P .. 'g:' .. masks[pi]
+      if not seenGroups[groupsKey .. SEP .. group] then
+        seenGroups[groupsKey .. SEP .. group] = true
+        redis.call('SADD', groupsKey, group)
+      end
+    end
+
+    -- HyperLogLogs: add new values; rebuild those a value may have left.
+    for k = 1, K do
+      for group, byBucket in pairs(hlls[ti][pi][k]) do
+        for bucket, h in pairs(byBucket) do
+          local key = hllKey(ti, pi, k, bucket, group)
+          local dirty = false
+          for v in pairs(h.removed) do
+            if not h.added[v] then
+              dirty = true
+              break
+            end
+          end
+          if dirty then
+            redis.call('DEL', key)
+            if ti == 1 then
+              local values = {}
+              for _, rec in ipairs(recordsIn(bucket)) do
+                local v = rec.x[k]
+                if v ~= false and rec.g[pi] == group then values[#values + 1] = v end
+              end
+              for i = 1, #values, CHUNK do
+                redis.call('PFADD', key, unpack(values, i, math.min(i + CHUNK - 1, #values)))
+              end
+            else
+              local sources, fine = {}, tiers[ti - 1]
+              for b = bucket, bucket + size - fine, fine do
+                sources[#sources + 1] = hllKey(ti - 1, pi, k, b, group)
+              end
+              redis.call('PFMERGE', key, unpack(sources))
+            end
+          elseif #h.adds > 0 then
+            for i = 1, #h.adds, CHUNK do
+              redis.call('PFADD', key, unpack(h.adds, i, math.min(i + CHUNK - 1, #h.adds)))
             end
           end
         end
       end
-      if stale then recompute(ti, c, v) end
     end
-    redis.call('SETRANGE', key, offset, struct.pack(cellFormat, unpack(v, 1, F)))
-    register(key, (block + 1) * B * size)
-    if ti == 1 then
-      if not registered['bv' .. block] then
-        registered['bv' .. block] = true
-        redis.call('HSET', P .. 'bv', int(block), version)
-      end
-    end
-    local groupsKey = P .. 'g:' .. masks[c.pi]
-    if not registered[groupsKey .. c.group] then
-      registered[groupsKey .. c.group] = true
-      redis.call('SADD', groupsKey, c.group)
-    end
-  end
-
-  -- HyperLogLogs: add new values; rebuild those a value may have left.
-  for key, h in pairs(hlls[ti]) do
-    local dirty = false
-    for v in pairs(h.removed) do
-      if not h.added[v] then dirty = true break end
-    end
-    if dirty then
-      redis.call('DEL', key)
-      if ti == 1 then
-        local values = {}
-        for _, rec in ipairs(recordsIn(h.bucket)) do
-          local v = rec.x[h.k]
-          if v ~= false and groupOf(rec.d, h.pi) == h.group then values[#values + 1] = v end
-        end
-        for i = 1, #values, 500 do
-          redis.call('PFADD', key, unpack(values, i, math.min(i + 499, #values)))
-        end
-      else
-        local sources, fine = {}, tiers[ti - 1]
-        for b = h.bucket, h.bucket + size - fine, fine do
-          sources[#sources + 1] = hllKey(ti - 1, h.pi, h.k, b, h.group)
-        end
-        redis.call('PFMERGE', key, unpack(sources))
-      end
-    elseif #h.adds > 0 then
-      for i = 1, #h.adds, 500 do
-        redis.call('PFADD', key, unpack(h.adds, i, math.min(i + 499, #h.adds)))
-      end
-    end
-    register(key, h.bucket + size)
   end
 end
 
 if batch.cursor ~= NULL and batch.cursor ~= nil then
   redis.call('HSET', stateKey, 'cursor', batch.cursor, 'cursorId', batch.cursorId)
 end
-redis.call('HINCRBY', stateKey, 'records', recordDelta)
+if recordDelta ~= 0 then redis.call('HINCRBY', stateKey, 'records', recordDelta) end
 
 return {
   'ok', tostring(version), tostring(upserts), tostring(deletes), tostring(unchanged),
