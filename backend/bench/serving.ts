@@ -11,7 +11,20 @@ export interface Panel {
   sql: string;
 }
 
+export interface Run {
+  requests: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  errors: number;
+  non2xx: number;
+  responseHitRatio: number;
+}
+
 export interface ServingResult {
+  /** The same replay paced at `pacedRate` requests/s: latency when the service is not saturated. */
+  paced: Run & { rate: number };
   requests: number;
   throughput: number;
   p50: number;
@@ -55,6 +68,8 @@ export async function servingScenario(options: {
   durationS: number;
   connections?: number;
   viewers?: number;
+  /** Requests/s of the paced run. */
+  pacedRate?: number;
 }): Promise<ServingResult> {
   const { baseUrl, panels, dataset } = options;
   const viewers = options.viewers ?? 10;
@@ -81,12 +96,34 @@ export async function servingScenario(options: {
     })),
   );
 
-  const before = await cacheCounters(baseUrl, auth);
-  const result = await autocannon({ url: baseUrl, connections, duration: options.durationS, requests });
-  const after = await cacheCounters(baseUrl, auth);
-  const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
-  const responseLookups = delta('response:hit') + delta('response:miss') + delta('response:bypass');
-  const httpLookups = delta('http:miss') + delta('http:not_modified') + delta('http:bypass');
+  const drive = async (overallRate?: number): Promise<Run & { httpNotModifiedRatio: number }> => {
+    const before = await cacheCounters(baseUrl, auth);
+    const result = await autocannon({
+      url: baseUrl,
+      connections,
+      duration: options.durationS,
+      requests,
+      ...(overallRate ? { overallRate } : {}),
+    });
+    const after = await cacheCounters(baseUrl, auth);
+    const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+    const responseLookups = delta('response:hit') + delta('response:miss') + delta('response:bypass');
+    const httpLookups = delta('http:miss') + delta('http:not_modified') + delta('http:bypass');
+    return {
+      requests: result.requests.total,
+      throughput: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      mean: result.latency.average,
+      errors: result.errors + result.timeouts,
+      non2xx: result.non2xx,
+      responseHitRatio: responseLookups > 0 ? delta('response:hit') / responseLookups : 0,
+      httpNotModifiedRatio: httpLookups > 0 ? delta('http:not_modified') / httpLookups : 0,
+    };
+  };
+  const saturated = await drive();
+  const pacedRate = options.pacedRate ?? 300;
+  const paced = { ...(await drive(pacedRate)), rate: pacedRate };
 
   // The baseline: the same panels straight against PostgreSQL, as many at once as the pool allows.
   const latencies: number[] = [];
@@ -108,15 +145,8 @@ export async function servingScenario(options: {
   latencies.sort((a, b) => a - b);
 
   return {
-    requests: result.requests.total,
-    throughput: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    mean: result.latency.average,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    responseHitRatio: responseLookups > 0 ? delta('response:hit') / responseLookups : 0,
-    httpNotModifiedRatio: httpLookups > 0 ? delta('http:not_modified') / httpLookups : 0,
+    ...saturated,
+    paced,
     baseline: {
       requests: latencies.length,
       throughput: latencies.length / elapsedS,

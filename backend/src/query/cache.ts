@@ -82,6 +82,8 @@ export class ResponseCache {
     }
     const flightKey = `${key}@${stamp}`;
     let flight = this.inflight.get(flightKey);
+    // Joining an identical computation already under way costs nothing: a hit.
+    const joined = flight !== undefined && !bypass;
     if (!flight) {
       flight = compute().then(async (value) => {
         // A cache that cannot be written is no reason to fail the answer.
@@ -91,6 +93,6 @@ export class ResponseCache {
       this.inflight.set(flightKey, flight);
       void flight.finally(() => this.inflight.delete(flightKey)).catch(() => undefined);
     }
-    return { value: await flight, result: bypass ? 'bypass' : 'miss' };
+    return { value: await flight, result: bypass ? 'bypass' : joined ? 'hit' : 'miss' };
   }
 }
