@@ -8,8 +8,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    // Node everywhere but the plugin's browser code.
-    ignores: ['plugin/src/**'],
+    // Node everywhere but the browser code of the plugin and the preview.
+    ignores: ['plugin/src/**', 'preview/src/**'],
     languageOptions: { globals: { ...globals.node } },
   },
   {
@@ -25,6 +25,12 @@ export default tseslint.config(
   {
     // The Grafana plugin runs in the browser; its tests run in jsdom under jest.
     files: ['plugin/**/*.{ts,tsx}'],
+    ...reactHooks.configs.flat['recommended-latest'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
+    // The preview's page runs in the browser, with React like the plugin.
+    files: ['preview/src/**/*.{ts,tsx}'],
     ...reactHooks.configs.flat['recommended-latest'],
     languageOptions: { globals: { ...globals.browser } },
   },

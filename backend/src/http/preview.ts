@@ -30,11 +30,14 @@ interface PreviewPluginOptions {
  * `LIVESYNC_PREVIEW=off`. With an API key configured it is off unless `LIVESYNC_PREVIEW=on`: its
  * data-source proxy would let anyone who reaches the port use the key saved in its settings.
  */
-export function previewDirs(config: Config, env: NodeJS.ProcessEnv = process.env): PreviewDirs | null {
+export function previewDirs(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+  root = path.resolve(__dirname, '..', '..', '..'),
+): PreviewDirs | null {
   const mode = env['LIVESYNC_PREVIEW'];
   if (mode === 'off') return null;
   if (config.server.apiKey && mode !== 'on') return null;
-  const root = path.resolve(__dirname, '..', '..', '..');
   const dirs = { dir: path.join(root, 'preview', 'dist'), pluginDir: path.join(root, 'plugin', 'dist') };
   const built =
     existsSync(path.join(dirs.dir, 'server.cjs')) && existsSync(path.join(dirs.pluginDir, 'plugin.json'));

@@ -1,0 +1,521 @@
+/**
+ * The built plugin in a real browser, beside Grafana's own packages, against the real service
+ * (backend/dist/main.js with Redis and a PostgreSQL upstream), through the preview's stand-ins
+ * for Grafana's server: data-source proxy, settings API and Grafana Live.
+ *
+ * Needs `npm run build` (the root `e2e` script runs it), Redis, PostgreSQL and Debian's
+ * Chromium. Waits are on conditions, never on time.
+ */
+import { selectors } from '@grafana/e2e-selectors';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Redis from 'ioredis';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { ROOT, type Service, demoConfig, freePort, startService } from '../scripts/serve';
+import { panelIds, testIds } from '../src/testIds';
+import { type PageProblems, launchBrowser, openPage } from './support/browser';
+import { Upstream } from './support/upstream';
+import { waitUntil } from './support/wait';
+
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
+const SCREENSHOTS = path.join(ROOT, 'docs', 'img');
+const MIN = 60_000;
+/** Grafana's palette red and green in the dark theme, as the stat's background takes them. */
+const RED = '#F2495C';
+const GREEN = '#73BF69';
+
+const apiKey = randomBytes(12).toString('hex');
+const liveToken = randomBytes(12).toString('hex');
+const redisPrefix = `preview-e2e-${randomBytes(4).toString('hex')}`;
+const upstream = new Upstream();
+let service: Service;
+let browser: { context: BrowserContext; close: () => Promise<void> };
+
+/** Rows already upstream when the service starts: three countries, whole amounts, within the hour. */
+const now = Date.now();
+const SEED = [
+  ...Array.from({ length: 3 }, () => ({ ts: new Date(now - 40 * MIN), country: 'US', amount: 10 })),
+  ...Array.from({ length: 2 }, () => ({ ts: new Date(now - 35 * MIN), country: 'DE', amount: 20 })),
+  { ts: new Date(now - 30 * MIN), country: 'FR', amount: 30 },
+  ...Array.from({ length: 2 }, () => ({ ts: new Date(now - 12 * MIN), country: 'US', amount: 5 })),
+  { ts: new Date(now - 8 * MIN), country: 'DE', amount: 7 },
+];
+
+before(async () => {
+  await upstream.create();
+  await upstream.insert(SEED);
+  const port = await freePort();
+  service = await startService({
+    port,
+    config: {
+      server: { host: '127.0.0.1', port, apiKey, rateLimitPerMinute: 0 },
+      redis: { url: REDIS_URL, prefix: redisPrefix },
+      // The service pushes to the preview's Grafana Live, as it would to Grafana's.
+      grafanaLive: { url: `http://127.0.0.1:${port}/preview`, token: liveToken, streamId: 'livesync' },
+      datasets: [
+        {
+          name: 'events',
+          source: {
+            kind: 'postgres',
+            url: upstream.serviceUrl(),
+            table: upstream.table,
+            id: 'id',
+            time: 'ts',
+            cursor: 'updated_at',
+            deleted: 'deleted_at',
+            statementTimeout: '5s',
+          },
+          dimensions: ['country', 'device'],
+          metrics: ['amount', 'duration_ms'],
+          distinct: ['user_id'],
+          resolution: '1m',
+          sync: { interval: '1s', batchSize: 1000, lag: '0s', lookback: '5s' },
+          staleAfter: '3s',
+          retention: '7d',
+        },
+      ],
+    },
+  });
+  // The first sync has run once the service reports the seed.
+  await waitUntil('the first sync', async () => (await apiTotals())['US'] === 5, { timeoutMs: 30_000 }).catch(
+    (err: unknown) => {
+      throw new Error(`${String(err)}\n--- service output ---\n${service.output()}`);
+    },
+  );
+  // As an admin would: the data source's API key, saved once through Grafana's API.
+  await saveApiKey(apiKey);
+  browser = await launchBrowser();
+  await mkdir(SCREENSHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.stop();
+  await upstream.drop();
+  const redis = new Redis(REDIS_URL);
+  for (;;) {
+    const keys = await redis.keys(`${redisPrefix}*`);
+    if (keys.length === 0) break;
+    await redis.del(...keys);
+  }
+  await redis.quit();
+});
+
+describe('the preview', () => {
+  test('loads the built plugin through the AMD loader, beside Grafana 13 packages', async () => {
+    const { page, problems } = await open('');
+    const info = page.getByTestId(testIds.pluginInfo);
+    await waitFor(
+      page,
+      (id) => document.querySelector(`[data-testid="${id}"]`)?.getAttribute('data-module'),
+      testIds.pluginInfo,
+    );
+    assert.equal(await info.getAttribute('data-module'), 'public/plugins/livesync-datasource/module.js');
+    const deps = (await info.getAttribute('data-deps'))?.split(',') ?? [];
+    for (const dep of ['@grafana/data', '@grafana/runtime', '@grafana/ui', 'react', 'rxjs'])
+      assert.ok(deps.includes(dep), dep);
+    // The panels ran the plugin's queries: the table shows the seed.
+    await panelState(page, panelIds.eventsTable, 'Done');
+    assert.deepEqual(problems.errors, []);
+    await page.close();
+  });
+
+  test('"Save & test" reports success, and a wrong API key in words', async () => {
+    const { page } = await open('tab=datasource');
+    const alert = page.getByTestId(selectors.pages.DataSource.alert);
+    const saveAndTest = page.getByTestId(selectors.pages.DataSource.saveAndTest);
+    try {
+      await typeApiKey(page, apiKey);
+      await saveAndTest.click();
+      await alert.filter({ hasText: /^Connected to LiveSync/ }).waitFor();
+      assert.match((await alert.textContent()) ?? '', /Redis is up; 1 dataset up to date \(events\)/);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-datasource.png') });
+
+      await typeApiKey(page, 'not-the-key');
+      await saveAndTest.click();
+      await alert.filter({ hasNotText: /^Connected to LiveSync/ }).waitFor();
+      const text = (await alert.textContent()) ?? '';
+      // Grafana's proxy turns the service's 401 into "400 Authentication to data source failed":
+      // the plugin must still say that the API key is the problem.
+      assert.match(text, /API key/, `the error should name the API key; it says: ${text}`);
+    } finally {
+      await saveApiKey(apiKey);
+      await page.close();
+    }
+  });
+
+  test('a metrics query shows what the service answers for the same request', async () => {
+    const { page } = await open('');
+    const panel = await panelState(page, panelIds.eventsTable, 'Done');
+    const request = await requestOf(panel);
+    const body = await serviceQuery({
+      range: { from: request.from, to: request.to },
+      intervalMs: request.intervalMs,
+      maxDataPoints: request.maxDataPoints,
+      queries: [
+        {
+          refId: 'A',
+          dataset: 'events',
+          aggregations: ['count', 'sum(amount)'],
+          groupBy: ['country'],
+          format: 'table',
+        },
+      ],
+    });
+    const frame = body.results.A.frames[0]!;
+    const names = frame.schema.fields.map((f) => f.name);
+    const expected = frame.data.values[0]!.map((_, row) =>
+      frame.schema.fields.map((field, col) => display(field.type, frame.data.values[col]!, row)),
+    );
+    const table = await readTable(panel);
+    assert.deepEqual(table.header, names);
+    assert.deepEqual(table.rows, expected);
+    assert.ok(expected.length >= 3, 'the seed fills at least three rows');
+    await page.close();
+  });
+
+  test('after upstream data changes, a manual refresh shows the new value, not a cached one', async () => {
+    // A fixed range: the refresh sends the very request it sent before, so only fresh data can change its answer.
+    const from = Math.floor((Date.now() - 2 * 60 * MIN) / MIN) * MIN;
+    const to = from + 4 * 60 * MIN;
+    const { page } = await open(`from=${from}&to=${to}`);
+    const panel = await panelState(page, panelIds.eventsTable, 'Done');
+    const request = await requestOf(panel);
+    const before = await countryTotal(panel, 'FR');
+    await upstream.insert([{ ts: new Date(Date.now() - 20 * MIN), country: 'FR', amount: 30 }]);
+    await waitUntil(
+      'the service to answer the new row',
+      async () => (await apiTotals(request))['FR'] === before + 1,
+    );
+    // Nothing refreshed the panel yet: it still shows what it had.
+    assert.equal(await countryTotal(panel, 'FR'), before);
+    assert.equal(await requestOf(panel).then((r) => r.id), request.id);
+    await page.getByTestId(selectors.components.RefreshPicker.runButtonV2).click();
+    await waitFor(
+      page,
+      ({ id, requestId }) =>
+        document.querySelector(`[data-testid="${id}"]`)?.getAttribute('data-request-id') !== requestId,
+      { id: testIds.panel(panelIds.eventsTable), requestId: request.id },
+    );
+    await panelState(page, panelIds.eventsTable, 'Done');
+    assert.equal(await countryTotal(panel, 'FR'), before + 1);
+    await page.close();
+  });
+
+  test('a row inserted upstream appears on the live panel without a refresh (Grafana Live)', async () => {
+    const requests = await liveRowAppears('', 'NZ');
+    // The service pushed to the preview's Grafana Live, which the plugin subscribed to.
+    assert.ok(
+      requests.some((url) => url.includes('/api/live/preview/subscribe')),
+      'subscribed over Grafana Live',
+    );
+    assert.ok(!requests.some((url) => url.includes('/api/datasets/events/events')), 'no server-sent events');
+  });
+
+  test("a row inserted upstream appears without a refresh in a Grafana without Live (the service's events)", async () => {
+    const requests = await liveRowAppears('live=off', 'NO');
+    // The plugin read the service's events through the data-source proxy instead.
+    assert.ok(
+      requests.some((url) =>
+        url.includes('/api/datasources/proxy/uid/livesync/livesync/api/datasets/events/events'),
+      ),
+      'followed the service events through the proxy',
+    );
+    assert.ok(!requests.some((url) => url.includes('/api/live/preview/')), 'no Grafana Live');
+  });
+
+  test('a bad query shows a readable error on its panel only', async () => {
+    const { page, problems } = await open(`editPanel=${panelIds.eventsTable}`);
+    const edited = await panelState(page, panelIds.eventsTable, 'Done');
+    const aggregations = page.getByTestId('livesync-query-editor').locator('input[id$="-aggregations"]');
+    await aggregations.click();
+    await aggregations.fill('sum(nope)');
+    await page.getByRole('option', { name: /sum\(nope\)/ }).click();
+    await panelState(page, panelIds.eventsTable, 'Error');
+    const status = edited.getByTestId(selectors.components.Panels.Panel.status('error'));
+    await status.hover();
+    const tooltip = page.getByRole('tooltip');
+    await tooltip.waitFor();
+    const message = (await tooltip.textContent()) ?? '';
+    assert.match(message, /nope/, `the error should name what is wrong: ${message}`);
+    assert.doesNotMatch(message, /Internal Server Error|undefined|\[object Object\]/);
+    // Every other panel still shows its data, without an error.
+    for (const id of [panelIds.eventsByCountry, panelIds.dataAge, panelIds.syncStatus]) {
+      const other = page.getByTestId(testIds.panel(id));
+      assert.equal(
+        await other.getByTestId(selectors.components.Panels.Panel.status('error')).count(),
+        0,
+        `panel ${id}`,
+      );
+      assert.notEqual(await other.getAttribute('data-state'), 'Error', `panel ${id}`);
+    }
+    assert.deepEqual(problems.errors, []);
+    await page.close();
+  });
+
+  test('a stopped upstream turns the panels stale after staleAfter, and its return clears them', async () => {
+    const { page } = await open('refresh=1s');
+    const events = page.getByTestId(testIds.panel(panelIds.eventsByCountry));
+    const stat = page.getByTestId(testIds.panel(panelIds.dataAge)).getByTestId(testIds.stat);
+    await waitFor(
+      page,
+      (id) => !!document.querySelector(`[data-testid="${id}"] [data-color]`),
+      testIds.panel(panelIds.dataAge),
+    );
+    assert.equal(await stat.getAttribute('data-color'), GREEN);
+    assert.equal(await events.getByTestId(testIds.notice('warning')).count(), 0);
+
+    await upstream.relay.stop();
+    try {
+      const notice = events.getByTestId(testIds.notice('warning'));
+      await notice.waitFor({ timeout: 20_000 });
+      await waitForAttribute(stat, 'data-color', RED, 20_000);
+      await notice.hover();
+      const tooltip = page.getByRole('tooltip');
+      await tooltip.waitFor();
+      assert.match((await tooltip.textContent()) ?? '', /events: last synced .* ago; threshold 3 s/);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-stale.png') });
+    } finally {
+      await upstream.relay.start();
+    }
+    // Recovery waits out the service's circuit breaker (half-open after 30 s) at worst.
+    await events.getByTestId(testIds.notice('warning')).waitFor({ state: 'detached', timeout: 60_000 });
+    await waitForAttribute(stat, 'data-color', GREEN, 10_000);
+    await page.close();
+  });
+});
+
+describe('the preview on the demo dataset, as `npm start` shows it', () => {
+  let demo: Service;
+  before(async () => {
+    const port = await freePort();
+    demo = await startService({ port, config: demoConfig(port, randomBytes(12).toString('hex')) });
+  });
+  after(async () => demo?.stop());
+
+  test('shows live panels over the demo data (screenshots for the README)', async () => {
+    const { page, problems } = await openPage(browser.context);
+    await page.goto(demo.url);
+    assert.equal(new URL(page.url()).pathname, '/preview/');
+    await panelState(page, panelIds.eventsByCountry, 'Streaming');
+    for (const id of [panelIds.dataAge, panelIds.eventsTable, panelIds.syncStatus])
+      await panelState(page, id, 'Done');
+    await page
+      .getByTestId(testIds.panel(panelIds.eventsByCountry))
+      .getByText('count US', { exact: true })
+      .waitFor();
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-dashboard.png') });
+
+    await page.getByTestId(testIds.tab('explore')).click();
+    const explore = page.getByTestId(testIds.panel(panelIds.explore));
+    await waitFor(
+      page,
+      (id) => !!document.querySelector(`[data-testid="${id}"] .u-over`),
+      testIds.panel(panelIds.explore),
+    );
+    assert.match((await explore.textContent()) ?? '', /count US/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-explore.png') });
+    assert.deepEqual(problems.errors, []);
+    await page.close();
+  });
+});
+
+// --- the page ---------------------------------------------------------------------------------
+
+async function open(
+  query: string,
+  onRequest?: (url: string) => void,
+): Promise<{ page: Page; problems: PageProblems }> {
+  const { page, problems } = await openPage(browser.context);
+  if (onRequest) page.on('request', (request) => onRequest(request.url()));
+  await page.goto(`${service.previewUrl}?var-dataset=events${query ? `&${query}` : ''}`);
+  await page.getByTestId(testIds.pluginInfo).waitFor();
+  return { page, problems };
+}
+
+/** Waits for a condition in the page (`fn` runs there, with `arg`). */
+function waitFor<A>(page: Page, fn: (arg: A) => unknown, arg: A, timeout = 20_000) {
+  return page.waitForFunction(fn as (arg: unknown) => unknown, arg as unknown, { timeout, polling: 100 });
+}
+
+async function waitForAttribute(
+  locator: Locator,
+  name: string,
+  value: string,
+  timeout: number,
+): Promise<void> {
+  const handle = await locator.elementHandle({ timeout });
+  if (!handle) throw new Error(`no element for ${name}`);
+  await locator
+    .page()
+    .waitForFunction(
+      ({ element, name, value }) => element.getAttribute(name) === value,
+      { element: handle, name, value },
+      {
+        timeout,
+        polling: 100,
+      },
+    )
+    .catch(async (err: unknown) => {
+      throw new Error(
+        `${name} stayed ${await locator.getAttribute(name)}, expected ${value}: ${String(err)}`,
+      );
+    });
+}
+
+/** A panel, once its data is in the given state. */
+async function panelState(page: Page, id: number, state: string): Promise<Locator> {
+  const panel = page.getByTestId(testIds.panel(id));
+  await waitFor(
+    page,
+    ({ testId, state }) =>
+      document.querySelector(`[data-testid="${testId}"]`)?.getAttribute('data-state') === state,
+    { testId: testIds.panel(id), state },
+  );
+  return panel;
+}
+
+/** The request behind what a panel draws (the preview writes it on the panel). */
+async function requestOf(panel: Locator) {
+  const attr = async (name: string) => Number(await panel.getAttribute(name));
+  return {
+    id: (await panel.getAttribute('data-request-id')) ?? '',
+    from: await attr('data-range-from'),
+    to: await attr('data-range-to'),
+    intervalMs: await attr('data-interval-ms'),
+    maxDataPoints: await attr('data-max-data-points'),
+  };
+}
+
+/** The header and rows of a panel's @grafana/ui Table, as rendered. */
+async function readTable(panel: Locator): Promise<{ header: string[]; rows: string[][] }> {
+  const header = (await panel.getByRole('columnheader').allTextContents()).map((t) => t.trim());
+  const body = panel.getByTestId(selectors.components.Panels.Visualization.Table.body);
+  const rows: string[][] = [];
+  for (const row of await body.getByRole('row').all()) {
+    rows.push((await row.getByRole('cell').allTextContents()).map((t) => t.trim()));
+  }
+  // The table draws only the rows that fit: a check on fewer rows than the data has would miss some.
+  const total = Number(await panel.getAttribute('data-rows'));
+  assert.equal(
+    rows.length,
+    total,
+    `the table shows ${rows.length} of its ${total} rows: make the panel taller`,
+  );
+  return { header, rows };
+}
+
+/** The sum of a country's `count` column in the per-hour table. */
+async function countryTotal(panel: Locator, country: string): Promise<number> {
+  const { header, rows } = await readTable(panel);
+  const c = header.indexOf('country');
+  const n = header.indexOf('count');
+  return rows.filter((r) => r[c] === country).reduce((sum, r) => sum + Number(r[n]), 0);
+}
+
+/**
+ * A field value as Grafana's default display shows it in a table: plain numbers; times in local
+ * time, with milliseconds when the field's first and last values are less than a minute apart
+ * (@grafana/data's display processor).
+ */
+function display(type: string, values: unknown[], row: number): string {
+  const value = values[row];
+  if (type !== 'time') return String(value);
+  const first = Number(values[0]);
+  const last = Number(values[values.length - 1]);
+  const showMs = values.length > 1 && Math.abs(last - first) / 1000 < 60;
+  const d = new Date(Number(value));
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const text = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return showMs ? `${text}.${p(d.getMilliseconds(), 3)}` : text;
+}
+
+async function typeApiKey(page: Page, key: string): Promise<void> {
+  const input = page.locator('#livesync-config-api-key');
+  await input.waitFor();
+  const reset = page.getByRole('button', { name: 'Reset' });
+  if (await reset.isVisible()) await reset.click();
+  await input.fill(key);
+}
+
+/** A new row arrives upstream: the live panel must show its country. Returns the URLs the page requested. */
+async function liveRowAppears(query: string, country: string): Promise<string[]> {
+  const requests: string[] = [];
+  const { page, problems } = await open(query, (url) => requests.push(url));
+  const panel = await panelState(page, panelIds.eventsByCountry, 'Done');
+  const request = await requestOf(panel);
+  await panel.getByText('count US', { exact: true }).waitFor();
+  assert.equal(await panel.getByText(`count ${country}`, { exact: true }).count(), 0);
+  await upstream.insert([{ ts: new Date(), country, amount: 1 }]);
+  // A few sync intervals (1 s each), the push and the plugin's fetch of the touched minutes.
+  await panel.getByText(`count ${country}`, { exact: true }).waitFor({ timeout: 15_000 });
+  // The same request, still running: the panel was updated, not refreshed, and it says it is streaming.
+  assert.equal((await requestOf(panel)).id, request.id);
+  assert.equal(await panel.getAttribute('data-state'), 'Streaming');
+  assert.deepEqual(problems.errors, []);
+  await page.close();
+  return requests;
+}
+
+// --- the service's API --------------------------------------------------------------------------
+
+interface QueryResponse {
+  results: Record<
+    string,
+    {
+      frames: Array<{
+        schema: { fields: Array<{ name: string; type: string }> };
+        data: { values: unknown[][] };
+      }>;
+    }
+  >;
+}
+
+async function serviceQuery(body: unknown): Promise<{ results: { A: QueryResponse['results'][string] } }> {
+  const response = await fetch(`${service.url}/api/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify(body),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()) as { results: { A: QueryResponse['results'][string] } };
+}
+
+/** Count per country over a range (the last hour by default), straight from the service. */
+async function apiTotals(range?: { from: number; to: number }): Promise<Record<string, number>> {
+  const to = range?.to ?? Date.now();
+  const from = range?.from ?? to - 60 * MIN;
+  const body = await serviceQuery({
+    range: { from, to },
+    intervalMs: 60 * MIN,
+    maxDataPoints: 100,
+    queries: [
+      { refId: 'A', dataset: 'events', aggregations: ['count'], groupBy: ['country'], format: 'table' },
+    ],
+  });
+  const frame = body.results.A.frames[0];
+  const totals: Record<string, number> = {};
+  if (!frame) return totals;
+  const names = frame.schema.fields.map((f) => f.name);
+  const country = frame.data.values[names.indexOf('country')] ?? [];
+  const count = frame.data.values[names.indexOf('count')] ?? [];
+  country.forEach((c, i) => {
+    totals[String(c)] = (totals[String(c)] ?? 0) + Number(count[i]);
+  });
+  return totals;
+}
+
+/** Sets the data source's API key through the preview's Grafana API, as provisioning would. */
+async function saveApiKey(key: string): Promise<void> {
+  const url = `${service.previewUrl}api/datasources/uid/livesync`;
+  const current = (await (await fetch(url)).json()) as Record<string, unknown>;
+  const response = await fetch(url, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...current, secureJsonData: { apiKey: key } }),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
