@@ -1,6 +1,8 @@
 import { isFetchError } from '@grafana/runtime';
 import type { ErrorBody } from './api';
 
+const GRAFANA_PROXY_AUTH_FAILED = 'Authentication to data source failed';
+
 /** A failed call to the service, in words a dashboard user can act on. */
 export function describeFetchError(err: unknown, serviceUrl: string, path: string): string {
   if (!isFetchError<ErrorBody | string | undefined>(err)) {
@@ -9,6 +11,11 @@ export function describeFetchError(err: unknown, serviceUrl: string, path: strin
   const detail = bodyMessage(err.data) ?? err.message ?? err.statusText ?? '';
   const suffix = detail ? `: ${detail}` : '';
   const where = serviceUrl || '(no URL configured)';
+  // Grafana's data-source proxy turns the service's 401 into this 400, so that a wrong key
+  // does not log the Grafana user out.
+  if (err.status === 400 && detail === GRAFANA_PROXY_AUTH_FAILED) {
+    return `LiveSync rejected the API key (Grafana: ${detail}). Check the API key in the data source settings.`;
+  }
   switch (err.status) {
     case 401:
       return `LiveSync rejected the API key (401)${suffix}. Check the API key in the data source settings.`;

@@ -211,6 +211,12 @@ describe('query()', () => {
       'LiveSync is unavailable (503): store unavailable: connect ECONNREFUSED 127.0.0.1:6379.',
     ],
     [502, { message: 'Bad Gateway' }, `Could not reach LiveSync at ${SERVICE_URL}: Bad Gateway.`],
+    // What Grafana's data-source proxy makes of the service's 401.
+    [
+      400,
+      { message: 'Authentication to data source failed' },
+      'LiveSync rejected the API key (Grafana: Authentication to data source failed). Check the API key in the data source settings.',
+    ],
   ])('says what a %s means on every query', async (status, data, message) => {
     backendSrv().expect(
       { method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A'), toService('B')]) },
