@@ -1,3 +1,4 @@
+import { fork } from 'node:child_process';
 import autocannon, { type Request } from 'autocannon';
 import type { Pool } from 'pg';
 
@@ -54,27 +55,20 @@ async function cacheCounters(baseUrl: string, headers: Record<string, string>): 
   return out;
 }
 
-/**
- * 10 viewers × `panels`, each viewer refreshing every 10 s from its own offset, replayed by
- * 50 concurrent clients for `durationS` while the dataset keeps syncing; then the same
- * panels' SQL straight against PostgreSQL with the same concurrency, for the baseline.
- */
-export async function servingScenario(options: {
+interface LoadOptions {
   baseUrl: string;
-  apiKey?: string;
+  auth: Record<string, string>;
   dataset: string;
   panels: Panel[];
-  pool: Pool;
   durationS: number;
-  connections?: number;
-  viewers?: number;
-  /** Requests/s of the paced run. */
-  pacedRate?: number;
-}): Promise<ServingResult> {
-  const { baseUrl, panels, dataset } = options;
-  const viewers = options.viewers ?? 10;
-  const connections = options.connections ?? 50;
-  const auth: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
+  connections: number;
+  viewers: number;
+  overallRate?: number;
+}
+
+/** The replay itself: run in a child process (see `inChild`). */
+async function replay(options: LoadOptions): Promise<autocannon.Result> {
+  const { baseUrl, auth, dataset, panels, viewers, connections } = options;
   const viewerOffsets = Array.from({ length: viewers }, (_, v) => Math.floor((v * REFRESH_MS) / viewers));
   const body = (viewer: number, panel: Panel) => {
     // The viewer's dashboard was last refreshed at its own 10 s tick: `now` as Grafana sends it.
@@ -96,13 +90,69 @@ export async function servingScenario(options: {
     })),
   );
 
+  return autocannon({
+    url: baseUrl,
+    connections,
+    duration: options.durationS,
+    requests,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+  });
+}
+
+function inChild(options: LoadOptions): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, [], { execArgv: ['-r', '@swc-node/register'], env: { ...process.env, LIVESYNC_BENCH_LOAD: '1' } });
+    child.once('message', (result) => {
+      resolve(result as autocannon.Result);
+      child.kill();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code) reject(new Error(`load generator exited with ${code}`));
+    });
+    child.send(options);
+  });
+}
+
+if (process.env.LIVESYNC_BENCH_LOAD === '1' && process.send) {
+  process.once('message', (options) => {
+    void replay(options as LoadOptions).then((result) => process.send!(result));
+  });
+}
+
+/**
+ * 10 viewers × `panels`, each viewer refreshing every 10 s from its own offset, replayed by
+ * 50 concurrent clients for `durationS` while the dataset keeps syncing; then the same
+ * panels' SQL straight against PostgreSQL with the same concurrency, for the baseline.
+ */
+export async function servingScenario(options: {
+  baseUrl: string;
+  apiKey?: string;
+  dataset: string;
+  panels: Panel[];
+  pool: Pool;
+  durationS: number;
+  connections?: number;
+  viewers?: number;
+  /** Requests/s of the paced run. */
+  pacedRate?: number;
+}): Promise<ServingResult> {
+  const { baseUrl, panels, dataset } = options;
+  const viewers = options.viewers ?? 10;
+  const connections = options.connections ?? 50;
+  const auth: Record<string, string> = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   const drive = async (overallRate?: number): Promise<Run & { httpNotModifiedRatio: number }> => {
     const before = await cacheCounters(baseUrl, auth);
-    const result = await autocannon({
-      url: baseUrl,
+    // The load comes from another process: a load generator sharing the service's event loop
+    // would measure itself.
+    const result = await inChild({
+      baseUrl,
+      auth,
+      dataset,
+      panels,
+      durationS: options.durationS,
       connections,
-      duration: options.durationS,
-      requests,
+      viewers,
       ...(overallRate ? { overallRate } : {}),
     });
     const after = await cacheCounters(baseUrl, auth);
