@@ -101,7 +101,10 @@ async function replay(options: LoadOptions): Promise<autocannon.Result> {
 
 function inChild(options: LoadOptions): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, [], { execArgv: ['-r', '@swc-node/register'], env: { ...process.env, LIVESYNC_BENCH_LOAD: '1' } });
+    const child = fork(__filename, [], {
+      execArgv: ['-r', '@swc-node/register'],
+      env: { ...process.env, LIVESYNC_BENCH_LOAD: '1' },
+    });
     child.once('message', (result) => {
       resolve(result as autocannon.Result);
       child.kill();
