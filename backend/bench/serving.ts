@@ -23,19 +23,12 @@ export interface Run {
   responseHitRatio: number;
 }
 
-export interface ServingResult {
+/** The replay flat out (the fields of `Run`), the same replay paced, and the PostgreSQL baseline. */
+export interface ServingResult extends Run {
   /** The same replay paced at `pacedRate` requests/s: latency when the service is not saturated. */
   paced: Run & { rate: number };
-  requests: number;
-  throughput: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  errors: number;
-  non2xx: number;
-  responseHitRatio: number;
   httpNotModifiedRatio: number;
-  baseline: { requests: number; throughput: number; p50: number; p99: number; mean: number };
+  baseline: Pick<Run, 'requests' | 'throughput' | 'p50' | 'p99' | 'mean'>;
 }
 
 const REFRESH_MS = 10_000;
