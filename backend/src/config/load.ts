@@ -173,6 +173,12 @@ function build(
     ...earlier,
     ...schemaProblems.filter((problem) => !unresolved.has(JSON.stringify(problem.path))),
   ];
+  const live = value.grafanaLive;
+  if (live && !problems.some((problem) => problem.path[0] === 'grafanaLive')) {
+    if (Boolean(live.token) === Boolean(live.tokenFile)) {
+      problems.push({ path: ['grafanaLive'], message: 'set exactly one of token and tokenFile' });
+    }
+  }
   const datasets: DatasetSpec[] = [];
   if (isPlainObject(input) && Array.isArray(input['datasets'])) {
     problems.push(...duplicateNames(input['datasets']));

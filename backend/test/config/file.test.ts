@@ -284,6 +284,20 @@ datasets:
     expect(problemsOf(source(''))).toEqual(['datasets[0].source: needs a table or a query']);
   });
 
+  it('grafanaLive with neither or both of token and tokenFile', () => {
+    const live = (extra: string) =>
+      files.write(`grafanaLive: { url: "http://grafana:3000"${extra} }\ndatasets:\n${DEMO}`);
+    expect(problemsOf(live(''))).toEqual(['grafanaLive: set exactly one of token and tokenFile']);
+    expect(problemsOf(live(', token: t, tokenFile: /run/t'))).toEqual([
+      'grafanaLive: set exactly one of token and tokenFile',
+    ]);
+    expect(loadFile(live(', tokenFile: /run/t')).grafanaLive).toEqual({
+      url: 'http://grafana:3000',
+      tokenFile: '/run/t',
+      streamId: 'livesync',
+    });
+  });
+
   it('duplicate dataset names', () => {
     const file = files.write(`datasets:\n${DEMO}  - name: other\n    source: { kind: demo }\n${DEMO}`);
     expect(problemsOf(file)).toEqual(['datasets[2].name: "demo" is already used by datasets[0]']);
