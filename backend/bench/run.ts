@@ -23,7 +23,7 @@ import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { pino } from 'pino';
 import { buildApp } from '../src/app';
-import { resolveDataset, type DatasetSpec } from '../src/config/dataset';
+import type { DatasetSpec } from '../src/config/dataset';
 import type { Config } from '../src/config/load';
 import { createSource } from '../src/sources';
 import { PostgresSource } from '../src/sources/postgres';
@@ -32,6 +32,7 @@ import { RedisStore } from '../src/store/redis';
 import type { Store } from '../src/store/types';
 import type { RunEvent, SyncEngine } from '../src/sync/engine';
 import { SyncManager } from '../src/sync/manager';
+import { eventsSpec, eventsTableSql } from '../test/integration/support';
 import { servingScenario, type Panel, type ServingResult } from './serving';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -94,40 +95,11 @@ function insertSql(
 }
 
 async function createTable(pool: Pool, table: string): Promise<void> {
-  await pool.query(`CREATE TABLE ${table} (
-    id bigserial PRIMARY KEY,
-    ts timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-    deleted_at timestamptz,
-    country text,
-    device text,
-    amount numeric(12, 2),
-    duration_ms int,
-    user_id text)`);
+  await pool.query(eventsTableSql(table));
 }
 
 function specFor(table: string): DatasetSpec {
-  return resolveDataset({
-    name: 'events',
-    source: {
-      kind: 'postgres',
-      url: PG_URL,
-      table,
-      id: 'id',
-      time: 'ts',
-      cursor: 'updated_at',
-      deleted: 'deleted_at',
-      poolSize: 2,
-      statementTimeout: '120s',
-    },
-    dimensions: ['country', 'device'],
-    metrics: ['amount', 'duration_ms'],
-    distinct: ['user_id'],
-    resolution: '1m',
-    sync: { interval: '1h', batchSize: BATCH, lag: '0s', lookback: '0s' },
-    staleAfter: '1h',
-    retention: '31d',
-  });
+  return eventsSpec(table, { batchSize: BATCH, retention: '31d' });
 }
 
 // ---------------------------------------------------------------------------------------------

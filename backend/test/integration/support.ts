@@ -20,6 +20,20 @@ export const DAY = 86_400_000;
  * A PostgreSQL schema of one test file's own, with a random name; `drop` removes exactly it.
  * `sql` runs on a small pool, so a test may hold a transaction open on `pool.connect()`.
  */
+/** The events table of issue 2 (the benchmark loads the same one). */
+export function eventsTableSql(name: string): string {
+  return `CREATE TABLE ${name} (
+    id bigserial PRIMARY KEY,
+    ts timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    deleted_at timestamptz,
+    country text,
+    device text,
+    amount numeric(12, 2),
+    duration_ms int,
+    user_id text)`;
+}
+
 export class PgSchema {
   readonly name = `ls_it_${randomBytes(6).toString('hex')}`;
   readonly pool = new Pool({ connectionString: PG_URL, max: 4 });
@@ -54,18 +68,7 @@ export class PgSchema {
    */
   async createEvents(table = 'events'): Promise<string> {
     const name = `${this.name}.${table}`;
-    await this.sql(`
-      CREATE TABLE ${name} (
-        id bigserial PRIMARY KEY,
-        ts timestamptz NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-        deleted_at timestamptz,
-        country text,
-        device text,
-        amount numeric(12, 2),
-        duration_ms int,
-        user_id text
-      )`);
+    await this.sql(eventsTableSql(name));
     await this.sql(`
       CREATE FUNCTION ${this.name}.touch_${table}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
