@@ -32,7 +32,11 @@ export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: numbe
   if (ageMs === null) problems.push(`not synced yet; threshold ${threshold}`);
   else if (stale) problems.push(`last synced ${describeAge(ageMs)} ago; threshold ${threshold}`);
   if (status.lastError && (status.state === 'failing' || status.state === 'backoff' || stale)) {
-    problems.push(`last error: ${status.lastError.message}`);
+    // Source errors already name their dataset; the notice starts with it once.
+    const message = status.lastError.message.startsWith(`${spec.name}: `)
+      ? status.lastError.message.slice(spec.name.length + 2)
+      : status.lastError.message;
+    problems.push(`last error: ${message}`);
   }
   const failing = status.state === 'failing';
   return {

@@ -142,7 +142,8 @@ describe('freshness on every answer', () => {
 
   it('keeps answering from synced data while the upstream fails, naming the error', async () => {
     await h.syncNow();
-    h.source.failWith = { message: 'connect ECONNREFUSED 10.0.0.5:5432', class: 'transient' };
+    // Source errors name their dataset; the notice names it once.
+    h.source.failWith = { message: 'events: connect ECONNREFUSED 10.0.0.5:5432', class: 'transient' };
     await h.syncNow();
     h.clock.now = Date.now() + 5 * MIN;
     const res = await query(h, metricsBody());
