@@ -62,12 +62,10 @@ export async function runMetricsQuery(
   const accept = acceptFilters(dims, filters);
   // Check the size of the read before making it: groups x buckets bounds memory and time.
   const tierBuckets = (plan.to - plan.from) / plan.tierMs;
-  const candidates = (await store.readGroups(spec.name, projection)).filter(
-    (g) => !accept || accept(g),
-  ).length;
-  if (candidates * tierBuckets > MAX_CELLS_READ) {
+  const candidates = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g));
+  if (candidates.length * tierBuckets > MAX_CELLS_READ) {
     throw new QueryError(
-      `${where}: the range needs ${candidates * tierBuckets} stored buckets (${candidates} groups × ${tierBuckets}); narrow the range or the groups, or raise the interval`,
+      `${where}: the range needs ${candidates.length * tierBuckets} stored buckets (${candidates.length} groups × ${tierBuckets}); narrow the range or the groups, or raise the interval`,
     );
   }
   const groups = await store.readRollups(spec.name, {
@@ -76,6 +74,7 @@ export async function runMetricsQuery(
     from: plan.from,
     to: plan.to,
     accept,
+    groups: candidates,
   });
   const series = foldSeries(spec, groups, dims, groupBy, plan);
   const distinct = await countDistinct(store, spec, aggregations, series, projection, plan);
@@ -126,6 +125,11 @@ function foldSeries(
     }
     series.members.push(group.values);
     const out = series.steps;
+    if (perStep === 1 && series.members.length === 1) {
+      // A step that is one stored bucket, into an empty series: the cells are the answer.
+      out.set(group.cells);
+      continue;
+    }
     for (let b = 0; b < steps * perStep; b++) {
       const src = b * F;
       if (group.cells[src]! <= 0) continue;

@@ -229,7 +229,7 @@ export class RedisStore implements Store {
   async readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]> {
     const { prefix, spec } = this.dataset(dataset);
     const { fieldCount: F, blockBuckets: B } = spec.layout;
-    const groups = (await this.readGroups(dataset, read.projection)).filter(
+    const groups = (read.groups ?? (await this.readGroups(dataset, read.projection))).filter(
       (g) => !read.accept || read.accept(g),
     );
     if (groups.length === 0) return [];

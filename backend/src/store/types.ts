@@ -45,6 +45,8 @@ export interface RollupRead {
   to: number;
   /** Keep only groups whose dimension values (in projection order) pass. */
   accept?: (values: (string | null)[]) => boolean;
+  /** The groups to read, when the caller has already listed them (saves listing them again). */
+  groups?: (string | null)[][];
 }
 
 export interface RollupGroup {
