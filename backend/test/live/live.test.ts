@@ -129,18 +129,11 @@ describe('Grafana Live push', () => {
     const elapsed = Date.now() - started;
     await grafana.until(1);
     // Let the last coalesced push land: it is due at most 250 ms after the previous one.
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        const upserts = grafana.pushes.reduce(
-          (n, p) => n + Number(parseLine(p.body).fields.upserts!.slice(0, -1)),
-          0,
-        );
-        if (upserts === 8) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 20);
-    });
+    const pushedUpserts = () =>
+      grafana.pushes.reduce((n, p) => n + Number(parseLine(p.body).fields.upserts!.slice(0, -1)), 0);
+    for (let i = 0; i < 200 && pushedUpserts() < 8; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(pushedUpserts()).toBe(8);
     expect(grafana.pushes.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 2);
     expect(grafana.pushes.length).toBeLessThan(8);
     const last = parseLine(grafana.pushes[grafana.pushes.length - 1]!.body);
