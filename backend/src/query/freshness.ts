@@ -10,6 +10,8 @@ export interface Freshness {
   state: DatasetStatus['state'];
   stale: boolean;
   records: number;
+  /** The dataset's data version. */
+  version: number;
   /** A warning for the panel header when the data should not be trusted as current. */
   notice: Notice | null;
 }
@@ -46,6 +48,7 @@ export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: numbe
     state: status.state,
     stale,
     records: status.records,
+    version: status.version,
     notice:
       stale || failing || status.state === 'resyncing'
         ? { severity: 'warning', text: `${spec.name}: ${problems.join('; ') || 'sync is failing'}` }

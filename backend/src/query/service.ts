@@ -178,7 +178,7 @@ export class QueryService {
               state: f.state,
               stepMs: p.plan.stepMs,
               // The dataset's data version when answered: a live client skips changes up to it.
-              version: this.datasets.status(p.spec.name).version,
+              version: f.version,
             },
             ...(f.notice ? { notices: [f.notice] } : {}),
           };

@@ -87,6 +87,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private generation: string | null = null;
   private lastTrimAt = 0;
   private lastEstimateAt = 0;
+  /** The last failure of a run that did call the upstream (skipped runs report it). */
+  private lastFailure: ClassifiedError | null = null;
   private stopped = true;
   private loopDone: Promise<void> = Promise.resolve();
   private running: Promise<void> | null = null;
@@ -211,15 +213,16 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     } catch (err) {
       if (this.stopped && this.abort.signal.aborted) return;
       const skipped = err instanceof BrokenCircuitError;
-      // While the circuit is open the upstream is not called: report what opened it (once,
-      // not one more "circuit open: " per skipped run).
+      // While the circuit is open the upstream is not called: report the failure that opened it.
+      const opened = this.lastFailure;
       const error: ClassifiedError = skipped
         ? {
-            message: `circuit open: ${(this.current.lastError?.message ?? 'too many failures').replace(/^circuit open: /, '')}`,
-            class: this.current.lastError?.class === 'permanent' ? 'permanent' : 'transient',
-            origin: 'upstream',
+            message: `circuit open: ${opened?.message ?? 'too many failures'}`,
+            class: opened?.class ?? 'transient',
+            origin: opened?.origin ?? 'upstream',
           }
         : classify(err);
+      if (!skipped) this.lastFailure = error;
       const endedAt = this.now();
       const failures = this.current.consecutiveFailures + 1;
       const state: SyncStateName =
@@ -385,6 +388,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
 
   private update(patch: Partial<DatasetStatus>): void {
     this.current = { ...this.current, ...patch };
-    this.emit('status', this.status());
+    // Copying the status for nobody would cost on every batch.
+    if (this.listenerCount('status') > 0) this.emit('status', this.status());
   }
 }
