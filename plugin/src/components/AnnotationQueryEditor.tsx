@@ -1,10 +1,10 @@
 import type { AnnotationQuery, QueryEditorProps } from '@grafana/data';
-import { Alert, Combobox, type ComboboxOption, InlineField, InlineFieldRow, InlineSwitch } from '@grafana/ui';
+import { Alert, type ComboboxOption, InlineField, InlineFieldRow, InlineSwitch } from '@grafana/ui';
 import { type ChangeEvent, useId, useMemo } from 'react';
 import type { DataSource } from '../datasource';
 import type { LiveSyncQuery } from '../types';
+import { DatasetPicker } from './DatasetPicker';
 import { LABEL_WIDTH } from './layout';
-import { toOptions } from './options';
 import { selectors } from './selectors';
 import { useDatasets } from './useDatasets';
 
@@ -44,18 +44,12 @@ export function AnnotationQueryEditor({ query: savedQuery, onChange, datasource 
           labelWidth={LABEL_WIDTH}
           tooltip="Sync runs of this dataset; leave empty for every dataset. Failed runs are tagged failure and drawn in red."
         >
-          <Combobox
+          <DatasetPicker
             id={`${id}-dataset`}
-            width={40}
-            isClearable
-            createCustomValue
-            placeholder="All datasets"
-            options={toOptions(
-              datasets.map((d) => d.name),
-              variables,
-              query.dataset,
-            )}
-            value={query.dataset ?? null}
+            datasets={datasets}
+            variables={variables}
+            value={query.dataset}
+            placeholder={'All datasets'}
             onChange={onDatasetChange}
           />
         </InlineField>

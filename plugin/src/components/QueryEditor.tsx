@@ -1,7 +1,6 @@
 import type { QueryEditorProps } from '@grafana/data';
 import {
   Alert,
-  Combobox,
   type ComboboxOption,
   InlineField,
   InlineFieldRow,
@@ -15,6 +14,7 @@ import type { DatasetInfo } from '../api';
 import { type DataSource, kindOf } from '../datasource';
 import type { LiveSyncOptions, LiveSyncQuery, QueryFormat } from '../types';
 import { FiltersEditor } from './FiltersEditor';
+import { DatasetPicker } from './DatasetPicker';
 import { LABEL_WIDTH } from './layout';
 import { aggregationsOf, toOptions } from './options';
 import { selectors } from './selectors';
@@ -151,18 +151,12 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource }: Props) 
             error="A metrics query needs a dataset"
             tooltip={kind === 'metrics' ? 'The dataset to aggregate' : 'Leave empty for every dataset'}
           >
-            <Combobox
+            <DatasetPicker
               id={`${id}-dataset`}
-              width={40}
-              isClearable
-              createCustomValue
+              datasets={datasets}
+              variables={variables}
+              value={query.dataset}
               placeholder={kind === 'metrics' ? 'Choose a dataset' : 'All datasets'}
-              options={toOptions(
-                datasets.map((d) => d.name),
-                variables,
-                query.dataset,
-              )}
-              value={query.dataset ?? null}
               onChange={onDatasetChange}
             />
           </InlineField>
