@@ -3,7 +3,7 @@ import type { SourceRecord } from '../../src/sources/types';
 import { MemoryStore } from '../../src/store/memory';
 import type { Store } from '../../src/store/types';
 import { datasetSpec, prng, redisStore } from '../helpers';
-import { referenceCells, referenceDistinct } from './reference';
+import { referenceCells, referenceDistinct, storedCells } from './reference';
 
 const T0 = Date.UTC(2026, 0, 5);
 const COUNTRIES = ['US', 'DE', 'FR', 'JP'];
@@ -60,34 +60,6 @@ function makeRecord(random: () => number, id: number, spreadMs: number): SourceR
     metrics: [amount, Math.round(random() * 5000)],
     distinct: [random() < 0.05 ? null : `u${Math.floor(random() * 300)}`],
   };
-}
-
-/** Every stored cell of every tier and projection, as the store reports them. */
-async function storedCells(
-  store: Store,
-  spec: DatasetSpec,
-  from: number,
-  to: number,
-): Promise<Map<string, number[]>> {
-  const out = new Map<string, number[]>();
-  const F = spec.layout.fieldCount;
-  for (const tier of spec.layout.tiers) {
-    for (const mask of spec.layout.projections) {
-      const start = Math.floor(from / tier) * tier;
-      const groups = await store.readRollups('events', { tierMs: tier, projection: mask, from: start, to });
-      for (const g of groups) {
-        const group = g.values.map((v) => v ?? '\0').join('\x1f');
-        for (let i = 0; i * F < g.cells.length; i++) {
-          if (g.cells[i * F]! <= 0) continue;
-          out.set(
-            `${tier}|${mask}|${group}|${start + i * tier}`,
-            Array.from(g.cells.subarray(i * F, (i + 1) * F)),
-          );
-        }
-      }
-    }
-  }
-  return out;
 }
 
 function expectCellsEqual(
