@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { resolveDataset, type DatasetSpec } from '../src/config/dataset';
 import type { RawDataset } from '../src/config/schema';
-import { RedisStore } from '../src/store/redis';
+import { RedisStore, type RedisStoreOptions } from '../src/store/redis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -28,13 +28,13 @@ export function datasetSpec(overrides: Partial<RawDataset> = {}): DatasetSpec {
 }
 
 /** A Redis store under a fresh prefix; `cleanup` deletes exactly the keys under it. */
-export async function redisStore(): Promise<{
+export async function redisStore(options: RedisStoreOptions = {}): Promise<{
   store: RedisStore;
   prefix: string;
   cleanup: () => Promise<void>;
 }> {
   const prefix = uniquePrefix();
-  const store = await RedisStore.connect(REDIS_URL, prefix);
+  const store = await RedisStore.connect(REDIS_URL, prefix, options);
   return {
     store,
     prefix,

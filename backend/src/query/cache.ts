@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { cacheKey } from '../store/redis-keys';
 
 /** Where cached answers live: Redis when the service has it, else this process's memory. */
 export interface CacheBackend {
@@ -39,11 +40,11 @@ export class RedisCacheBackend implements CacheBackend {
   ) {}
 
   async get(key: string): Promise<string | null> {
-    return this.redis.get(`${this.prefix}:cache:${key}`);
+    return this.redis.get(cacheKey(this.prefix, key));
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.redis.set(`${this.prefix}:cache:${key}`, value, 'PX', ttlMs);
+    await this.redis.set(cacheKey(this.prefix, key), value, 'PX', ttlMs);
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
-import type { SourceRecord } from '../sources/types';
-import { decodeGroup, encodeGroup, encodeValue } from './groups';
+import { decodeGroup, encodeGroup } from './groups';
+import { planBatch, type PlanReads } from './rules';
 import type {
   ApplyBatch,
   ApplyResult,
@@ -16,15 +16,6 @@ import { STAMP_MAX_BLOCKS } from './types';
 
 const EVENTS_KEPT = 1000;
 
-interface Held {
-  time: number;
-  dims: string[];
-  metrics: (number | null)[];
-  distinct: (string | null)[];
-  /** Canonical form, to recognise a re-read record that did not change. */
-  signature: string;
-}
-
 /** Cells of one tier and projection: group key → bucket start → cell. */
 type CellMap = Map<string, Map<number, Float64Array>>;
 /** Distinct values of one tier, projection and field: `${group}|${bucket}` → value → records holding it. */
@@ -33,7 +24,8 @@ type DistinctMap = Map<string, Map<string, number>>;
 interface DatasetData {
   spec: DatasetSpec;
   state: SyncState | null;
-  records: Map<string, Held>;
+  /** id → stored form (encodeHeld). */
+  records: Map<string, string>;
   /** Base bucket start → ids of the records in it. */
   buckets: Map<number, Set<string>>;
   /** [tier][projection] */
@@ -73,7 +65,7 @@ export class MemoryStore implements Store {
     const { tiers, projections } = spec.layout;
     return {
       spec,
-      records: new Map<string, Held>(),
+      records: new Map<string, string>(),
       blockVersions: new Map<number, number>(),
       buckets: new Map<number, Set<string>>(),
       cells: tiers.map(() => projections.map((): CellMap => new Map())),
@@ -93,6 +85,9 @@ export class MemoryStore implements Store {
     return { ...data.state };
   }
 
+  /** A batch applies in one step here: nothing is ever left half applied. */
+  async finishPending(): Promise<void> {}
+
   /** Simulates losing the data (a flushed store) for tests of the resync path. */
   forget(dataset: string): void {
     const data = this.data(dataset);
@@ -104,141 +99,73 @@ export class MemoryStore implements Store {
     const data = this.data(dataset);
     if (!data.state || data.state.generation !== batch.generation)
       return { applied: false, reason: 'state-lost' };
+    const plan = await planBatch(data.spec, batch.records, batch.cutoffMs, this.reads(data), {
+      exactDistinct: true,
+    });
     const { spec } = data;
     const base = spec.layout.tiers[0]!;
-    const touched = new Set<string>();
-    let upserts = 0;
-    let deletes = 0;
-    let unchanged = 0;
-    let touchedFrom: number | null = null;
-    let touchedTo: number | null = null;
-    const touchedBlocks = new Set<number>();
-    const touch = (time: number) => {
-      const bucket = Math.floor(time / base) * base;
-      touchedBlocks.add(Math.floor(bucket / base / spec.layout.blockBuckets));
-      touchedFrom = touchedFrom === null ? bucket : Math.min(touchedFrom, bucket);
-      touchedTo = touchedTo === null ? bucket : Math.max(touchedTo, bucket);
-    };
-
-    for (const record of batch.records) {
-      const next = !record.deleted && record.time >= batch.cutoffMs ? hold(record) : null;
-      const old = data.records.get(record.id);
-      if ((old && next && old.signature === next.signature) || (!old && !next)) {
-        unchanged++;
-        continue;
-      }
-      if (old) {
-        this.contribute(data, old, -1, touched);
-        data.buckets.get(Math.floor(old.time / base) * base)?.delete(record.id);
-        data.records.delete(record.id);
-        touch(old.time);
-      }
-      if (next) {
-        this.contribute(data, next, 1, touched);
-        const bucket = Math.floor(next.time / base) * base;
+    for (const c of plan.changes) {
+      if (c.before) data.buckets.get(Math.floor(c.before.time / base) * base)?.delete(c.id);
+      if (c.after && c.encoded) {
+        const bucket = Math.floor(c.after.time / base) * base;
         let ids = data.buckets.get(bucket);
         if (!ids) data.buckets.set(bucket, (ids = new Set()));
-        ids.add(record.id);
-        data.records.set(record.id, next);
-        touch(next.time);
-        upserts++;
+        ids.add(c.id);
+        data.records.set(c.id, c.encoded);
       } else {
-        deletes++;
+        data.records.delete(c.id);
       }
     }
-    this.recomputeExtremes(data, touched);
+    for (const { ref, value } of plan.cells) {
+      const byGroup = data.cells[ref.tier]![ref.projection]!;
+      let byBucket = byGroup.get(ref.group);
+      if (!byBucket) byGroup.set(ref.group, (byBucket = new Map()));
+      if (value[CELL.count]! > 0) byBucket.set(ref.bucket, value);
+      else byBucket.delete(ref.bucket);
+    }
+    for (const { ref, field, net, empty } of plan.distinct) {
+      const sets = data.distinct[ref.tier]![ref.projection]![field]!;
+      const id = `${ref.group}|${ref.bucket}`;
+      let counts = sets.get(id);
+      if (!counts) sets.set(id, (counts = new Map()));
+      for (const [v, n] of net) {
+        const now = (counts.get(v) ?? 0) + n;
+        if (now > 0) counts.set(v, now);
+        else counts.delete(v);
+      }
+      if (empty || counts.size === 0) sets.delete(id);
+    }
 
     const state = data.state;
-    if (upserts + deletes > 0) state.version++;
-    for (const block of touchedBlocks) data.blockVersions.set(block, state.version);
+    if (plan.changes.length > 0) state.version++;
+    for (const block of plan.blocks) data.blockVersions.set(block, state.version);
     if (batch.position) state.position = { ...batch.position };
     state.records = data.records.size;
-    return { applied: true, version: state.version, upserts, deletes, unchanged, touchedFrom, touchedTo };
+    return {
+      applied: true,
+      version: state.version,
+      upserts: plan.upserts,
+      deletes: plan.deletes,
+      unchanged: plan.unchanged,
+      touchedFrom: plan.touchedFrom,
+      touchedTo: plan.touchedTo,
+    };
   }
 
-  private contribute(data: DatasetData, rec: Held, sign: 1 | -1, stale: Set<string>): void {
-    const { spec } = data;
-    const { tiers, projections, fieldCount } = spec.layout;
-    tiers.forEach((size, ti) => {
-      const bucket = Math.floor(rec.time / size) * size;
-      projections.forEach((mask, pi) => {
-        const group = groupKey(rec.dims, mask, spec.dimensions.length);
-        const byGroup = data.cells[ti]![pi]!;
-        let byBucket = byGroup.get(group);
-        if (!byBucket) byGroup.set(group, (byBucket = new Map()));
-        let cell = byBucket.get(bucket);
-        if (!cell) byBucket.set(bucket, (cell = new Float64Array(fieldCount)));
-        cell[CELL.count] = cell[CELL.count]! + sign;
-        rec.metrics.forEach((v, m) => {
-          if (v === null) return;
-          const before = cell[CELL.nonNull(m)]!;
-          cell[CELL.sum(m)] = cell[CELL.sum(m)]! + sign * v;
-          cell[CELL.nonNull(m)] = before + sign;
-          if (sign > 0) {
-            cell[CELL.min(m)] = before > 0 ? Math.min(cell[CELL.min(m)]!, v) : v;
-            cell[CELL.max(m)] = before > 0 ? Math.max(cell[CELL.max(m)]!, v) : v;
-          } else if (v <= cell[CELL.min(m)]! || v >= cell[CELL.max(m)]!) {
-            stale.add(`${ti}|${pi}|${bucket}|${group}`);
-          }
-          if (cell[CELL.nonNull(m)]! <= 0) {
-            cell[CELL.sum(m)] = cell[CELL.nonNull(m)] = cell[CELL.min(m)] = cell[CELL.max(m)] = 0;
-          }
-        });
-        if (cell[CELL.count]! <= 0) byBucket.delete(bucket);
-        rec.distinct.forEach((v, k) => {
-          if (v === null) return;
-          const sets = data.distinct[ti]![pi]![k]!;
-          const id = `${group}|${bucket}`;
-          let counts = sets.get(id);
-          if (!counts) sets.set(id, (counts = new Map()));
-          const n = (counts.get(v) ?? 0) + sign;
-          if (n > 0) counts.set(v, n);
-          else counts.delete(v);
-        });
-      });
-    });
-  }
-
-  /** Exact min/max of cells that lost a value that may have been their extreme, finest tier first. */
-  private recomputeExtremes(data: DatasetData, stale: Set<string>): void {
-    const { spec } = data;
-    const { tiers, projections } = spec.layout;
-    const ordered = [...stale].map((s) => s.split('|')).sort((a, b) => Number(a[0]) - Number(b[0]));
-    for (const [tiText, piText, bucketText, ...rest] of ordered) {
-      const ti = Number(tiText);
-      const pi = Number(piText);
-      const bucket = Number(bucketText);
-      const group = rest.join('|');
-      const cell = data.cells[ti]![pi]!.get(group)?.get(bucket);
-      if (!cell) continue;
-      const lo: (number | null)[] = spec.metrics.map(() => null);
-      const hi: (number | null)[] = spec.metrics.map(() => null);
-      const fold = (m: number, min: number, max: number) => {
-        lo[m] = lo[m] === null ? min : Math.min(lo[m]!, min);
-        hi[m] = hi[m] === null ? max : Math.max(hi[m]!, max);
-      };
-      if (ti === 0) {
-        for (const id of data.buckets.get(bucket) ?? []) {
-          const rec = data.records.get(id)!;
-          if (groupKey(rec.dims, projections[pi]!, spec.dimensions.length) !== group) continue;
-          rec.metrics.forEach((v, m) => v !== null && fold(m, v, v));
-        }
-      } else {
-        const fine = tiers[ti - 1]!;
-        const finer = data.cells[ti - 1]![pi]!.get(group);
-        for (let b = bucket; b < bucket + tiers[ti]!; b += fine) {
-          const sub = finer?.get(b);
-          if (!sub) continue;
-          spec.metrics.forEach((_, m) => {
-            if (sub[CELL.nonNull(m)]! > 0) fold(m, sub[CELL.min(m)]!, sub[CELL.max(m)]!);
-          });
-        }
-      }
-      spec.metrics.forEach((_, m) => {
-        cell[CELL.min(m)] = lo[m] ?? 0;
-        cell[CELL.max(m)] = hi[m] ?? 0;
-      });
-    }
+  /** What the rules read, straight from the maps. */
+  private reads(data: DatasetData): PlanReads {
+    return {
+      records: async (ids) => ids.map((id) => data.records.get(id) ?? null),
+      cells: async (refs) =>
+        refs.map((r) => data.cells[r.tier]![r.projection]!.get(r.group)?.get(r.bucket) ?? null),
+      bucketRecords: async (buckets) =>
+        new Map(
+          buckets.map((b) => [
+            b,
+            new Map([...(data.buckets.get(b) ?? [])].map((id) => [id, data.records.get(id)!])),
+          ]),
+        ),
+    };
   }
 
   async trim(dataset: string, cutoffMs: number): Promise<number> {
@@ -347,23 +274,4 @@ export class MemoryStore implements Store {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}
-}
-
-function hold(record: SourceRecord): Held {
-  const dims = record.dims.map(encodeValue);
-  const metrics = record.metrics.map((v) => (v === null || !Number.isFinite(v) ? null : v));
-  const distinct = record.distinct;
-  return {
-    time: record.time,
-    dims,
-    metrics,
-    distinct,
-    signature: JSON.stringify([record.time, dims, metrics, distinct]),
-  };
-}
-
-function groupKey(encodedDims: string[], mask: number, dimensionCount: number): string {
-  return projectionDimensions(mask, dimensionCount)
-    .map((i) => encodedDims[i]!)
-    .join('\x1f');
 }

@@ -3,8 +3,21 @@ import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions, type Result } from 'ioredis';
-import { projectionDimensions, type DatasetSpec } from '../config/dataset';
-import { decodeGroup, encodeGroup, encodeValue } from './groups';
+import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
+import type { Position } from '../sources/types';
+import { decodeGroup, encodeGroup } from './groups';
+import { DatasetKeys } from './redis-keys';
+import {
+  chunked,
+  encodePiece,
+  MAX_ARGS,
+  packUnits,
+  PIECE_LIMITS,
+  splitPieces,
+  type Op,
+  type PieceLimits,
+} from './redis-pieces';
+import { planBatch, type CellRef, type Plan, type PlanReads } from './rules';
 import type {
   ApplyBatch,
   ApplyResult,
@@ -19,43 +32,77 @@ import { STAMP_MAX_BLOCKS, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
 const LITTLE_ENDIAN = endianness() === 'LE';
+/** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
-/** Keys that describe a dataset's history rather than its data: kept when the data is reset. */
-const KEPT_ON_RESET = ['status', 'ev'];
+/** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
+const READ_CHUNK = 500;
+/** Pieces' bytes that one journal.lua call stores, in pieces' worth: 1 MB by default. */
+const JOURNAL_PIECES_BYTES = 4;
 
 interface Registered {
   spec: DatasetSpec;
-  prefix: string;
-  layout: string;
+  keys: DatasetKeys;
+}
+
+/** The state fields a write is planned against. */
+interface Head {
+  gen: string | null;
+  seq: string;
+  version: number;
+  records: number;
+  journal: string | null;
+  ready: boolean;
+  next: number;
+  pieces: number;
+}
+
+type Outcome = 'ok' | 'lost' | 'conflict';
+
+export interface JournalStep {
+  /** `stored`: the journal holds the first `index + 1` pieces; `applied`: piece `index` is applied. */
+  kind: 'stored' | 'applied';
+  index: number;
+  pieces: number;
+}
+
+export interface RedisStoreOptions {
+  /** How much one piece may hold (tests make pieces small to split every batch). */
+  pieceLimits?: Partial<PieceLimits>;
+  /** Runs after each step of a journal; a test stops a process there to crash between pieces. */
+  onStep?: (step: JournalStep) => Promise<void> | void;
 }
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    livesyncApply(
+    livesyncRun(state: string, generation: string, seq: string, piece: Buffer): Result<string, Context>;
+    livesyncJournal(
       state: string,
-      prefix: string,
+      journal: string,
+      mode: 'open' | 'add',
       generation: string,
-      layout: string,
-      batch: string,
-    ): Result<string[], Context>;
-    livesyncTrim(
-      state: string,
-      prefix: string,
-      cutoff: number,
-      layout: string,
-      limit: number,
-    ): Result<[number, number], Context>;
+      seq: string,
+      id: string,
+      pieces: number,
+      from: number,
+      to: number,
+      first: number,
+      ...stored: Buffer[]
+    ): Result<string, Context>;
+    livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
+    livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
   }
 }
 
 function script(name: string): string {
   // Lua files sit beside the sources and are copied next to the compiled output.
   for (const dir of [join(__dirname, 'lua'), join(__dirname, '../../src/store/lua')]) {
+    let text: string;
     try {
-      return readFileSync(join(dir, name), 'utf8');
+      text = readFileSync(join(dir, name), 'utf8');
     } catch {
-      // try the next place
+      continue; // try the next place
     }
+    return text.replace(/^--#include (\S+)$/gm, (_, included: string) => script(included));
   }
   throw new Error(`Lua script ${name} not found`);
 }
@@ -76,17 +123,24 @@ export function redisOptions(): RedisOptions {
 export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly datasets = new Map<string, Registered>();
+  private readonly limits: PieceLimits;
+  private readonly onStep: RedisStoreOptions['onStep'];
 
   constructor(
     readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly root: string,
+    options: RedisStoreOptions = {},
   ) {
-    redis.defineCommand('livesyncApply', { numberOfKeys: 1, lua: script('apply.lua') });
-    redis.defineCommand('livesyncTrim', { numberOfKeys: 1, lua: script('trim.lua') });
+    this.limits = { ...PIECE_LIMITS, ...options.pieceLimits };
+    this.onStep = options.onStep;
+    redis.defineCommand('livesyncRun', { numberOfKeys: 1, lua: script('run.lua') });
+    redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
+    redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
+    redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
   }
 
   /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
-  static async connect(url: string, prefix: string): Promise<RedisStore> {
+  static async connect(url: string, prefix: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
     const redis = new Redis(url, redisOptions());
     // Without a listener ioredis reports every failed reconnect as an unhandled error.
     redis.on('error', () => undefined);
@@ -96,7 +150,7 @@ export class RedisStore implements Store {
       redis.disconnect();
       throw new StoreUnavailableError(`cannot connect to Redis: ${(err as Error).message}`, { cause: err });
     }
-    return new RedisStore(redis, prefix);
+    return new RedisStore(redis, prefix, options);
   }
 
   private dataset(name: string): Registered {
@@ -105,26 +159,12 @@ export class RedisStore implements Store {
     return found;
   }
 
-  private keyPrefix(dataset: string): string {
-    return `${this.prefix}:{${dataset}}:`;
-  }
-
   async register(spec: DatasetSpec): Promise<void> {
-    const { tiers, projections, fieldCount, blockBuckets } = spec.layout;
-    const layout = JSON.stringify({
-      tiers,
-      masks: projections,
-      dims: projections.map((mask) => projectionDimensions(mask, spec.dimensions.length).map((i) => i + 1)),
-      F: fieldCount,
-      M: spec.metrics.length,
-      K: spec.distinct.length,
-      B: blockBuckets,
-    });
-    this.datasets.set(spec.name, { spec, prefix: this.keyPrefix(spec.name), layout });
+    this.datasets.set(spec.name, { spec, keys: new DatasetKeys(this.root, spec.name) });
   }
 
   async readState(dataset: string): Promise<SyncState | null> {
-    const state = await this.call(() => this.redis.hgetall(`${this.dataset(dataset).prefix}state`));
+    const state = await this.call(() => this.redis.hgetall(this.dataset(dataset).keys.state));
     if (!state.gen) return null;
     return {
       generation: state.gen,
@@ -137,97 +177,463 @@ export class RedisStore implements Store {
     };
   }
 
+  async finishPending(dataset: string): Promise<void> {
+    const ds = this.dataset(dataset);
+    const head = await this.head(ds);
+    if (head.journal) await this.settle(ds, head);
+  }
+
   async resetDataset(dataset: string): Promise<SyncState> {
-    const { prefix } = this.dataset(dataset);
-    const kept = new Set(KEPT_ON_RESET.map((k) => prefix + k));
+    const { keys } = this.dataset(dataset);
+    const kept = new Set(keys.keptOnReset);
     await this.call(async () => {
       let cursor = '0';
       do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keys.prefix}*`, 'COUNT', 1000);
         cursor = next;
-        const doomed = keys.filter((k) => !kept.has(k));
+        const doomed = found.filter((k) => !kept.has(k));
         if (doomed.length > 0) await this.redis.unlink(...doomed);
       } while (cursor !== '0');
     });
     const generation = randomUUID();
-    await this.call(() => this.redis.hset(`${prefix}state`, { gen: generation, version: 0, records: 0 }));
+    await this.call(() => this.redis.hset(keys.state, { gen: generation, version: 0, records: 0, seq: 0 }));
     return { generation, position: null, version: 0, records: 0 };
   }
 
+  /**
+   * Plans the batch with the rules from what Redis holds (plain pipelined reads), then writes
+   * the plan: in one guarded script when it is small, else through a journal of pieces.
+   */
   async applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult> {
-    const { prefix, layout } = this.dataset(dataset);
-    const payload = JSON.stringify({
-      records: batch.records.map((r) => [
-        r.id,
-        r.time,
-        r.deleted,
-        r.dims.map(encodeValue),
-        r.metrics.map((v) => (v === null || !Number.isFinite(v) ? null : v)),
-        r.distinct,
-      ]),
-      cursor: batch.position?.cursor ?? null,
-      cursorId: batch.position?.id ?? null,
-      cutoff: batch.cutoffMs,
-    });
-    const reply = await this.call(() =>
-      this.redis.livesyncApply(`${prefix}state`, prefix, batch.generation, layout, payload),
+    const ds = this.dataset(dataset);
+    let head = await this.head(ds);
+    if (head.gen !== batch.generation) return { applied: false, reason: 'state-lost' };
+    if (head.journal) {
+      await this.settle(ds, head);
+      head = await this.head(ds);
+      if (head.gen !== batch.generation) return { applied: false, reason: 'state-lost' };
+    }
+    const plan = await this.call(() =>
+      planBatch(ds.spec, batch.records, batch.cutoffMs, this.reads(ds), { exactDistinct: false }),
     );
-    if (reply[0] !== 'ok') return { applied: false, reason: 'state-lost' };
-    const [, version, upserts, deletes, unchanged, from, to] = reply;
-    return {
+    const changed = plan.changes.length > 0;
+    const version = changed ? head.version + 1 : head.version;
+    const result: ApplyResult = {
       applied: true,
-      version: Number(version),
-      upserts: Number(upserts),
-      deletes: Number(deletes),
-      unchanged: Number(unchanged),
-      touchedFrom: from ? Number(from) : null,
-      touchedTo: to ? Number(to) : null,
+      version,
+      upserts: plan.upserts,
+      deletes: plan.deletes,
+      unchanged: plan.unchanged,
+      touchedFrom: plan.touchedFrom,
+      touchedTo: plan.touchedTo,
+    };
+    if (!changed && !batch.position) return result;
+    const data = changed ? this.dataOps(ds, plan, version) : [];
+    const commit = commitOps(ds.keys, {
+      version,
+      records: head.records + plan.recordDelta,
+      position: batch.position,
+    });
+    const outcome = await this.write(ds, head, data, commit, plan);
+    if (outcome === 'lost') return { applied: false, reason: 'state-lost' };
+    if (outcome === 'conflict') return { applied: false, reason: 'conflict' };
+    return result;
+  }
+
+  /** The commands that write a plan, in the order they must run (finer sketches before merges). */
+  private dataOps({ spec, keys }: Registered, plan: Plan, version: number): Op[] {
+    const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
+    const base = tiers[0]!;
+    const ops: Op[] = [];
+
+    const writes: string[] = [];
+    const removals: string[] = [];
+    const adds = new Map<number, string[]>();
+    const removes = new Map<number, string[]>();
+    const push = (map: Map<number, string[]>, bucket: number, id: string) => {
+      const list = map.get(bucket);
+      if (list) list.push(id);
+      else map.set(bucket, [id]);
+    };
+    for (const c of plan.changes) {
+      if (c.encoded) writes.push(c.id, c.encoded);
+      else removals.push(c.id);
+      const from = c.before && Math.floor(c.before.time / base) * base;
+      const to = c.after && Math.floor(c.after.time / base) * base;
+      if (from === to) continue;
+      if (from !== null) push(removes, from, c.id);
+      if (to !== null) push(adds, to, c.id);
+    }
+    ops.push(...chunked('HSET', keys.records, writes, MAX_ARGS / 2));
+    ops.push(...chunked('HDEL', keys.records, removals));
+    for (const [bucket, ids] of removes) ops.push(...chunked('SREM', keys.bucketIndex(bucket), ids));
+    for (const [bucket, ids] of adds) {
+      ops.push(...chunked('SADD', keys.bucketIndex(bucket), ids));
+      ops.push(['ZADD', keys.bucketIndexes, String(bucket), keys.bucketIndex(bucket)]);
+    }
+
+    // Cells, one SETRANGE per run of adjacent cells of a block.
+    const cellBytes = F * 8;
+    const byBlock = new Map<string, { slot: number; value: Float64Array }[]>();
+    const groups = new Map<number, Set<string>>();
+    for (const { ref, value } of plan.cells) {
+      const tierMs = tiers[ref.tier]!;
+      const mask = projections[ref.projection]!;
+      const idx = ref.bucket / tierMs;
+      const block = Math.floor(idx / B);
+      const key = keys.block(tierMs, mask, ref.group, block);
+      const list = byBlock.get(key);
+      const entry = { slot: idx - block * B, value };
+      if (list) list.push(entry);
+      else byBlock.set(key, [entry]);
+      if (ref.tier === 0 && value[CELL.count]! > 0) {
+        let set = groups.get(mask);
+        if (!set) groups.set(mask, (set = new Set()));
+        set.add(ref.group);
+      }
+    }
+    for (const [key, cells] of byBlock) {
+      cells.sort((a, b) => a.slot - b.slot);
+      for (let i = 0; i < cells.length;) {
+        let j = i + 1;
+        while (j < cells.length && cells[j]!.slot === cells[j - 1]!.slot + 1) j++;
+        const bytes = Buffer.alloc((j - i) * cellBytes);
+        for (let c = i; c < j; c++) writeCell(bytes, (c - i) * cellBytes, cells[c]!.value);
+        ops.push(['SETRANGE', key, String(cells[i]!.slot * cellBytes), bytes]);
+        i = j;
+      }
+    }
+    for (const [mask, set] of groups) ops.push(...chunked('SADD', keys.groups(mask), [...set]));
+
+    const sketch = (ref: CellRef, field: number) =>
+      keys.sketch(tiers[ref.tier]!, projections[ref.projection]!, field, ref.bucket, ref.group);
+    for (const d of plan.distinct) {
+      const key = sketch(d.ref, d.field);
+      if (d.empty) {
+        ops.push(['DEL', key]);
+      } else if (d.rebuild && 'values' in d.rebuild) {
+        ops.push(['DEL', key], ...chunked('PFADD', key, d.rebuild.values));
+      } else if (d.rebuild) {
+        ops.push(['DEL', key]);
+        const sources = d.rebuild.merge.map((f) => sketch(f, d.field));
+        if (sources.length > 0) ops.push(['PFMERGE', key, ...sources]);
+      } else {
+        const added: string[] = [];
+        for (const [v, n] of d.net) if (n > 0) added.push(v);
+        ops.push(...chunked('PFADD', key, added));
+      }
+    }
+
+    const blockVersions: string[] = [];
+    for (const block of plan.blocks) blockVersions.push(String(block), String(version));
+    ops.push(...chunked('HSET', keys.blockVersions, blockVersions, MAX_ARGS / 2));
+    return ops;
+  }
+
+  /** Writes data and commit commands: one guarded script when they fit in a piece, else a journal. */
+  private async write(ds: Registered, head: Head, data: Op[], commit: Op[], plan: Plan): Promise<Outcome> {
+    const { keys } = ds;
+    const dataPieces = splitPieces(data, this.limits);
+    if (dataPieces.length <= 1) {
+      const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
+      const reply = await this.call(() => this.redis.livesyncRun(keys.state, head.gen!, head.seq, piece));
+      return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
+    }
+    // The last piece commits and closes the journal, all at once.
+    const pieces = [...dataPieces, [...commit, ...closeOps(keys)]].map(encodePiece);
+    const id = randomUUID();
+    const from = plan.touchedFrom ?? 0;
+    const to = plan.touchedTo ?? 0;
+    for (let first = 0; first < pieces.length;) {
+      let last = first;
+      let bytes = pieces[first]!.length;
+      while (
+        last + 1 < pieces.length &&
+        bytes + pieces[last + 1]!.length <= JOURNAL_PIECES_BYTES * this.limits.bytes
+      ) {
+        bytes += pieces[++last]!.length;
+      }
+      const reply = await this.call(() =>
+        this.redis.livesyncJournal(
+          keys.state,
+          keys.journal,
+          first === 0 ? 'open' : 'add',
+          head.gen!,
+          head.seq,
+          id,
+          pieces.length,
+          from,
+          to,
+          first,
+          ...pieces.slice(first, last + 1),
+        ),
+      );
+      if (reply === 'lost') return 'lost';
+      if (reply !== 'ok' && reply !== 'ready') return 'conflict';
+      await this.onStep?.({ kind: 'stored', index: last, pieces: pieces.length });
+      first = last + 1;
+    }
+    await this.finish(ds, id, 0, pieces.length);
+    return 'ok';
+  }
+
+  /** Applies the pieces of a ready journal from `next` on; someone else may be doing the same. */
+  private async finish(ds: Registered, id: string, next: number, count: number): Promise<void> {
+    const { keys } = ds;
+    for (let index = next; index < count; index++) {
+      const reply = await this.call(() => this.redis.livesyncPiece(keys.state, keys.journal, id, index));
+      // Closed: committed, by the last piece, which whoever else finishes it applied.
+      if (reply === 'gone') return;
+      if (reply === 'ahead') throw new Error(`journal ${id}: piece ${index} is ahead of the applied ones`);
+      await this.onStep?.({ kind: 'applied', index, pieces: count });
+    }
+  }
+
+  /** A journal found open: finished when ready (it may commit), dropped when not (nothing of it ran). */
+  private async settle(ds: Registered, head: Head): Promise<void> {
+    if (!head.journal) return;
+    if (head.ready) await this.finish(ds, head.journal, head.next, head.pieces);
+    else await this.call(() => this.redis.livesyncAbandon(ds.keys.state, ds.keys.journal, head.journal!));
+  }
+
+  private async head({ keys }: Registered): Promise<Head> {
+    const [gen, seq, version, records, journal, ready, next, pieces] = await this.call(() =>
+      this.redis.hmget(
+        keys.state,
+        'gen',
+        'seq',
+        'version',
+        'records',
+        'journal',
+        'jready',
+        'jnext',
+        'jpieces',
+      ),
+    );
+    return {
+      gen: gen ?? null,
+      seq: seq ?? '0',
+      version: Number(version ?? 0),
+      records: Number(records ?? 0),
+      journal: journal ?? null,
+      ready: ready !== null && ready !== undefined,
+      next: Number(next ?? 0),
+      pieces: Number(pieces ?? 0),
     };
   }
 
+  /** What the rules read: records by id, cells by block span, the records of base buckets. */
+  private reads({ spec, keys }: Registered): PlanReads {
+    const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
+    const cellBytes = F * 8;
+    const hmget = async (ids: string[]): Promise<(string | null)[]> => {
+      const pipeline = this.redis.pipeline();
+      for (let i = 0; i < ids.length; i += READ_CHUNK)
+        pipeline.hmget(keys.records, ...ids.slice(i, i + READ_CHUNK));
+      return replies<(string | null)[]>(await pipeline.exec()).flat();
+    };
+    return {
+      records: hmget,
+      cells: async (refs) => {
+        // One GETRANGE per block, over the span of the cells wanted from it.
+        const spans = new Map<string, { lo: number; hi: number; at: number[] }>();
+        const where: { key: string; slot: number }[] = [];
+        refs.forEach((ref) => {
+          const idx = ref.bucket / tiers[ref.tier]!;
+          const block = Math.floor(idx / B);
+          const key = keys.block(tiers[ref.tier]!, projections[ref.projection]!, ref.group, block);
+          const slot = idx - block * B;
+          const span = spans.get(key);
+          if (!span) spans.set(key, { lo: slot, hi: slot, at: [] });
+          else {
+            span.lo = Math.min(span.lo, slot);
+            span.hi = Math.max(span.hi, slot);
+          }
+          where.push({ key, slot });
+        });
+        const pipeline = this.redis.pipeline();
+        const order = [...spans.keys()];
+        for (const key of order) {
+          const { lo, hi } = spans.get(key)!;
+          pipeline.getrangeBuffer(key, lo * cellBytes, (hi + 1) * cellBytes - 1);
+        }
+        const buffers = new Map(replies<Buffer>(await pipeline.exec()).map((buf, i) => [order[i]!, buf]));
+        return where.map(({ key, slot }) => {
+          const buf = buffers.get(key)!;
+          const at = (slot - spans.get(key)!.lo) * cellBytes;
+          if (buf.length < at + cellBytes) return null;
+          const cell = readCell(buf, at, F);
+          return cell[CELL.count]! > 0 ? cell : null;
+        });
+      },
+      bucketRecords: async (buckets) => {
+        const members = new Map<number, Set<string>>(buckets.map((b) => [b, new Set()]));
+        let pending = buckets.map((bucket) => ({ bucket, cursor: '0' }));
+        while (pending.length > 0) {
+          const pipeline = this.redis.pipeline();
+          for (const p of pending) pipeline.sscan(keys.bucketIndex(p.bucket), p.cursor, 'COUNT', READ_CHUNK);
+          const scanned = replies<[string, string[]]>(await pipeline.exec());
+          const next: typeof pending = [];
+          scanned.forEach(([cursor, ids], i) => {
+            const { bucket } = pending[i]!;
+            for (const id of ids) members.get(bucket)!.add(id);
+            if (cursor !== '0') next.push({ bucket, cursor });
+          });
+          pending = next;
+        }
+        const ids = [...members.values()].flatMap((set) => [...set]);
+        const forms = await hmget(ids);
+        const byId = new Map(ids.map((id, i) => [id, forms[i] ?? null]));
+        const out = new Map<number, Map<string, string>>();
+        for (const [bucket, set] of members) {
+          const records = new Map<string, string>();
+          for (const id of set) {
+            const form = byId.get(id);
+            if (form) records.set(id, form);
+          }
+          out.set(bucket, records);
+        }
+        return out;
+      },
+    };
+  }
+
+  /**
+   * Drops what lies before the retention cutoff, a slice at a time, each slice one guarded
+   * piece of commands: records (by the bucket index), then rollup blocks and sketches, whose
+   * names follow from the layout, the groups and the time. While a batch's journal is open
+   * it does nothing: it runs again after the next sync.
+   */
   async trim(dataset: string, cutoffMs: number): Promise<number> {
-    const { prefix, layout } = this.dataset(dataset);
+    const ds = this.dataset(dataset);
+    const { keys, spec } = ds;
+    const { tiers, projections, blockBuckets: B } = spec.layout;
+    const base = tiers[0]!;
     let removed = 0;
     for (;;) {
-      const [count, more] = await this.call(() =>
-        this.redis.livesyncTrim(`${prefix}state`, prefix, cutoffMs, layout, TRIM_SLICE),
+      const head = await this.head(ds);
+      if (!head.gen || head.journal) return removed;
+      const [trimmed, oldest] = await this.call(() =>
+        Promise.all([
+          this.redis.hget(keys.state, 'trimmed'),
+          this.redis.zrange(keys.bucketIndexes, 0, 0, 'WITHSCORES'),
+        ]),
       );
+      const span = base * B;
+      // Never trimmed: start where the oldest records held start (nothing older was written).
+      const mark =
+        trimmed !== null
+          ? Number(trimmed)
+          : oldest[1]
+            ? Math.floor(Number(oldest[1]) / span) * span
+            : cutoffMs;
+
+      // Units of commands that go together: a chunk of records, its index entries and the
+      // count they change; then an emptied index; then the keys past the cutoff.
+      const units: Op[][] = [];
+      const indexes = await this.call(() =>
+        this.redis.zrangebyscore(keys.bucketIndexes, '-inf', cutoffMs - base, 'LIMIT', 0, TRIM_SLICE),
+      );
+      let count = 0;
+      for (const index of indexes) {
+        const ids = await this.call(() => this.members(index));
+        for (let i = 0; i < ids.length; i += MAX_ARGS) {
+          const chunk = ids.slice(i, i + MAX_ARGS);
+          units.push([
+            ['HDEL', keys.records, ...chunk],
+            ['SREM', index, ...chunk],
+            ['HINCRBY', keys.state, 'records', String(-chunk.length)],
+          ]);
+        }
+        units.push([
+          ['DEL', index],
+          ['ZREM', keys.bucketIndexes, index],
+        ]);
+        count += ids.length;
+      }
+      const upto = Math.min(cutoffMs, mark + TRIM_SLICE * base);
+      if (upto > mark) {
+        const groups = await this.call(() =>
+          Promise.all(projections.map((mask) => this.members(keys.groups(mask)))),
+        );
+        const doomed: string[] = [];
+        for (const size of tiers) {
+          const blockMs = size * B;
+          for (let block = Math.floor(mark / blockMs); block < Math.floor(upto / blockMs); block++) {
+            projections.forEach((mask, pi) => {
+              for (const group of groups[pi]!) doomed.push(keys.block(size, mask, group, block));
+            });
+          }
+          for (let bucket = Math.floor(mark / size) * size; bucket + size <= upto; bucket += size) {
+            projections.forEach((mask, pi) => {
+              for (const group of groups[pi]!) {
+                for (let k = 0; k < spec.distinct.length; k++)
+                  doomed.push(keys.sketch(size, mask, k, bucket, group));
+              }
+            });
+          }
+        }
+        for (let i = 0; i < doomed.length; i += MAX_ARGS)
+          units.push([['UNLINK', ...doomed.slice(i, i + MAX_ARGS)]]);
+      }
+      units.push([['HSET', keys.state, 'trimmed', String(Math.max(mark, upto))]]);
+      // Each piece is guarded by the write sequence it expects, so none runs twice.
+      let seq = head.seq;
+      for (const piece of packUnits(units, this.limits)) {
+        const reply = await this.call(() =>
+          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece(piece)),
+        );
+        if (reply !== 'ok') return removed;
+        seq = String(Number(seq) + 1);
+      }
       removed += count;
-      if (!more) return removed;
+      if (indexes.length < TRIM_SLICE && upto >= cutoffMs) return removed;
     }
   }
 
+  /** Every member of a set, a bounded SSCAN at a time. */
+  private async members(key: string): Promise<string[]> {
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.sscan(key, cursor, 'COUNT', READ_CHUNK);
+      cursor = next;
+      out.push(...found);
+    } while (cursor !== '0');
+    return out;
+  }
+
   async dataStamp(dataset: string, from: number, to: number): Promise<string> {
-    const { prefix, spec } = this.dataset(dataset);
+    const { keys, spec } = this.dataset(dataset);
     const blockMs = spec.resolutionMs * spec.layout.blockBuckets;
     const first = Math.floor(from / blockMs);
     const count = Math.max(0, Math.floor((to - 1) / blockMs) - first + 1);
-    if (count > STAMP_MAX_BLOCKS) {
-      const [generation, version] = await this.call(() =>
-        this.redis.hmget(`${prefix}state`, 'gen', 'version'),
-      );
-      return `${generation ?? 'none'}:v${version ?? 0}`;
-    }
-    const blocks = Array.from({ length: count }, (_, i) => String(first + i));
-    const [generation, versions] = await this.call(() =>
+    const blocks = count > STAMP_MAX_BLOCKS ? [] : Array.from({ length: count }, (_, i) => String(first + i));
+    const [[generation, version, journal, jfrom, jto, jnext], versions] = await this.call(() =>
       Promise.all([
-        this.redis.hget(`${prefix}state`, 'gen'),
-        blocks.length > 0 ? this.redis.hmget(`${prefix}bv`, ...blocks) : Promise.resolve([]),
+        this.redis.hmget(keys.state, 'gen', 'version', 'journal', 'jfrom', 'jto', 'jnext'),
+        blocks.length > 0 ? this.redis.hmget(keys.blockVersions, ...blocks) : Promise.resolve([]),
       ]),
     );
+    // While a batch's pieces are being applied, its range changes with every piece: the stamp
+    // names the piece, so nothing computed meanwhile stays cached past the next one.
+    if (journal && Number(jfrom) < to && Number(jto) + spec.resolutionMs > from) {
+      return `${generation ?? 'none'}:j${journal}.${jnext ?? 0}`;
+    }
+    if (count > STAMP_MAX_BLOCKS) return `${generation ?? 'none'}:v${version ?? 0}`;
     const newest = versions.reduce((max, v) => Math.max(max, v === null ? 0 : Number(v)), 0);
     return `${generation ?? 'none'}:${newest}`;
   }
 
   async readGroups(dataset: string, projection: number): Promise<(string | null)[][]> {
-    const { prefix, spec } = this.dataset(dataset);
+    const { keys, spec } = this.dataset(dataset);
     const size = projectionDimensions(projection, spec.dimensions.length).length;
-    const keys = await this.call(() => this.redis.smembers(`${prefix}g:${projection}`));
-    return keys.map((k) => decodeGroup(k, size));
+    const found = await this.call(() => this.members(keys.groups(projection)));
+    return found.map((k) => decodeGroup(k, size));
   }
 
   async readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]> {
-    const { prefix, spec } = this.dataset(dataset);
+    const { keys, spec } = this.dataset(dataset);
     const { fieldCount: F, blockBuckets: B } = spec.layout;
     const groups = (read.groups ?? (await this.readGroups(dataset, read.projection))).filter(
       (g) => !read.accept || read.accept(g),
@@ -243,7 +649,7 @@ export class RedisStore implements Store {
       for (let idx = first; idx < first + count;) {
         const block = Math.floor(idx / B);
         const stop = Math.min(first + count - 1, (block + 1) * B - 1);
-        const key = `${prefix}r:${read.tierMs}:${read.projection}:${group}:${block}`;
+        const key = keys.block(read.tierMs, read.projection, group, block);
         pipeline.getrangeBuffer(key, (idx - block * B) * cellBytes, (stop - block * B + 1) * cellBytes - 1);
         placements.push({ group: g, at: (idx - first) * F });
         idx = stop + 1;
@@ -268,31 +674,30 @@ export class RedisStore implements Store {
   }
 
   async countDistinct(dataset: string, read: DistinctRead): Promise<number[]> {
-    const { prefix } = this.dataset(dataset);
+    const { keys } = this.dataset(dataset);
     const groups = read.groups.map(encodeGroup);
     const pipeline = this.redis.pipeline();
     const answered: boolean[] = [];
     for (const [from, to] of read.ranges) {
-      const keys: string[] = [];
+      const names: string[] = [];
       for (let b = from; b < to; b += read.tierMs) {
-        for (const g of groups)
-          keys.push(`${prefix}h:${read.tierMs}:${read.projection}:${read.field + 1}:${b}:${g}`);
+        for (const g of groups) names.push(keys.sketch(read.tierMs, read.projection, read.field, b, g));
       }
-      answered.push(keys.length > 0);
-      if (keys.length > 0) pipeline.pfcount(...keys);
+      answered.push(names.length > 0);
+      if (names.length > 0) pipeline.pfcount(...names);
     }
-    const replies = (await this.call(() => pipeline.exec())) ?? [];
+    const results = (await this.call(() => pipeline.exec())) ?? [];
     let next = 0;
     return answered.map((has) => {
       if (!has) return 0;
-      const [err, value] = replies[next++]!;
+      const [err, value] = results[next++]!;
       if (err) throw err;
       return Number(value);
     });
   }
 
   async appendEvent(dataset: string, event: SyncEvent): Promise<void> {
-    const key = `${this.dataset(dataset).prefix}ev`;
+    const key = this.dataset(dataset).keys.events;
     await this.call(() =>
       this.redis
         .multi()
@@ -303,7 +708,7 @@ export class RedisStore implements Store {
   }
 
   async readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]> {
-    const raw = await this.call(() => this.redis.lrange(`${this.dataset(dataset).prefix}ev`, 0, -1));
+    const raw = await this.call(() => this.redis.lrange(this.dataset(dataset).keys.events, 0, -1));
     const events: SyncEvent[] = [];
     for (const text of raw) {
       const event = JSON.parse(text) as SyncEvent;
@@ -314,11 +719,11 @@ export class RedisStore implements Store {
   }
 
   async writeStatus(dataset: string, status: Record<string, unknown>): Promise<void> {
-    await this.call(() => this.redis.set(`${this.dataset(dataset).prefix}status`, JSON.stringify(status)));
+    await this.call(() => this.redis.set(this.dataset(dataset).keys.status, JSON.stringify(status)));
   }
 
   async readStatus(dataset: string): Promise<Record<string, unknown> | null> {
-    const text = await this.call(() => this.redis.get(`${this.dataset(dataset).prefix}status`));
+    const text = await this.call(() => this.redis.get(this.dataset(dataset).keys.status));
     return text ? (JSON.parse(text) as Record<string, unknown>) : null;
   }
 
@@ -349,6 +754,41 @@ export class RedisStore implements Store {
       throw err;
     }
   }
+}
+
+/** The commit: state fields set to absolute values, so that it is the same however often it runs. */
+function commitOps(
+  keys: DatasetKeys,
+  commit: { version: number; records: number; position: Position | null },
+): Op[] {
+  const fields = ['version', String(commit.version), 'records', String(commit.records)];
+  if (commit.position) fields.push('cursor', commit.position.cursor, 'cursorId', commit.position.id);
+  return [['HSET', keys.state, ...fields]];
+}
+
+function closeOps(keys: DatasetKeys): Op[] {
+  return [
+    ['HDEL', keys.state, 'journal', 'jready', 'jnext', 'jpieces', 'jfrom', 'jto'],
+    ['DEL', keys.journal],
+  ];
+}
+
+function writeCell(into: Buffer, at: number, value: Float64Array): void {
+  for (let i = 0; i < value.length; i++) into.writeDoubleLE(value[i]!, at + i * 8);
+}
+
+function readCell(from: Buffer, at: number, F: number): Float64Array {
+  const cell = new Float64Array(F);
+  for (let i = 0; i < F; i++) cell[i] = from.readDoubleLE(at + i * 8);
+  return cell;
+}
+
+/** The replies of a pipeline, throwing the first error. */
+function replies<T>(results: [Error | null, unknown][] | null): T[] {
+  return (results ?? []).map(([err, value]) => {
+    if (err) throw err;
+    return value as T;
+  });
 }
 
 function hasData(cells: Float64Array, F: number): boolean {

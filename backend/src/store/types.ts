@@ -34,7 +34,13 @@ export type ApplyResult =
       touchedTo: number | null;
     }
   /** The stored state is gone or belongs to another generation: nothing was applied. */
-  | { applied: false; reason: 'state-lost' };
+  | { applied: false; reason: 'state-lost' }
+  /**
+   * Something else wrote to the dataset after this batch was planned (another writer, or
+   * one that a crash left half done and that was finished meanwhile): nothing was applied;
+   * read the state again and fetch from its position.
+   */
+  | { applied: false; reason: 'conflict' };
 
 export interface RollupRead {
   tierMs: number;
@@ -84,6 +90,12 @@ export interface Store {
   /** Drops everything held for the dataset and starts a new generation at the beginning. */
   resetDataset(dataset: string): Promise<SyncState>;
   applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult>;
+  /**
+   * Completes a batch that a crash left half applied (or drops one of which nothing was
+   * applied yet), so that readState reports what is committed. The sync engine calls it
+   * before it reads the state; applyBatch does it too.
+   */
+  finishPending(dataset: string): Promise<void>;
   /** Removes records and buckets older than the cutoff; returns how many records went. */
   trim(dataset: string, cutoffMs: number): Promise<number>;
   readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]>;

@@ -69,6 +69,10 @@ const DEFAULTS = {
 const PROGRESS_EVERY_MS = 2_000;
 
 class StateLostError extends Error {}
+class ConflictError extends Error {}
+
+/** Times a run starts over from the stored position when another write got in first. */
+const CONFLICT_RETRIES = 3;
 
 /**
  * One sync loop for one dataset: fetch a batch after the committed position, apply it and
@@ -260,14 +264,25 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     deletes: number;
   }): Promise<{ upserts: number; deletes: number }> {
     const { name } = this.spec;
-    // No state: a first sync, or (when this engine had synced before) a store that lost it.
-    const state = (await this.store.readState(name)) ?? (await this.begin(this.generation !== null));
-    try {
-      await this.readPages(state, totals);
-    } catch (err) {
-      if (!(err instanceof StateLostError)) throw err;
-      this.log.warn('the store lost this dataset; reading it again from the start');
-      await this.readPages(await this.begin(true), totals);
+    for (let conflicts = 0; ; conflicts++) {
+      // A batch that a crash (or a failed run) left half applied is completed first, so
+      // that the position read next is the committed one.
+      await this.store.finishPending(name);
+      // No state: a first sync, or (when this engine had synced before) a store that lost it.
+      const state = (await this.store.readState(name)) ?? (await this.begin(this.generation !== null));
+      try {
+        await this.readPages(state, totals);
+        break;
+      } catch (err) {
+        if (err instanceof ConflictError && conflicts < CONFLICT_RETRIES) {
+          this.log.warn('another write reached the dataset first; reading on from the stored position');
+          continue;
+        }
+        if (!(err instanceof StateLostError)) throw err;
+        this.log.warn('the store lost this dataset; reading it again from the start');
+        await this.readPages(await this.begin(true), totals);
+        break;
+      }
     }
     await this.trimIfDue();
     return totals;
@@ -313,7 +328,10 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         position: advance,
         cutoffMs: this.now() - this.spec.retentionMs,
       });
-      if (!result.applied) throw new StateLostError();
+      if (!result.applied)
+        throw result.reason === 'conflict'
+          ? new ConflictError('another write reached the dataset first, again and again')
+          : new StateLostError();
       if (advance) committed = advance;
       after = page.last ?? after;
       totals.upserts += result.upserts;

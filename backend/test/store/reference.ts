@@ -49,18 +49,21 @@ export async function storedCells(
 ): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   const F = spec.layout.fieldCount;
-  for (const tier of spec.layout.tiers) {
-    for (const mask of spec.layout.projections) {
+  const reads = spec.layout.tiers.flatMap((tier) =>
+    spec.layout.projections.map(async (mask) => {
       const start = Math.floor(from / tier) * tier;
       const groups = await store.readRollups(spec.name, { tierMs: tier, projection: mask, from: start, to });
-      for (const g of groups) {
-        for (let i = 0; i * F < g.cells.length; i++) {
-          if (g.cells[i * F]! <= 0) continue;
-          out.set(
-            cellKey(tier, mask, g.values, start + i * tier),
-            Array.from(g.cells.subarray(i * F, (i + 1) * F)),
-          );
-        }
+      return { tier, mask, start, groups };
+    }),
+  );
+  for (const { tier, mask, start, groups } of await Promise.all(reads)) {
+    for (const g of groups) {
+      for (let i = 0; i * F < g.cells.length; i++) {
+        if (g.cells[i * F]! <= 0) continue;
+        out.set(
+          cellKey(tier, mask, g.values, start + i * tier),
+          Array.from(g.cells.subarray(i * F, (i + 1) * F)),
+        );
       }
     }
   }

@@ -15,9 +15,9 @@ import { Redis } from 'ioredis';
 import { DAY_MS, HOUR_MS, type DatasetSpec } from '../../src/config/dataset';
 import type { SourceRecord } from '../../src/sources/types';
 import { MemoryStore } from '../../src/store/memory';
-import type { RedisStore } from '../../src/store/redis';
+import { RedisStore } from '../../src/store/redis';
 import type { Store } from '../../src/store/types';
-import { datasetSpec, redisStore } from '../helpers';
+import { datasetSpec, REDIS_URL, redisStore } from '../helpers';
 import { referenceCells, referenceDistinctCells, storedCells, storedDistinctCells } from './reference';
 
 const MIN = 60_000;
@@ -184,8 +184,16 @@ interface Subject {
   store: Store;
   /** A dataset name of its own for every run, so runs never see each other's keys. */
   nextDataset: () => string;
+  /**
+   * Stops the next batch after its `step`-th journal step, as a crash would (the batch's
+   * remaining commands are never sent); `recover` then finishes what the crash left, from
+   * another connection, as the next process would.
+   */
+  crash?: { arm: (step: number | null) => void; recover: Store };
   cleanup: () => Promise<void>;
 }
+
+class Crash extends Error {}
 
 const subjects: [string, number, () => Promise<Subject>][] = [
   [
@@ -204,6 +212,32 @@ const subjects: [string, number, () => Promise<Subject>][] = [
       await expectExactHyperLogLogs(store);
       let n = 0;
       return { store, nextDataset: () => `p${n++}`, cleanup };
+    },
+  ],
+  [
+    // A few commands per piece: each batch goes through a journal, and crashes between
+    // any two of its steps.
+    'redis, small pieces, crashing',
+    40,
+    async () => {
+      let left: number | null = null;
+      const { store, prefix, cleanup } = await redisStore({
+        pieceLimits: { cost: 60, bytes: 4096 },
+        onStep: () => {
+          if (left !== null && left-- === 0) throw new Crash('stopped between two steps');
+        },
+      });
+      const recover = await RedisStore.connect(REDIS_URL, prefix);
+      let n = 0;
+      return {
+        store,
+        nextDataset: () => `p${n++}`,
+        crash: { arm: (step) => (left = step), recover },
+        cleanup: async () => {
+          await recover.close();
+          await cleanup();
+        },
+      };
     },
   ],
 ];
@@ -241,8 +275,9 @@ function specFor(name: string): DatasetSpec {
   });
 }
 
-const FROM = TOO_OLD - DAY_MS;
-const TO = D + 3 * DAY_MS;
+/** Spans every bucket a record can be held in (TOO_OLD ones never are). */
+const FROM = D - 2 * HOUR_MS;
+const TO = D + DAY_MS + 2 * HOUR_MS;
 
 async function expectStoreEqualsRecomputation(store: Store, spec: DatasetSpec, live: SourceRecord[]) {
   const cells = await storedCells(store, spec, FROM, TO);
@@ -273,19 +308,38 @@ describe.each(subjects)('%s store: the rules', (_name, runs, make) => {
 
   it('keeps every cell and distinct count equal to a recomputation, through random batch sequences', async () => {
     await fc.assert(
-      fc.asyncProperty(batches, async (sequence) => {
+      fc.asyncProperty(batches, fc.array(fc.option(fc.nat(40))), async (sequence, crashes) => {
         const { spec, generation } = await fresh();
         const upstream = new Upstream();
         let version = 0;
         let visible = JSON.stringify([...referenceCells(spec, [])]);
-        for (const ops of sequence) {
+        for (const [b, ops] of sequence.entries()) {
           const records = ops.map((o) => upstream.deliver(o));
-          const result = await subject.store.applyBatch(spec.name, {
+          const batch = {
             generation,
             records,
             position: { cursor: records.at(-1)!.cursor, id: records.at(-1)!.id },
             cutoffMs: CUTOFF,
+          };
+          subject.crash?.arm(crashes[b] ?? null);
+          let result = await subject.store.applyBatch(spec.name, batch).catch((err: unknown) => {
+            if (!(err instanceof Crash)) throw err;
+            return null;
           });
+          subject.crash?.arm(null);
+          const recovered = result === null;
+          if (result === null) {
+            // What the next process does: finish what is pending, read the state, and apply
+            // the batch again unless it was committed (the upstream hands it out again).
+            const recover = subject.crash!.recover;
+            await recover.register(spec);
+            await recover.finishPending(spec.name);
+            const state = (await recover.readState(spec.name))!;
+            result = await recover.applyBatch(spec.name, batch);
+            if (state.position?.cursor === batch.position.cursor) {
+              expect(result).toMatchObject({ applied: true, upserts: 0, deletes: 0, version: state.version });
+            }
+          }
           expect(result.applied).toBe(true);
           if (!result.applied) return;
           const live = upstream.live();
@@ -297,7 +351,7 @@ describe.each(subjects)('%s store: the rules', (_name, runs, make) => {
             ...[...referenceDistinctCells(spec, live)].sort(),
           ]);
           if (now !== visible) expect(result.version).toBeGreaterThan(version);
-          if (result.upserts + result.deletes === 0) expect(result.version).toBe(version);
+          if (result.upserts + result.deletes === 0 && !recovered) expect(result.version).toBe(version);
           visible = now;
           version = result.version;
         }
