@@ -59,8 +59,11 @@ interface Head {
 type Outcome = 'ok' | 'lost' | 'conflict';
 
 export interface JournalStep {
-  /** `stored`: the journal holds the first `index + 1` pieces; `applied`: piece `index` is applied. */
-  kind: 'stored' | 'applied';
+  /**
+   * `planned`: the batch is planned, nothing written yet (index -1); `stored`: the journal
+   * holds the first `index + 1` pieces; `applied`: piece `index` is applied.
+   */
+  kind: 'planned' | 'stored' | 'applied';
   index: number;
   pieces: number;
 }
@@ -234,6 +237,7 @@ export class RedisStore implements Store {
       records: head.records + plan.recordDelta,
       position: batch.position,
     });
+    await this.onStep?.({ kind: 'planned', index: -1, pieces: 0 });
     const outcome = await this.write(ds, head, data, commit, plan);
     if (outcome === 'lost') return { applied: false, reason: 'state-lost' };
     if (outcome === 'conflict') return { applied: false, reason: 'conflict' };

@@ -1,10 +1,13 @@
 /**
  * Issue 2, crash consistency: a real sync in a child process is SIGKILLed mid-backfill, then a
  * new engine resumes on the same Redis prefix. Nothing may be lost or counted twice.
+ * Issue 10: batches are applied in pieces; the kill also lands between two pieces of one
+ * batch (the worker stops there and is killed), and the next engine finishes that batch.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { RedisStore } from '../../src/store/redis';
+import { DatasetKeys } from '../../src/store/redis-keys';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../helpers';
 import {
   COUNTRY_SQL,
@@ -50,8 +53,11 @@ afterAll(async () => {
   await schema.drop();
 });
 
-/** Starts the worker and SIGKILLs it as soon as it reports `killAfter` committed batches. */
-async function syncAndKill(prefix: string, killAfter: number): Promise<{ reported: number }> {
+/** Where to kill the worker: after `batches` committed batches, or at its `step`-th step inside a batch. */
+type KillPoint = { batches: number } | { step: number; pieceCost: number };
+
+/** Starts the worker and SIGKILLs it as soon as it reaches the kill point. */
+async function syncAndKill(prefix: string, at: KillPoint): Promise<{ reported: number }> {
   const child = fork(join(__dirname, 'sync-worker.ts'), [], {
     cwd: join(__dirname, '../..'),
     execArgv: ['-r', '@swc-node/register'],
@@ -61,6 +67,9 @@ async function syncAndKill(prefix: string, killAfter: number): Promise<{ reporte
       LIVESYNC_REDIS_URL: REDIS_URL,
       LIVESYNC_PREFIX: prefix,
       LIVESYNC_BATCH: String(BATCH),
+      ...('step' in at
+        ? { LIVESYNC_PIECE_COST: String(at.pieceCost), LIVESYNC_PAUSE_AT: String(at.step) }
+        : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -75,13 +84,17 @@ async function syncAndKill(prefix: string, killAfter: number): Promise<{ reporte
     }),
   );
   const reported = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no batch ${killAfter} within 60 s\n${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`no kill point within 60 s\n${stderr}`)), 60_000);
+    const kill = (batches: number) => {
+      child.kill('SIGKILL');
+      clearTimeout(timer);
+      resolve(batches);
+    };
     child.on('message', (message: WorkerMessage) => {
-      if (message.kind === 'batch' && message.batches >= killAfter) {
-        child.kill('SIGKILL');
-        clearTimeout(timer);
-        resolve(message.batches);
-      } else if (message.kind !== 'batch') {
+      if (message.kind === 'paused') kill(message.batches);
+      else if (message.kind === 'batch' && 'batches' in at && message.batches >= at.batches)
+        kill(message.batches);
+      else if (message.kind !== 'batch') {
         clearTimeout(timer);
         reject(new Error(`the worker finished before the kill point: ${JSON.stringify(message)}\n${stderr}`));
       }
@@ -95,30 +108,50 @@ async function syncAndKill(prefix: string, killAfter: number): Promise<{ reporte
   return { reported };
 }
 
-/** Kill points across the backfill's 200 batches: early, middle and late, each somewhere random. */
-const killPoints: [string, number, boolean][] = [
-  ['early', 2 + Math.floor(Math.random() * 20), false],
-  ['middle', 70 + Math.floor(Math.random() * 40), true],
-  ['late', 150 + Math.floor(Math.random() * 35), false],
+/**
+ * Kill points across the backfill's 200 batches: early, middle and late, each somewhere
+ * random; and twice inside a batch cut into small pieces (about thirty per batch), at a random
+ * step of one of its first hundred batches.
+ */
+const PIECE_COST = 400;
+const killPoints: [string, KillPoint, boolean][] = [
+  ['early', { batches: 2 + Math.floor(Math.random() * 20) }, false],
+  ['middle', { batches: 70 + Math.floor(Math.random() * 40) }, true],
+  ['late', { batches: 150 + Math.floor(Math.random() * 35) }, false],
+  [
+    'between two pieces of a batch',
+    { step: 1 + Math.floor(Math.random() * 4000), pieceCost: PIECE_COST },
+    false,
+  ],
+  [
+    'between two pieces of a batch',
+    { step: 1 + Math.floor(Math.random() * 4000), pieceCost: PIECE_COST },
+    true,
+  ],
 ];
 
 it.each(killPoints)(
-  'SIGKILL %s in the backfill (after batch %i), resume in-process: totals equal SQL (changes meanwhile: %s)',
-  async (_when, killAfter, changeMeanwhile) => {
+  'SIGKILL %s (%j), resume in-process: totals equal SQL (changes meanwhile: %s)',
+  async (_when, at, changeMeanwhile) => {
     const prefix = uniquePrefix();
     prefixes.push(prefix);
     const spec = eventsSpec(table, { batchSize: BATCH });
-    const { reported } = await syncAndKill(prefix, killAfter);
+    const { reported } = await syncAndKill(prefix, at);
 
     // The kill left a partial copy: the batches it reported, perhaps a few more, never all.
     const store = await RedisStore.connect(REDIS_URL, prefix);
     try {
       await store.register(spec);
       const killed = (await store.readState('events'))!;
-      expect(killed.position).not.toBeNull();
       expect(killed.version).toBeGreaterThanOrEqual(reported);
-      expect(killed.records).toBeGreaterThan(0);
       expect(killed.records).toBeLessThan(ROWS);
+      if ('step' in at) {
+        // Killed inside a batch: its journal is open, and part of it may already be applied.
+        expect(await store.redis.hget(new DatasetKeys(prefix, 'events').state, 'journal')).not.toBeNull();
+      } else {
+        expect(killed.position).not.toBeNull();
+        expect(killed.records).toBeGreaterThan(0);
+      }
 
       if (changeMeanwhile) {
         await schema.sql(`
