@@ -158,6 +158,17 @@ export class MemoryStore implements Store {
       records: async (ids) => ids.map((id) => data.records.get(id) ?? null),
       cells: async (refs) =>
         refs.map((r) => data.cells[r.tier]![r.projection]!.get(r.group)?.get(r.bucket) ?? null),
+      spans: async (spans) =>
+        spans.map((span) => {
+          const { fieldCount: F, tiers } = data.spec.layout;
+          const out = new Float64Array(span.count * F);
+          const byBucket = data.cells[span.tier]![span.projection]!.get(span.group);
+          for (let j = 0; j < span.count; j++) {
+            const cell = byBucket?.get(span.from + j * tiers[span.tier]!);
+            if (cell) out.set(cell, j * F);
+          }
+          return out;
+        }),
       bucketRecords: async (buckets) =>
         new Map(
           buckets.map((b) => [

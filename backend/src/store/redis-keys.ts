@@ -44,6 +44,11 @@ export class DatasetKeys {
     return `${this.prefix}h:${tierMs}:${mask}:${field + 1}:${bucket}:${group}`;
   }
 
+  /** A sketch being rebuilt across pieces of one batch, renamed over the real one at the end. */
+  scratch(token: string, n: number): string {
+    return `${this.prefix}tmp:${token}:${n}`;
+  }
+
   /** Set: the groups of a projection seen so far. */
   groups(mask: number): string {
     return `${this.prefix}g:${mask}`;

@@ -19,15 +19,16 @@ export interface PieceLimits {
  * measured with SLOWLOG: a quarter of the 10 ms that no command may exceed, leaving room
  * for a slower or busier machine.
  */
-export const PIECE_LIMITS: PieceLimits = { cost: 2_500, bytes: 256 * 1024 };
+export const PIECE_LIMITS: PieceLimits = { cost: 1_500, bytes: 256 * 1024 };
 
 /** Arguments per command: Lua's unpack() and Redis's argument parsing both like them few. */
 export const MAX_ARGS = 512;
 
 /**
- * Estimated Redis time of a command, from what it does per argument. Measured: a call from
- * Lua costs a few microseconds; a PFADD value about one (sparse sketches move bytes); a
- * PFMERGE source up to tens (a dense sketch is 16,384 registers).
+ * Estimated Redis time of a command, from what it does per argument (measured with SLOWLOG
+ * on Redis 7.0): a call from Lua costs a few microseconds; a PFADD value a few (a sparse
+ * sketch moves bytes; one may turn dense); a PFMERGE source up to about a hundred (a dense
+ * sketch is 16,384 registers to read).
  */
 export function opCost(op: Op): number {
   const name = op[0] as string;
@@ -35,54 +36,72 @@ export function opCost(op: Op): number {
   let bytes = 0;
   for (let i = 2; i < op.length; i++) bytes += op[i]!.length;
   let perArg = 0.4;
-  if (name === 'PFADD') perArg = 1.5;
-  else if (name === 'PFMERGE') perArg = 25;
-  return 4 + args * perArg + bytes / 256;
+  if (name === 'PFADD') perArg = 4;
+  else if (name === 'PFMERGE') perArg = 400;
+  return 5 + args * perArg + bytes / 256;
 }
 
-/** `name key items...`, as several commands when there are many items. */
+/** `name key items...`, as several commands when there are many items (or many bytes of them). */
 export function chunked(
   name: string,
   key: string,
   items: readonly (string | Buffer)[],
   per = MAX_ARGS,
+  options: { maxBytes?: number; stride?: number } = {},
 ): Op[] {
+  // `stride` items go together (2 for HSET's field and value): a chunk never splits them.
+  const { maxBytes = Infinity, stride = 1 } = options;
   const out: Op[] = [];
-  for (let i = 0; i < items.length; i += per) out.push([name, key, ...items.slice(i, i + per)]);
+  let current: Op = [name, key];
+  let bytes = 0;
+  for (let i = 0; i < items.length; i += stride) {
+    const entry = items.slice(i, i + stride);
+    const size = entry.reduce((n, item) => n + item.length, 0);
+    if (current.length > 2 && (current.length - 2 + stride > per || bytes + size > maxBytes)) {
+      out.push(current);
+      current = [name, key];
+      bytes = 0;
+    }
+    current.push(...entry);
+    bytes += size;
+  }
+  if (current.length > 2) out.push(current);
   return out;
 }
 
-/** Groups consecutive commands into pieces within the limits; a piece holds at least one command. */
-export function splitPieces(ops: readonly Op[], limits: PieceLimits = PIECE_LIMITS): Op[][] {
-  return packUnits(
-    ops.map((op) => [op]),
-    limits,
-  );
+/**
+ * Commands that must be applied together (a removal and the count it changes, a sketch and
+ * the rename that publishes it), with their estimated cost when opCost cannot know it (a
+ * PFMERGE of sources known to be small).
+ */
+export interface Unit {
+  ops: Op[];
+  cost?: number;
 }
 
-/**
- * Groups units of commands into pieces within the limits, never splitting a unit: commands
- * that must be applied together (a removal and the count it changes) form one unit.
- */
-export function packUnits(units: readonly Op[][], limits: PieceLimits = PIECE_LIMITS): Op[][] {
+export const unit = (...ops: Op[]): Unit => ({ ops });
+
+/** Groups units into pieces within the limits, never splitting one; a piece holds at least one unit. */
+export function packUnits(units: readonly Unit[], limits: PieceLimits = PIECE_LIMITS): Op[][] {
   const pieces: Op[][] = [];
   let current: Op[] = [];
   let cost = 0;
   let bytes = 0;
-  for (const unit of units) {
+  for (const u of units) {
     let c = 0;
     let b = 0;
-    for (const op of unit) {
+    for (const op of u.ops) {
       c += opCost(op);
       b += opBytes(op);
     }
+    if (u.cost !== undefined) c = u.cost;
     if (current.length > 0 && (cost + c > limits.cost || bytes + b > limits.bytes)) {
       pieces.push(current);
       current = [];
       cost = 0;
       bytes = 0;
     }
-    current.push(...unit);
+    current.push(...u.ops);
     cost += c;
     bytes += b;
   }

@@ -13,7 +13,8 @@ import {
   MAX_ARGS,
   packUnits,
   PIECE_LIMITS,
-  splitPieces,
+  unit,
+  type Unit,
   type Op,
   type PieceLimits,
 } from './redis-pieces';
@@ -36,6 +37,17 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 const TRIM_SLICE = 200;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
+/** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
+const PFADD_VALUES = 256;
+const HSET_BYTES = 64 * 1024;
+/**
+ * PFMERGE: the estimated cost of one command, and of a source that is probably dense (a cell
+ * of this many records or more; Redis turns a sketch dense past about 3 kB of sparse form).
+ */
+const MERGE_COST = 1_200;
+const MERGE_BASE_COST = 60;
+const DENSE_RECORDS = 300;
+const DENSE_MERGE_COST = 400;
 /** Pieces' bytes that one journal.lua call stores, in pieces' worth: 1 MB by default. */
 const JOURNAL_PIECES_BYTES = 4;
 
@@ -244,8 +256,11 @@ export class RedisStore implements Store {
     return result;
   }
 
-  /** The commands that write a plan, in the order they must run (finer sketches before merges). */
-  private dataOps({ spec, keys }: Registered, plan: Plan, version: number): Op[] {
+  /**
+   * The commands that write a plan, as units that must each run within one piece, in the
+   * order they must run (finer sketches before the merges that read them).
+   */
+  private dataOps({ spec, keys }: Registered, plan: Plan, version: number): Unit[] {
     const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
     const base = tiers[0]!;
     const ops: Op[] = [];
@@ -268,7 +283,7 @@ export class RedisStore implements Store {
       if (from !== null) push(removes, from, c.id);
       if (to !== null) push(adds, to, c.id);
     }
-    ops.push(...chunked('HSET', keys.records, writes, MAX_ARGS / 2));
+    ops.push(...chunked('HSET', keys.records, writes, MAX_ARGS, { maxBytes: HSET_BYTES, stride: 2 }));
     ops.push(...chunked('HDEL', keys.records, removals));
     for (const [bucket, ids] of removes) ops.push(...chunked('SREM', keys.bucketIndex(bucket), ids));
     for (const [bucket, ids] of adds) {
@@ -311,33 +326,40 @@ export class RedisStore implements Store {
 
     const sketch = (ref: CellRef, field: number) =>
       keys.sketch(tiers[ref.tier]!, projections[ref.projection]!, field, ref.bucket, ref.group);
+    const units: Unit[] = ops.map((op) => unit(op));
+    const token = randomUUID().slice(0, 8);
+    let scratch = 0;
     for (const d of plan.distinct) {
       const key = sketch(d.ref, d.field);
       if (d.empty) {
-        ops.push(['DEL', key]);
+        units.push(unit(['DEL', key]));
       } else if (d.rebuild && 'values' in d.rebuild) {
-        ops.push(['DEL', key], ...chunked('PFADD', key, d.rebuild.values));
+        const steps = chunked('PFADD', '', d.rebuild.values, PFADD_VALUES).map((op) => unit(op));
+        units.push(...rebuild(key, steps, keys.scratch(token, scratch++)));
       } else if (d.rebuild) {
-        ops.push(['DEL', key]);
-        const sources = d.rebuild.merge.map((f) => sketch(f, d.field));
-        if (sources.length > 0) ops.push(['PFMERGE', key, ...sources]);
+        const steps = mergeSteps(
+          d.rebuild.merge.map((s) => ({ key: sketch(s.ref, d.field), records: s.records })),
+        );
+        units.push(...rebuild(key, steps, keys.scratch(token, scratch++)));
       } else {
         const added: string[] = [];
         for (const [v, n] of d.net) if (n > 0) added.push(v);
-        ops.push(...chunked('PFADD', key, added));
+        units.push(...chunked('PFADD', key, added, PFADD_VALUES).map((op) => unit(op)));
       }
     }
 
     const blockVersions: string[] = [];
     for (const block of plan.blocks) blockVersions.push(String(block), String(version));
-    ops.push(...chunked('HSET', keys.blockVersions, blockVersions, MAX_ARGS / 2));
-    return ops;
+    units.push(
+      ...chunked('HSET', keys.blockVersions, blockVersions, MAX_ARGS, { stride: 2 }).map((op) => unit(op)),
+    );
+    return units;
   }
 
   /** Writes data and commit commands: one guarded script when they fit in a piece, else a journal. */
-  private async write(ds: Registered, head: Head, data: Op[], commit: Op[], plan: Plan): Promise<Outcome> {
+  private async write(ds: Registered, head: Head, data: Unit[], commit: Op[], plan: Plan): Promise<Outcome> {
     const { keys } = ds;
-    const dataPieces = splitPieces(data, this.limits);
+    const dataPieces = packUnits(data, this.limits);
     if (dataPieces.length <= 1) {
       const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
       const reply = await this.call(() => this.redis.livesyncRun(keys.state, head.gen!, head.seq, piece));
@@ -470,6 +492,33 @@ export class RedisStore implements Store {
           return cell[CELL.count]! > 0 ? cell : null;
         });
       },
+      spans: async (spans) => {
+        // One GETRANGE per block a span covers.
+        const pipeline = this.redis.pipeline();
+        const parts: { span: number; at: number }[] = [];
+        spans.forEach((span, i) => {
+          const tierMs = tiers[span.tier]!;
+          const first = span.from / tierMs;
+          for (let idx = first; idx < first + span.count;) {
+            const block = Math.floor(idx / B);
+            const stop = Math.min(first + span.count - 1, (block + 1) * B - 1);
+            const key = keys.block(tierMs, projections[span.projection]!, span.group, block);
+            pipeline.getrangeBuffer(
+              key,
+              (idx - block * B) * cellBytes,
+              (stop - block * B + 1) * cellBytes - 1,
+            );
+            parts.push({ span: i, at: (idx - first) * F });
+            idx = stop + 1;
+          }
+        });
+        const out = spans.map((span) => new Float64Array(span.count * F));
+        replies<Buffer>(await pipeline.exec()).forEach((buf, i) => {
+          const { span, at } = parts[i]!;
+          copyCells(out[span]!, at, buf);
+        });
+        return out;
+      },
       bucketRecords: async (buckets) => {
         const members = new Map<number, Set<string>>(buckets.map((b) => [b, new Set()]));
         let pending = buckets.map((bucket) => ({ bucket, cursor: '0' }));
@@ -534,7 +583,7 @@ export class RedisStore implements Store {
 
       // Units of commands that go together: a chunk of records, its index entries and the
       // count they change; then an emptied index; then the keys past the cutoff.
-      const units: Op[][] = [];
+      const units: Unit[] = [];
       const indexes = await this.call(() =>
         this.redis.zrangebyscore(keys.bucketIndexes, '-inf', cutoffMs - base, 'LIMIT', 0, TRIM_SLICE),
       );
@@ -543,16 +592,15 @@ export class RedisStore implements Store {
         const ids = await this.call(() => this.members(index));
         for (let i = 0; i < ids.length; i += MAX_ARGS) {
           const chunk = ids.slice(i, i + MAX_ARGS);
-          units.push([
-            ['HDEL', keys.records, ...chunk],
-            ['SREM', index, ...chunk],
-            ['HINCRBY', keys.state, 'records', String(-chunk.length)],
-          ]);
+          units.push(
+            unit(
+              ['HDEL', keys.records, ...chunk],
+              ['SREM', index, ...chunk],
+              ['HINCRBY', keys.state, 'records', String(-chunk.length)],
+            ),
+          );
         }
-        units.push([
-          ['DEL', index],
-          ['ZREM', keys.bucketIndexes, index],
-        ]);
+        units.push(unit(['DEL', index], ['ZREM', keys.bucketIndexes, index]));
         count += ids.length;
       }
       const upto = Math.min(cutoffMs, mark + TRIM_SLICE * base);
@@ -578,9 +626,9 @@ export class RedisStore implements Store {
           }
         }
         for (let i = 0; i < doomed.length; i += MAX_ARGS)
-          units.push([['UNLINK', ...doomed.slice(i, i + MAX_ARGS)]]);
+          units.push(unit(['UNLINK', ...doomed.slice(i, i + MAX_ARGS)]));
       }
-      units.push([['HSET', keys.state, 'trimmed', String(Math.max(mark, upto))]]);
+      units.push(unit(['HSET', keys.state, 'trimmed', String(Math.max(mark, upto))]));
       // Each piece is guarded by the write sequence it expects, so none runs twice.
       let seq = head.seq;
       for (const piece of packUnits(units, this.limits)) {
@@ -663,16 +711,8 @@ export class RedisStore implements Store {
     const out = groups.map((values) => ({ values, cells: new Float64Array(count * F) }));
     replies?.forEach(([err, buf], i) => {
       if (err) throw err;
-      const data = buf as Buffer;
       const place = placements[i]!;
-      const cells = out[place.group]!.cells;
-      const whole = data.length - (data.length % 8);
-      if (LITTLE_ENDIAN) {
-        // Cells are little-endian doubles: one copy into aligned memory, no per-value decoding.
-        cells.set(new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + whole)), place.at);
-      } else {
-        for (let j = 0; j < whole; j += 8) cells[place.at + j / 8] = data.readDoubleLE(j);
-      }
+      copyCells(out[place.group]!.cells, place.at, buf as Buffer);
     });
     return out.filter((g) => hasData(g.cells, F));
   }
@@ -760,6 +800,52 @@ export class RedisStore implements Store {
   }
 }
 
+/**
+ * Replaces a sketch with one built by `steps` (PFADD or PFMERGE units, key left empty): in
+ * place when one step does it, else in a scratch key renamed over it at the end, so that no
+ * half-built sketch is ever read.
+ */
+function rebuild(key: string, steps: Unit[], scratch: string): Unit[] {
+  const at = (u: Unit, target: string): Unit => ({
+    ops: u.ops.map((op) => [op[0]!, target, ...op.slice(2)]),
+    cost: u.cost,
+  });
+  if (steps.length === 0) return [unit(['DEL', key])];
+  if (steps.length === 1) {
+    const only = at(steps[0]!, key);
+    return [{ ops: [['DEL', key], ...only.ops], cost: only.cost }];
+  }
+  const [first, ...rest] = steps.map((u) => at(u, scratch));
+  return [
+    { ops: [['DEL', scratch], ...first!.ops], cost: first!.cost },
+    ...rest,
+    unit(['RENAME', scratch, key]),
+  ];
+}
+
+/**
+ * PFMERGE steps over sketches, each within a share of a piece. Every PFMERGE walks the
+ * 16,384 registers of its result once; a source sketch of a cell with few records is sparse
+ * and cheap to read, one with many is dense and costs as much again.
+ */
+function mergeSteps(sources: { key: string; records: number }[]): Unit[] {
+  const steps: Unit[] = [];
+  let keys: string[] = [];
+  let cost = 0;
+  for (const s of sources) {
+    const c = s.records >= DENSE_RECORDS ? DENSE_MERGE_COST : 5 + s.records / 8;
+    if (keys.length > 0 && (cost + c > MERGE_COST || keys.length >= MAX_ARGS)) {
+      steps.push({ ops: [['PFMERGE', '', ...keys]], cost: MERGE_BASE_COST + cost });
+      keys = [];
+      cost = 0;
+    }
+    keys.push(s.key);
+    cost += c;
+  }
+  if (keys.length > 0) steps.push({ ops: [['PFMERGE', '', ...keys]], cost: MERGE_BASE_COST + cost });
+  return steps;
+}
+
 /** The commit: state fields set to absolute values, so that it is the same however often it runs. */
 function commitOps(
   keys: DatasetKeys,
@@ -783,8 +869,19 @@ function writeCell(into: Buffer, at: number, value: Float64Array): void {
 
 function readCell(from: Buffer, at: number, F: number): Float64Array {
   const cell = new Float64Array(F);
-  for (let i = 0; i < F; i++) cell[i] = from.readDoubleLE(at + i * 8);
+  copyCells(cell, 0, from.subarray(at, at + F * 8));
   return cell;
+}
+
+/** Copies the whole little-endian doubles of `data` into `into` from index `at`. */
+function copyCells(into: Float64Array, at: number, data: Buffer): void {
+  const whole = data.length - (data.length % 8);
+  if (LITTLE_ENDIAN) {
+    // One copy into aligned memory, no per-value decoding.
+    into.set(new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + whole)), at);
+  } else {
+    for (let j = 0; j < whole; j += 8) into[at + j / 8] = data.readDoubleLE(j);
+  }
 }
 
 /** The replies of a pipeline, throwing the first error. */

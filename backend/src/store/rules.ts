@@ -68,8 +68,13 @@ export interface CellRef {
   bucket: number;
 }
 
-export function cellId(tier: number, projection: number, bucket: number, group: string): string {
-  return `${tier}:${projection}:${bucket}:${group}`;
+/** Consecutive cells of one tier, projection and group, from bucket `from` on. */
+export interface CellSpan {
+  tier: number;
+  projection: number;
+  group: string;
+  from: number;
+  count: number;
 }
 
 /** What a batch does to one id: its held version before and after (null: not held). */
@@ -97,9 +102,9 @@ export interface PlannedDistinct {
   /**
    * For sketches that cannot forget, set when a value may have left a cell that still holds
    * records: `values` (base tier) are the cell's exact values now; `merge` (coarser tiers)
-   * asks for the union of the finer tier's cells, of which `sources` are the non-empty ones.
+   * asks for the union of the finer tier's non-empty cells (with how many records each holds).
    */
-  rebuild?: { values: string[] } | { merge: CellRef[] };
+  rebuild?: { values: string[] } | { merge: { ref: CellRef; records: number }[] };
 }
 
 export interface Plan {
@@ -129,6 +134,8 @@ export interface PlanReads {
   records(ids: string[]): Promise<(string | null)[]>;
   /** Stored cells, null for an empty one. */
   cells(refs: CellRef[]): Promise<(Float64Array | null)[]>;
+  /** Stored cells of each span, `count × fieldCount` doubles, zeros where a cell is empty. */
+  spans(spans: CellSpan[]): Promise<Float64Array[]>;
   /** The records held in these base buckets before the batch: bucket → id → stored form. */
   bucketRecords(buckets: number[]): Promise<Map<number, Map<string, string>>>;
 }
@@ -166,9 +173,29 @@ function compile(spec: DatasetSpec): Compiled {
   return found;
 }
 
-/** The group key of a held record in every projection. */
-export function groupsOf(spec: DatasetSpec, dims: readonly string[]): string[] {
-  return compile(spec).dimsOf.map((idx) => idx.map((i) => dims[i]!).join('\x1f'));
+/**
+ * Values by cell: [tier][projection] → group → bucket. Nested rather than keyed by one
+ * string, so a batch that touches millions of cell contributions builds no string per cell.
+ */
+class CellTable<T> {
+  private readonly byTier: Map<string, Map<number, T>>[][];
+
+  constructor(tiers: number, projections: number) {
+    this.byTier = Array.from({ length: tiers }, () => Array.from({ length: projections }, () => new Map()));
+  }
+
+  groups(tier: number, projection: number, group: string, create: true): Map<number, T>;
+  groups(tier: number, projection: number, group: string, create?: false): Map<number, T> | undefined;
+  groups(tier: number, projection: number, group: string, create = false): Map<number, T> | undefined {
+    const byGroup = this.byTier[tier]![projection]!;
+    let byBucket = byGroup.get(group);
+    if (!byBucket && create) byGroup.set(group, (byBucket = new Map()));
+    return byBucket;
+  }
+
+  get(ref: CellRef): T | undefined {
+    return this.groups(ref.tier, ref.projection, ref.group)?.get(ref.bucket);
+  }
 }
 
 /** The distinct ids of a batch, in order of first appearance. */
@@ -206,38 +233,42 @@ export function diffBatch(
   return { changes, upserts, deletes, unchanged };
 }
 
-/** The sum of the contributions a batch adds to and removes from one cell. */
+/**
+ * The sum of the contributions a batch adds to and removes from one cell: `v` holds the
+ * count, then per metric the sum, the non-null count, the least and greatest value added
+ * and the least and greatest value removed (±Infinity when none).
+ */
 interface Delta {
   ref: CellRef;
-  count: number;
-  sum: Float64Array;
-  nonNull: Float64Array;
-  addMin: Float64Array;
-  addMax: Float64Array;
-  remMin: Float64Array;
-  remMax: Float64Array;
+  v: Float64Array;
   /** Per distinct field, value → net change in records holding it; null until touched. */
-  distinct: (Map<string, number> | null)[];
+  distinct: (Map<string, number> | null)[] | null;
 }
 
-function newDelta(ref: CellRef, M: number, K: number): Delta {
-  return {
-    ref,
-    count: 0,
-    sum: new Float64Array(M),
-    nonNull: new Float64Array(M),
-    addMin: new Float64Array(M).fill(Infinity),
-    addMax: new Float64Array(M).fill(-Infinity),
-    remMin: new Float64Array(M).fill(Infinity),
-    remMax: new Float64Array(M).fill(-Infinity),
-    distinct: new Array<Map<string, number> | null>(K).fill(null),
-  };
+const D_SUM = (m: number) => 1 + 6 * m;
+const D_NN = (m: number) => 2 + 6 * m;
+const D_ADD_MIN = (m: number) => 3 + 6 * m;
+const D_ADD_MAX = (m: number) => 4 + 6 * m;
+const D_REM_MIN = (m: number) => 5 + 6 * m;
+const D_REM_MAX = (m: number) => 6 + 6 * m;
+
+function newDelta(ref: CellRef, M: number): Delta {
+  const v = new Float64Array(1 + 6 * M);
+  for (let m = 0; m < M; m++) {
+    v[D_ADD_MIN(m)] = v[D_REM_MIN(m)] = Infinity;
+    v[D_ADD_MAX(m)] = v[D_REM_MAX(m)] = -Infinity;
+  }
+  return { ref, v, distinct: null };
 }
 
-/** Every cell's delta: each change's old version subtracted and its new version added. */
-export function cellDeltas(spec: DatasetSpec, changes: readonly Change[]): Map<string, Delta> {
+/** Every cell's delta, finest tier first: each change's old version subtracted, its new one added. */
+function cellDeltas(
+  spec: DatasetSpec,
+  changes: readonly Change[],
+): { table: CellTable<Delta>; list: Delta[][] } {
   const { tiers, dimsOf, M, K } = compile(spec);
-  const deltas = new Map<string, Delta>();
+  const table = new CellTable<Delta>(tiers.length, dimsOf.length);
+  const list: Delta[][] = tiers.map(() => []);
   const contribute = (held: Held, sign: 1 | -1) => {
     const groups = dimsOf.map((idx) => idx.map((i) => held.dims[i]!).join('\x1f'));
     for (let ti = 0; ti < tiers.length; ti++) {
@@ -245,30 +276,35 @@ export function cellDeltas(spec: DatasetSpec, changes: readonly Change[]): Map<s
       const bucket = Math.floor(held.time / size) * size;
       for (let pi = 0; pi < groups.length; pi++) {
         const group = groups[pi]!;
-        const id = cellId(ti, pi, bucket, group);
-        let d = deltas.get(id);
-        if (!d) deltas.set(id, (d = newDelta({ tier: ti, projection: pi, group, bucket }, M, K)));
-        d.count += sign;
+        const byBucket = table.groups(ti, pi, group, true);
+        let d = byBucket.get(bucket);
+        if (!d) {
+          byBucket.set(bucket, (d = newDelta({ tier: ti, projection: pi, group, bucket }, M)));
+          list[ti]!.push(d);
+        }
+        const v = d.v;
+        v[0] = v[0]! + sign;
         for (let m = 0; m < M; m++) {
-          const v = held.metrics[m];
-          if (v === null || v === undefined) continue;
-          d.sum[m] = d.sum[m]! + sign * v;
-          d.nonNull[m] = d.nonNull[m]! + sign;
+          const x = held.metrics[m];
+          if (x === null || x === undefined) continue;
+          v[D_SUM(m)] = v[D_SUM(m)]! + sign * x;
+          v[D_NN(m)] = v[D_NN(m)]! + sign;
           if (sign > 0) {
-            if (v < d.addMin[m]!) d.addMin[m] = v;
-            if (v > d.addMax[m]!) d.addMax[m] = v;
+            if (x < v[D_ADD_MIN(m)]!) v[D_ADD_MIN(m)] = x;
+            if (x > v[D_ADD_MAX(m)]!) v[D_ADD_MAX(m)] = x;
           } else {
-            if (v < d.remMin[m]!) d.remMin[m] = v;
-            if (v > d.remMax[m]!) d.remMax[m] = v;
+            if (x < v[D_REM_MIN(m)]!) v[D_REM_MIN(m)] = x;
+            if (x > v[D_REM_MAX(m)]!) v[D_REM_MAX(m)] = x;
           }
         }
         for (let k = 0; k < K; k++) {
-          const v = held.distinct[k];
-          if (v === null || v === undefined) continue;
+          const x = held.distinct[k];
+          if (x === null || x === undefined) continue;
+          d.distinct ??= new Array<Map<string, number> | null>(K).fill(null);
           const net = (d.distinct[k] ??= new Map());
-          const n = (net.get(v) ?? 0) + sign;
-          if (n === 0) net.delete(v);
-          else net.set(v, n);
+          const n = (net.get(x) ?? 0) + sign;
+          if (n === 0) net.delete(x);
+          else net.set(x, n);
         }
       }
     }
@@ -277,22 +313,23 @@ export function cellDeltas(spec: DatasetSpec, changes: readonly Change[]): Map<s
     if (c.before) contribute(c.before, -1);
     if (c.after) contribute(c.after, 1);
   }
-  return deltas;
+  return { table, list };
 }
 
 /**
  * A cell's new value from its stored one and the batch's delta, and whether its min or max
  * needs a repair: a removed value was an extreme and no added value is at least as extreme.
  */
-export function mergeCell(
-  spec: DatasetSpec,
+function mergeCell(
+  F: number,
+  M: number,
   stored: Float64Array | null,
   d: Delta,
 ): { value: Float64Array; stale: boolean } {
-  const { F, M } = compile(spec);
   const value = new Float64Array(F);
   if (stored) value.set(stored.subarray(0, F));
-  const count = value[CELL.count]! + d.count;
+  const dv = d.v;
+  const count = value[CELL.count]! + dv[0]!;
   // A count at or below zero can only come from data removed behind the rules' back (a
   // trimmed block): the cell is empty, never negative.
   if (count <= 0) return { value: new Float64Array(F), stale: false };
@@ -304,24 +341,28 @@ export function mergeCell(
     const iMin = CELL.min(m);
     const iMax = CELL.max(m);
     const before = value[iNn]!;
-    const after = before + d.nonNull[m]!;
+    const after = before + dv[D_NN(m)]!;
     if (after <= 0) {
       value[iSum] = value[iNn] = value[iMin] = value[iMax] = 0;
       continue;
     }
-    value[iSum] = value[iSum]! + d.sum[m]!;
+    value[iSum] = value[iSum]! + dv[D_SUM(m)]!;
     value[iNn] = after;
+    const addMin = dv[D_ADD_MIN(m)]!;
+    const addMax = dv[D_ADD_MAX(m)]!;
     if (before <= 0) {
-      value[iMin] = d.addMin[m]!;
-      value[iMax] = d.addMax[m]!;
+      value[iMin] = addMin;
+      value[iMax] = addMax;
       continue;
     }
     // The stored extreme is some held value, so a removed value can only equal it; an added
     // value at least as extreme keeps the merged value exact.
-    if (d.remMin[m]! <= value[iMin]! && !(d.addMin[m]! <= d.remMin[m]!)) stale = true;
-    if (d.remMax[m]! >= value[iMax]! && !(d.addMax[m]! >= d.remMax[m]!)) stale = true;
-    value[iMin] = Math.min(value[iMin]!, d.addMin[m]!);
-    value[iMax] = Math.max(value[iMax]!, d.addMax[m]!);
+    const remMin = dv[D_REM_MIN(m)]!;
+    const remMax = dv[D_REM_MAX(m)]!;
+    if (remMin <= value[iMin]! && !(addMin <= remMin)) stale = true;
+    if (remMax >= value[iMax]! && !(addMax >= remMax)) stale = true;
+    value[iMin] = Math.min(value[iMin]!, addMin);
+    value[iMax] = Math.max(value[iMax]!, addMax);
   }
   return { value, stale };
 }
@@ -345,18 +386,6 @@ function foldExtremes(M: number, into: Float64Array, sources: Iterable<Float64Ar
   }
 }
 
-/** The finer tier's cells that make up a coarse one. */
-function finerRefs(tiers: number[], ref: CellRef): CellRef[] {
-  const fine = tiers[ref.tier - 1]!;
-  const out: CellRef[] = [];
-  for (let b = ref.bucket; b < ref.bucket + tiers[ref.tier]!; b += fine) {
-    out.push({ tier: ref.tier - 1, projection: ref.projection, group: ref.group, bucket: b });
-  }
-  return out;
-}
-
-const refId = (r: CellRef) => cellId(r.tier, r.projection, r.bucket, r.group);
-
 /** Plans a batch against what the store holds. */
 export async function planBatch(
   spec: DatasetSpec,
@@ -365,7 +394,7 @@ export async function planBatch(
   reads: PlanReads,
   options: PlanOptions,
 ): Promise<Plan> {
-  const { tiers, M, K, blockMs } = compile(spec);
+  const { tiers, F, M, K, blockMs } = compile(spec);
   const base = tiers[0]!;
   const ids = batchIds(records);
   const storedForms = ids.length > 0 ? await reads.records(ids) : [];
@@ -375,7 +404,9 @@ export async function planBatch(
   let touchedFrom: number | null = null;
   let touchedTo: number | null = null;
   const blocks = new Set<number>();
+  let recordDelta = 0;
   for (const c of changes) {
+    recordDelta += (c.after ? 1 : 0) - (c.before ? 1 : 0);
     for (const held of [c.before, c.after]) {
       if (!held) continue;
       const bucket = Math.floor(held.time / base) * base;
@@ -385,14 +416,17 @@ export async function planBatch(
     }
   }
 
-  const deltas = [...cellDeltas(spec, changes).values()].sort((a, b) => a.ref.tier - b.ref.tier);
-  const storedCells = deltas.length > 0 ? await reads.cells(deltas.map((d) => d.ref)) : [];
-  const planned = new Map<string, PlannedCell>();
+  const deltas = cellDeltas(spec, changes);
+  const ordered = deltas.list.flat();
+  const storedCells = ordered.length > 0 ? await reads.cells(ordered.map((d) => d.ref)) : [];
+  const planned = new CellTable<PlannedCell>(tiers.length, compile(spec).dimsOf.length);
+  const cells: PlannedCell[] = [];
   const staleCells: PlannedCell[] = [];
-  deltas.forEach((d, i) => {
-    const { value, stale } = mergeCell(spec, storedCells[i] ?? null, d);
+  ordered.forEach((d, i) => {
+    const { value, stale } = mergeCell(F, M, storedCells[i] ?? null, d);
     const cell = { ref: d.ref, value };
-    planned.set(refId(d.ref), cell);
+    planned.groups(d.ref.tier, d.ref.projection, d.ref.group, true).set(d.ref.bucket, cell);
+    cells.push(cell);
     if (stale) staleCells.push(cell);
   });
 
@@ -400,8 +434,9 @@ export async function planBatch(
   const distinct: PlannedDistinct[] = [];
   const rebuildBase: PlannedDistinct[] = [];
   const rebuildCoarse: PlannedDistinct[] = [];
-  for (const d of deltas) {
-    const empty = planned.get(refId(d.ref))!.value[CELL.count]! <= 0;
+  ordered.forEach((d, i) => {
+    if (!d.distinct) return;
+    const empty = cells[i]!.value[CELL.count]! <= 0;
     for (let k = 0; k < K; k++) {
       const net = d.distinct[k];
       if (!net || (net.size === 0 && !empty)) continue;
@@ -414,33 +449,32 @@ export async function planBatch(
         break;
       }
     }
-  }
+  });
 
   // Repairs read the records of base buckets and the finer cells under coarse ones.
   const needBuckets = new Set<number>();
-  const needFiner = new Map<string, CellRef>();
-  const wantFiner = (ref: CellRef) => {
-    for (const f of finerRefs(tiers, ref)) {
-      const id = refId(f);
-      if (!planned.has(id)) needFiner.set(id, f);
-    }
-  };
-  for (const cell of staleCells) {
-    if (cell.ref.tier === 0) needBuckets.add(cell.ref.bucket);
-    else wantFiner(cell.ref);
-  }
+  for (const cell of staleCells) if (cell.ref.tier === 0) needBuckets.add(cell.ref.bucket);
   for (const entry of rebuildBase) needBuckets.add(entry.ref.bucket);
-  for (const entry of rebuildCoarse) wantFiner(entry.ref);
-  if (needBuckets.size === 0 && needFiner.size === 0) {
-    return finish();
-  }
-  const finerList = [...needFiner.values()];
-  const [bucketRecords, finerCells] = await Promise.all([
+  const coarse = [
+    ...staleCells.filter((c) => c.ref.tier > 0).map((c) => c.ref),
+    ...rebuildCoarse.map((e) => e.ref),
+  ];
+  if (needBuckets.size === 0 && coarse.length === 0) return finish();
+  const spanOf = (ref: CellRef): CellSpan => ({
+    tier: ref.tier - 1,
+    projection: ref.projection,
+    group: ref.group,
+    from: ref.bucket,
+    count: tiers[ref.tier]! / tiers[ref.tier - 1]!,
+  });
+  const [bucketRecords, spans] = await Promise.all([
     needBuckets.size > 0 ? reads.bucketRecords([...needBuckets]) : new Map<number, Map<string, string>>(),
-    finerList.length > 0 ? reads.cells(finerList) : [],
+    coarse.length > 0 ? reads.spans(coarse.map(spanOf)) : [],
   ]);
-  const finer = new Map<string, Float64Array | null>();
-  finerList.forEach((ref, i) => finer.set(refId(ref), finerCells[i] ?? null));
+  const finerStored = new CellTable<Float64Array>(tiers.length, compile(spec).dimsOf.length);
+  coarse.forEach((ref, i) =>
+    finerStored.groups(ref.tier, ref.projection, ref.group, true).set(ref.bucket, spans[i]!),
+  );
 
   // Base tier: the records of each bucket as they stand after the batch.
   const byBucket = new Map<number, { minmax: PlannedCell[]; distinct: PlannedDistinct[] }>();
@@ -452,32 +486,35 @@ export async function planBatch(
   for (const cell of staleCells) if (cell.ref.tier === 0) slot(cell.ref.bucket).minmax.push(cell);
   for (const entry of rebuildBase) slot(entry.ref.bucket).distinct.push(entry);
   const changed = new Map(changes.map((c) => [c.id, c]));
+  const arrivals = new Map<number, Held[]>();
+  for (const c of changes) {
+    if (!c.after) continue;
+    const bucket = Math.floor(c.after.time / base) * base;
+    const list = arrivals.get(bucket);
+    if (list) list.push(c.after);
+    else arrivals.set(bucket, [c.after]);
+  }
   for (const [bucket, wanted] of byBucket) {
     const held: Held[] = [];
-    for (const [id, form] of bucketRecords.get(bucket) ?? []) {
+    for (const [id, form] of bucketRecords.get(bucket) ?? [])
       if (!changed.has(id)) held.push(decodeHeld(form));
-    }
-    for (const c of changes) {
-      if (c.after && Math.floor(c.after.time / base) * base === bucket) held.push(c.after);
-    }
-    const projections = new Set([...wanted.minmax, ...wanted.distinct].map((x) => x.ref.projection));
-    const members = new Map<string, Held[]>();
+    held.push(...(arrivals.get(bucket) ?? []));
+    const projections = [...new Set([...wanted.minmax, ...wanted.distinct].map((x) => x.ref.projection))];
+    const dimsOf = compile(spec).dimsOf;
+    const members = projections.map(() => new Map<string, Held[]>());
     for (const h of held) {
-      const groups = groupsOf(spec, h.dims);
-      for (const pi of projections) {
-        const key = `${pi}:${groups[pi]!}`;
-        let list = members.get(key);
-        if (!list) members.set(key, (list = []));
-        list.push(h);
-      }
+      projections.forEach((pi, j) => {
+        const group = dimsOf[pi]!.map((i) => h.dims[i]!).join('\x1f');
+        const list = members[j]!.get(group);
+        if (list) list.push(h);
+        else members[j]!.set(group, [h]);
+      });
     }
-    for (const cell of wanted.minmax) {
-      const list = members.get(`${cell.ref.projection}:${cell.ref.group}`) ?? [];
-      foldExtremes(M, cell.value, recordCells(M, list));
-    }
+    const of = (ref: CellRef) => members[projections.indexOf(ref.projection)]!.get(ref.group) ?? [];
+    for (const cell of wanted.minmax) foldExtremes(M, cell.value, recordCells(M, of(cell.ref)));
     for (const entry of wanted.distinct) {
       const values = new Set<string>();
-      for (const h of members.get(`${entry.ref.projection}:${entry.ref.group}`) ?? []) {
+      for (const h of of(entry.ref)) {
         const v = h.distinct[entry.field];
         if (v !== null && v !== undefined) values.add(v);
       }
@@ -485,20 +522,32 @@ export async function planBatch(
     }
   }
 
-  // Coarser tiers, finest first, from the finer tier as it stands after the batch.
-  const finerValue = (ref: CellRef) => planned.get(refId(ref))?.value ?? finer.get(refId(ref)) ?? null;
-  for (const cell of staleCells) {
-    if (cell.ref.tier === 0) continue;
-    const sources: Float64Array[] = [];
-    for (const f of finerRefs(tiers, cell.ref)) {
-      const v = finerValue(f);
-      if (v) sources.push(v);
+  // Coarser tiers, finest first, from the finer tier as it stands after the batch: the
+  // planned finer cells where the batch changed them, the stored ones elsewhere.
+  function* finer(ref: CellRef): Generator<{ ref: CellRef; value: Float64Array }> {
+    const span = spanOf(ref);
+    const read = finerStored.get(ref)!;
+    const plannedFiner = planned.groups(span.tier, span.projection, span.group);
+    const size = tiers[span.tier]!;
+    for (let j = 0; j < span.count; j++) {
+      const bucket = span.from + j * size;
+      const at: CellRef = { tier: span.tier, projection: span.projection, group: span.group, bucket };
+      yield { ref: at, value: plannedFiner?.get(bucket)?.value ?? read.subarray(j * F, (j + 1) * F) };
     }
-    foldExtremes(M, cell.value, sources);
+  }
+  for (const cell of staleCells) {
+    if (cell.ref.tier > 0)
+      foldExtremes(
+        M,
+        cell.value,
+        [...finer(cell.ref)].map((f) => f.value),
+      );
   }
   for (const entry of rebuildCoarse) {
     entry.rebuild = {
-      merge: finerRefs(tiers, entry.ref).filter((f) => (finerValue(f)?.[CELL.count] ?? 0) > 0),
+      merge: [...finer(entry.ref)]
+        .filter((f) => f.value[CELL.count]! > 0)
+        .map((f) => ({ ref: f.ref, records: f.value[CELL.count]! })),
     };
   }
   return finish();
@@ -511,10 +560,10 @@ export async function planBatch(
       touchedFrom,
       touchedTo,
       changes,
-      cells: [...planned.values()],
+      cells,
       distinct,
       blocks: [...blocks],
-      recordDelta: changes.reduce((n, c) => n + (c.after ? 1 : 0) - (c.before ? 1 : 0), 0),
+      recordDelta,
     };
   }
 }

@@ -170,18 +170,38 @@ export class ThrowawayRedis {
   private process: ChildProcess | null = null;
   port = 0;
 
+  /**
+   * `settings`: more redis-server arguments, e.g. ['--slowlog-log-slower-than', '10000'];
+   * `niceness`: run it at this priority when allowed (timing tests raise it, so that other
+   * work on a busy machine delays it less).
+   */
+  constructor(
+    private readonly settings: string[] = [],
+    private readonly niceness = 0,
+  ) {}
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...this.settings,
+    ];
     const child = spawn(
       'sh',
       [
         '-c',
-        'redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0',
+        `${this.niceness === 0 ? '' : `nice -n ${this.niceness} `}redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0`,
         'sh',
         ...args,
       ],
