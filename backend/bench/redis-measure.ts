@@ -1,0 +1,128 @@
+/**
+ * What the benchmark measures of Redis itself: commands slower than the SLOWLOG threshold,
+ * memory by key family, and the issue 10 workload on a 4-dimension dataset.
+ */
+import type { Redis } from 'ioredis';
+import { RedisStore } from '../src/store/redis';
+import { WIDE_PER_BUCKET, WideData, wideSpec } from '../test/integration/wide';
+
+export interface SlowEntry {
+  ms: number;
+  command: string;
+}
+
+/** SLOWLOG entries since the last call (newest first), then an empty log. */
+export async function takeSlowlog(redis: Redis): Promise<SlowEntry[]> {
+  const entries = (await redis.slowlog('GET', 10_000)) as [number, number, number, string[]][];
+  await redis.slowlog('RESET');
+  return entries.map(([, , micros, args]) => ({
+    ms: micros / 1000,
+    command: args
+      .slice(0, 2)
+      .join(' ')
+      .replace(/[^\x20-\x7e]/g, '·')
+      .slice(0, 60),
+  }));
+}
+
+export interface Family {
+  family: string;
+  keys: number;
+  bytes: number;
+}
+
+/** The family of a key under a dataset's prefix: its kind, and the tier for rollups and sketches. */
+function familyOf(rest: string): string {
+  const [kind, tier] = rest.split(':');
+  if (kind === 'r' || kind === 'h') {
+    const ms = Number(tier);
+    const label =
+      ms % 86_400_000 === 0
+        ? `${ms / 86_400_000}d`
+        : ms % 3_600_000 === 0
+          ? `${ms / 3_600_000}h`
+          : `${ms / 60_000}m`;
+    return `${kind === 'r' ? 'rollup blocks' : 'sketches'} ${label}`;
+  }
+  if (kind === 'k') return 'bucket index k:';
+  return kind ?? rest;
+}
+
+/**
+ * Memory of a dataset's keys by family: every key counted, MEMORY USAGE asked of up to
+ * `sample` random keys per family and scaled to the family.
+ */
+export async function memoryByFamily(redis: Redis, datasetPrefix: string, sample = 3000): Promise<Family[]> {
+  const byFamily = new Map<string, string[]>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${datasetPrefix}*`, 'COUNT', 5000);
+    cursor = next;
+    for (const key of keys) {
+      const family = familyOf(key.slice(datasetPrefix.length));
+      const list = byFamily.get(family);
+      if (list) list.push(key);
+      else byFamily.set(family, [key]);
+    }
+  } while (cursor !== '0');
+  const out: Family[] = [];
+  for (const [family, keys] of byFamily) {
+    const picked =
+      keys.length <= sample
+        ? keys
+        : Array.from({ length: sample }, () => keys[Math.floor(Math.random() * keys.length)]!);
+    const pipeline = redis.pipeline();
+    for (const key of picked) pipeline.memory('USAGE', key, 'SAMPLES', 0);
+    const sizes = ((await pipeline.exec()) ?? []).map(([, v]) => Number(v ?? 0));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    out.push({ family, keys: keys.length, bytes: (total / Math.max(1, picked.length)) * keys.length });
+  }
+  return out.sort((a, b) => b.bytes - a.bytes);
+}
+
+export interface WideResult {
+  records: number;
+  backfillMs: number;
+  updates: number;
+  updatesMs: number;
+  slowlog: SlowEntry[];
+  memoryPerRecord: number;
+}
+
+/**
+ * The issue 10 workload for Redis: a 4-dimension dataset backfilled in order (about 230
+ * records per base bucket, batches of 5,000), then 5,000 random updates in one batch.
+ */
+export async function wideScenario(url: string, prefix: string, buckets: number): Promise<WideResult> {
+  const store = await RedisStore.connect(url, prefix);
+  try {
+    const spec = wideSpec();
+    await store.register(spec);
+    const { generation } = await store.resetDataset(spec.name);
+    const data = new WideData(7, Date.UTC(2026, 0, 5));
+    const apply = async (records: ReturnType<WideData['inserts']>) => {
+      const result = await store.applyBatch(spec.name, { generation, records, position: null, cutoffMs: 0 });
+      if (!result.applied) throw new Error(`wide batch not applied: ${result.reason}`);
+    };
+    const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+    await takeSlowlog(store.redis);
+    const total = buckets * WIDE_PER_BUCKET;
+    let t = performance.now();
+    for (let n = 0; n < total; n += 5000) await apply(data.inserts(Math.min(5000, total - n)));
+    const backfillMs = performance.now() - t;
+    const after = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+    t = performance.now();
+    await apply(data.updates(5000));
+    const updatesMs = performance.now() - t;
+    return {
+      records: total,
+      backfillMs,
+      updates: 5000,
+      updatesMs,
+      slowlog: await takeSlowlog(store.redis),
+      memoryPerRecord: (after - before) / total,
+    };
+  } finally {
+    await store.close();
+  }
+}
