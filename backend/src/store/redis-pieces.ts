@@ -115,35 +115,58 @@ function opBytes(op: Op): number {
   return bytes;
 }
 
-/** A piece as lua/ops.lua reads it: a MessagePack array of arrays of strings. */
+/** A piece as lua/ops.lua reads it: a MessagePack array of arrays of strings, in one buffer. */
 export function encodePiece(ops: readonly Op[]): Buffer {
-  const parts: Buffer[] = [arrayHeader(ops.length)];
+  let size = 5;
   for (const op of ops) {
-    parts.push(arrayHeader(op.length));
+    size += 5;
+    for (const part of op) size += 5 + (typeof part === 'string' ? part.length * 3 : part.length);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = arrayHeader(out, 0, ops.length);
+  for (const op of ops) {
+    at = arrayHeader(out, at, op.length);
     for (const part of op) {
-      const data = typeof part === 'string' ? Buffer.from(part) : part;
-      parts.push(stringHeader(data.length), data);
+      // A header wide enough for the most bytes the part can take, then its real length.
+      const most = typeof part === 'string' ? part.length * 3 : part.length;
+      const head = most < 32 ? 1 : most < 0x100 ? 2 : most < 0x10000 ? 3 : 5;
+      const n = typeof part === 'string' ? out.write(part, at + head) : part.copy(out, at + head);
+      stringHeader(out, at, n, head);
+      at += head + n;
     }
   }
-  return Buffer.concat(parts);
+  return out.subarray(0, at);
 }
 
-function arrayHeader(n: number): Buffer {
-  if (n < 16) return Buffer.from([0x90 | n]);
-  if (n < 0x10000) return Buffer.from([0xdc, n >> 8, n & 0xff]);
-  const b = Buffer.alloc(5);
-  b[0] = 0xdd;
-  b.writeUInt32BE(n, 1);
-  return b;
+function arrayHeader(out: Buffer, at: number, n: number): number {
+  if (n < 16) {
+    out[at] = 0x90 | n;
+    return at + 1;
+  }
+  if (n < 0x10000) {
+    out[at] = 0xdc;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  out[at] = 0xdd;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
 }
 
-/** MessagePack str headers; Redis's cmsgpack reads any bytes in them, binary included. */
-function stringHeader(n: number): Buffer {
-  if (n < 32) return Buffer.from([0xa0 | n]);
-  if (n < 0x100) return Buffer.from([0xd9, n]);
-  if (n < 0x10000) return Buffer.from([0xda, n >> 8, n & 0xff]);
-  const b = Buffer.alloc(5);
-  b[0] = 0xdb;
-  b.writeUInt32BE(n, 1);
-  return b;
+/**
+ * A MessagePack str header of `head` bytes (fixstr, str8, str16, str32) for `n` bytes; Redis's
+ * cmsgpack reads any bytes in a str, binary included, under a header wider than needed too.
+ */
+function stringHeader(out: Buffer, at: number, n: number, head: number): void {
+  if (head === 1) out[at] = 0xa0 | n;
+  else if (head === 2) {
+    out[at] = 0xd9;
+    out[at + 1] = n;
+  } else if (head === 3) {
+    out[at] = 0xda;
+    out.writeUInt16BE(n, at + 1);
+  } else {
+    out[at] = 0xdb;
+    out.writeUInt32BE(n, at + 1);
+  }
 }

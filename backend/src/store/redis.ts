@@ -37,6 +37,9 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 const TRIM_SLICE = 200;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
+/** Byte ranges per ranges.lua call, and records per buckets.lua call: each well under a millisecond. */
+const RANGES_PER_CALL = 200;
+const BUCKET_RECORDS_PER_CALL = 2000;
 /** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
 const PFADD_VALUES = 256;
 const HSET_BYTES = 64 * 1024;
@@ -48,8 +51,8 @@ const MERGE_COST = 1_200;
 const MERGE_BASE_COST = 60;
 const DENSE_RECORDS = 300;
 const DENSE_MERGE_COST = 400;
-/** Pieces' bytes that one journal.lua call stores, in pieces' worth: 1 MB by default. */
-const JOURNAL_PIECES_BYTES = 4;
+/** Bytes of pieces one journal.lua call stores, in pieces' worth: as much as one piece may hold. */
+const JOURNAL_PIECES_BYTES = 1;
 
 interface Registered {
   spec: DatasetSpec;
@@ -105,6 +108,12 @@ declare module 'ioredis' {
     ): Result<string, Context>;
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
     livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
+    livesyncRangesBuffer(...ranges: (string | number)[]): Result<Buffer[], Context>;
+    livesyncBuckets(
+      records: string,
+      limit: number,
+      ...indexes: string[]
+    ): Result<([string[], (string | null)[]] | 'big')[], Context>;
   }
 }
 
@@ -152,6 +161,8 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
+    redis.defineCommand('livesyncRanges', { numberOfKeys: 0, lua: script('ranges.lua') });
+    redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
   }
 
   /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
@@ -312,13 +323,15 @@ export class RedisStore implements Store {
       }
     }
     for (const [key, cells] of byBlock) {
-      cells.sort((a, b) => a.slot - b.slot);
+      // Last run first: the first SETRANGE gives a new string its final length at once,
+      // where growing it run by run would leave Redis's doubling slack behind.
+      cells.sort((a, b) => b.slot - a.slot);
       for (let i = 0; i < cells.length;) {
         let j = i + 1;
-        while (j < cells.length && cells[j]!.slot === cells[j - 1]!.slot + 1) j++;
+        while (j < cells.length && cells[j]!.slot === cells[j - 1]!.slot - 1) j++;
         const bytes = Buffer.alloc((j - i) * cellBytes);
-        for (let c = i; c < j; c++) writeCell(bytes, (c - i) * cellBytes, cells[c]!.value);
-        ops.push(['SETRANGE', key, String(cells[i]!.slot * cellBytes), bytes]);
+        for (let c = i; c < j; c++) writeCell(bytes, (j - 1 - c) * cellBytes, cells[c]!.value);
+        ops.push(['SETRANGE', key, String(cells[j - 1]!.slot * cellBytes), bytes]);
         i = j;
       }
     }
@@ -452,6 +465,13 @@ export class RedisStore implements Store {
   private reads({ spec, keys }: Registered): PlanReads {
     const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
     const cellBytes = F * 8;
+    const readRanges = async (ranges: (readonly [string, number, number])[]): Promise<Buffer[]> => {
+      const pipeline = this.redis.pipeline();
+      for (let i = 0; i < ranges.length; i += RANGES_PER_CALL) {
+        pipeline.livesyncRangesBuffer(...ranges.slice(i, i + RANGES_PER_CALL).flat());
+      }
+      return replies<Buffer[]>(await pipeline.exec()).flat();
+    };
     const hmget = async (ids: string[]): Promise<(string | null)[]> => {
       const pipeline = this.redis.pipeline();
       for (let i = 0; i < ids.length; i += READ_CHUNK)
@@ -477,13 +497,14 @@ export class RedisStore implements Store {
           }
           where.push({ key, slot });
         });
-        const pipeline = this.redis.pipeline();
         const order = [...spans.keys()];
-        for (const key of order) {
-          const { lo, hi } = spans.get(key)!;
-          pipeline.getrangeBuffer(key, lo * cellBytes, (hi + 1) * cellBytes - 1);
-        }
-        const buffers = new Map(replies<Buffer>(await pipeline.exec()).map((buf, i) => [order[i]!, buf]));
+        const read = await readRanges(
+          order.map((key) => {
+            const { lo, hi } = spans.get(key)!;
+            return [key, lo * cellBytes, (hi + 1) * cellBytes - 1] as const;
+          }),
+        );
+        const buffers = new Map(read.map((buf, i) => [order[i]!, buf]));
         return where.map(({ key, slot }) => {
           const buf = buffers.get(key)!;
           const at = (slot - spans.get(key)!.lo) * cellBytes;
@@ -493,8 +514,8 @@ export class RedisStore implements Store {
         });
       },
       spans: async (spans) => {
-        // One GETRANGE per block a span covers.
-        const pipeline = this.redis.pipeline();
+        // One range per block a span covers.
+        const ranges: (readonly [string, number, number])[] = [];
         const parts: { span: number; at: number }[] = [];
         spans.forEach((span, i) => {
           const tierMs = tiers[span.tier]!;
@@ -503,47 +524,54 @@ export class RedisStore implements Store {
             const block = Math.floor(idx / B);
             const stop = Math.min(first + span.count - 1, (block + 1) * B - 1);
             const key = keys.block(tierMs, projections[span.projection]!, span.group, block);
-            pipeline.getrangeBuffer(
-              key,
-              (idx - block * B) * cellBytes,
-              (stop - block * B + 1) * cellBytes - 1,
-            );
+            ranges.push([key, (idx - block * B) * cellBytes, (stop - block * B + 1) * cellBytes - 1]);
             parts.push({ span: i, at: (idx - first) * F });
             idx = stop + 1;
           }
         });
         const out = spans.map((span) => new Float64Array(span.count * F));
-        replies<Buffer>(await pipeline.exec()).forEach((buf, i) => {
+        (await readRanges(ranges)).forEach((buf, i) => {
           const { span, at } = parts[i]!;
           copyCells(out[span]!, at, buf);
         });
         return out;
       },
       bucketRecords: async (buckets) => {
-        const members = new Map<number, Set<string>>(buckets.map((b) => [b, new Set()]));
-        let pending = buckets.map((bucket) => ({ bucket, cursor: '0' }));
-        while (pending.length > 0) {
-          const pipeline = this.redis.pipeline();
-          for (const p of pending) pipeline.sscan(keys.bucketIndex(p.bucket), p.cursor, 'COUNT', READ_CHUNK);
-          const scanned = replies<[string, string[]]>(await pipeline.exec());
-          const next: typeof pending = [];
-          scanned.forEach(([cursor, ids], i) => {
-            const { bucket } = pending[i]!;
-            for (const id of ids) members.get(bucket)!.add(id);
-            if (cursor !== '0') next.push({ bucket, cursor });
-          });
-          pending = next;
-        }
-        const ids = [...members.values()].flatMap((set) => [...set]);
-        const forms = await hmget(ids);
-        const byId = new Map(ids.map((id, i) => [id, forms[i] ?? null]));
         const out = new Map<number, Map<string, string>>();
-        for (const [bucket, set] of members) {
+        const big: number[] = [];
+        // A bounded script reads a bucket's ids and records in one step; a bucket too big for
+        // that is read with SSCAN and HMGET, a bounded command at a time.
+        for (let next = 0; next < buckets.length;) {
+          const chunk = buckets.slice(next, next + READ_CHUNK);
+          const read = await this.redis.livesyncBuckets(
+            keys.records,
+            BUCKET_RECORDS_PER_CALL,
+            ...chunk.map((b) => keys.bucketIndex(b)),
+          );
+          read.forEach((reply, i) => {
+            const bucket = chunk[i]!;
+            if (reply === 'big') {
+              big.push(bucket);
+              return;
+            }
+            const [ids, forms] = reply;
+            const records = new Map<string, string>();
+            ids.forEach((id, j) => {
+              const form = forms[j];
+              if (form) records.set(id, form);
+            });
+            out.set(bucket, records);
+          });
+          next += read.length;
+        }
+        for (const bucket of big) {
+          const ids = await this.members(keys.bucketIndex(bucket));
+          const forms = await hmget(ids);
           const records = new Map<string, string>();
-          for (const id of set) {
-            const form = byId.get(id);
+          ids.forEach((id, j) => {
+            const form = forms[j];
             if (form) records.set(id, form);
-          }
+          });
           out.set(bucket, records);
         }
         return out;
