@@ -487,7 +487,12 @@ async function main(): Promise<void> {
       const info = await admin.info('memory');
       const memory = /used_memory_human:(\S+)/.exec(info)?.[1] ?? '?';
       const bytesPerRecord = (Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) - baseMemory) / size;
-      if (measureSlow) slow.push({ stage: `sync to ${int(size)} rows`, entries: await takeSlowlog(admin) });
+      if (measureSlow) {
+        slow.push({
+          stage: `sync to ${int(size)} rows, then 1k changed rows × 5`,
+          entries: await takeSlowlog(admin),
+        });
+      }
       const stage: StageResult = {
         rows: size,
         added,
@@ -508,6 +513,8 @@ async function main(): Promise<void> {
     }
 
     const families = await memoryByFamily(admin, `${prefix}:{events}:`);
+    // The measurement's own MEMORY USAGE calls are not the service's commands.
+    if (measureSlow) await takeSlowlog(admin);
     const keyset = await keysetReadRate(spec);
     say(
       `PostgreSQL keyset read of the whole table (no apply): ${int(keyset.rate)} records/s; ` +
