@@ -185,3 +185,40 @@ it('drops a journal whose writer died before storing every piece; nothing of it 
     await cleanup();
   }
 });
+
+it('gives ranges under an open journal a stamp that changes with every piece, and leaves other ranges alone', async () => {
+  // Records within one hour of the first day; a range on the second day is untouched.
+  const batch = records(8, 0, 300).map((r) => ({ ...r, time: T0 + (r.time % 3_600_000) }));
+  const inside = { from: T0, to: T0 + 3_600_000 };
+  const outside = { from: T0 + DAY_MS, to: T0 + 2 * DAY_MS };
+  const seen: { inside: string; outside: string }[] = [];
+  let store: RedisStore | null = null;
+  const { a, generation, cleanup } = await pair(async (step) => {
+    if (step.kind !== 'applied' || step.index >= step.pieces - 1) return;
+    seen.push({
+      inside: await store!.dataStamp('events', inside.from, inside.to),
+      outside: await store!.dataStamp('events', outside.from, outside.to),
+    });
+  });
+  store = a;
+  try {
+    const before = {
+      inside: await a.dataStamp('events', inside.from, inside.to),
+      outside: await a.dataStamp('events', outside.from, outside.to),
+    };
+    await a.applyBatch('events', {
+      generation,
+      records: batch,
+      position: { cursor: 'c1', id: '0' },
+      cutoffMs: 0,
+    });
+    const after = await a.dataStamp('events', inside.from, inside.to);
+    expect(seen.length).toBeGreaterThan(2);
+    const stamps = [before.inside, ...seen.map((s) => s.inside), after];
+    expect(new Set(stamps).size).toBe(stamps.length);
+    for (const s of seen) expect(s.outside).toBe(before.outside);
+    expect(await a.dataStamp('events', outside.from, outside.to)).toBe(before.outside);
+  } finally {
+    await cleanup();
+  }
+});

@@ -231,4 +231,26 @@ describe('SyncEngine', () => {
     expect((await store.readState('events'))!.records).toBe(270);
     await expectEqualToReference(store, spec, source.rows);
   });
+  it('reads on from the stored position when another write got in first, finishing pending work first', async () => {
+    const { spec, store, source, engine } = setup();
+    source.rows = rows(450, 7);
+    await store.register(spec);
+    // The second batch meets a store that another writer changed after it was planned.
+    const apply = store.applyBatch.bind(store);
+    let calls = 0;
+    store.applyBatch = async (dataset, batch) =>
+      ++calls === 2 ? { applied: false, reason: 'conflict' } : apply(dataset, batch);
+    const finishPending = jest.spyOn(store, 'finishPending');
+    const states: SyncStateName[] = [];
+    engine.on('status', (s) => states.push(s.state));
+    engine.start();
+    await engine.syncNow();
+    await engine.stop();
+    expect(states).not.toContain('resyncing');
+    expect(engine.status()).toMatchObject({ state: 'idle', lastError: null });
+    // Once at the start of each run, and once more after the conflict, before reading again.
+    expect(finishPending.mock.calls.length).toBeGreaterThanOrEqual(3);
+    expect((await store.readState('events'))!.records).toBe(450);
+    await expectEqualToReference(store, spec, source.rows);
+  });
 });
