@@ -206,7 +206,8 @@ describe('docker-compose.yml: images', () => {
       expect({ source, exists: existsSync(join(context, source)) }).toEqual({ source, exists: true });
     expect(sources).toContain('backend/src');
     expect(dockerfile).toContain('cp backend/src/store/lua/*.lua backend/dist/store/lua/');
-    expect(existsSync(repoPath('backend/src/store/lua/apply.lua'))).toBe(true);
+    for (const script of ['ops.lua', 'run.lua', 'journal.lua', 'piece.lua', 'abandon.lua'])
+      expect(existsSync(repoPath(`backend/src/store/lua/${script}`))).toBe(true);
     const ignored = readFileSync(repoPath('.dockerignore'), 'utf8')
       .split('\n')
       .map((line) => line.trim());
