@@ -38,7 +38,7 @@ const TRIM_SLICE = 200;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
 /** Byte ranges per ranges.lua call, and records per buckets.lua call: each well under a millisecond. */
-const RANGES_PER_CALL = 100;
+const RANGES_PER_CALL = 50;
 const BUCKET_RECORDS_PER_CALL = 500;
 /** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
 const PFADD_VALUES = 256;
