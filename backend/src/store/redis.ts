@@ -32,6 +32,11 @@ import type {
 import { STAMP_MAX_BLOCKS, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
+/**
+ * How a dataset's data is laid out; a state of another format (the MessagePack records of
+ * the single apply.lua before it, say) reads as no state, and the engine syncs again.
+ */
+const FORMAT = '2';
 const LITTLE_ENDIAN = endianness() === 'LE';
 /** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
@@ -191,7 +196,7 @@ export class RedisStore implements Store {
 
   async readState(dataset: string): Promise<SyncState | null> {
     const state = await this.call(() => this.redis.hgetall(this.dataset(dataset).keys.state));
-    if (!state.gen) return null;
+    if (!state.gen || state.format !== FORMAT) return null;
     return {
       generation: state.gen,
       position:
@@ -222,7 +227,9 @@ export class RedisStore implements Store {
       } while (cursor !== '0');
     });
     const generation = randomUUID();
-    await this.call(() => this.redis.hset(keys.state, { gen: generation, version: 0, records: 0, seq: 0 }));
+    await this.call(() =>
+      this.redis.hset(keys.state, { gen: generation, format: FORMAT, version: 0, records: 0, seq: 0 }),
+    );
     return { generation, position: null, version: 0, records: 0 };
   }
 
@@ -436,7 +443,7 @@ export class RedisStore implements Store {
   }
 
   private async head({ keys }: Registered): Promise<Head> {
-    const [gen, seq, version, records, journal, ready, next, pieces] = await this.call(() =>
+    const [gen, seq, version, records, journal, ready, next, pieces, format] = await this.call(() =>
       this.redis.hmget(
         keys.state,
         'gen',
@@ -447,10 +454,11 @@ export class RedisStore implements Store {
         'jready',
         'jnext',
         'jpieces',
+        'format',
       ),
     );
     return {
-      gen: gen ?? null,
+      gen: format === FORMAT ? (gen ?? null) : null,
       seq: seq ?? '0',
       version: Number(version ?? 0),
       records: Number(records ?? 0),

@@ -222,3 +222,20 @@ it('gives ranges under an open journal a stamp that changes with every piece, an
     await cleanup();
   }
 });
+
+it('reads a state of an older layout as no state, so that the engine syncs again', async () => {
+  const { a, keys, generation, cleanup } = await pair(() => undefined);
+  try {
+    await a.applyBatch('events', { generation, records: records(9, 0, 10), position: null, cutoffMs: 0 });
+    // As the single-script store left it: the same fields, no format.
+    await a.redis.hdel(keys.state, 'format');
+    expect(await a.readState('events')).toBeNull();
+    expect(
+      await a.applyBatch('events', { generation, records: records(9, 10, 10), position: null, cutoffMs: 0 }),
+    ).toEqual({ applied: false, reason: 'state-lost' });
+    const fresh = await a.resetDataset('events');
+    expect(await a.readState('events')).toMatchObject({ generation: fresh.generation, records: 0 });
+  } finally {
+    await cleanup();
+  }
+});
