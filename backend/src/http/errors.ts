@@ -16,17 +16,35 @@ export function pointerToPath(pointer: string): string {
 
 /** Validation errors in words that name the field: `body.queries[0].format: must be one of timeseries, table`. */
 export function formatValidation(errors: FastifySchemaValidationError[], part: string): Error {
-  const messages = errors.map((e) => {
+  // A union of literals fails once per literal and once more as a whole: say it as one list.
+  const literals = new Map<string, unknown[]>();
+  for (const e of errors) {
+    if (e.keyword !== 'const') continue;
+    const allowed = (e.params as { allowedValue?: unknown }).allowedValue;
+    literals.set(e.instancePath, [...(literals.get(e.instancePath) ?? []), allowed]);
+  }
+  const messages = errors.flatMap((e) => {
     const path = [part, pointerToPath(e.instancePath)].filter(Boolean).join('.').replace('.[', '[');
     const params = e.params as Record<string, unknown>;
+    const union = literals.get(e.instancePath);
+    if (union && e.keyword === 'const') return [];
+    if (union && e.keyword === 'anyOf') return [`${path}: must be one of ${union.join(', ')}`];
     if (e.keyword === 'additionalProperties')
-      return `${path}: unknown field "${String(params.additionalProperty)}"`;
-    if (e.keyword === 'required') return `${path}: "${String(params.missingProperty)}" is required`;
+      return [`${path}: unknown field "${String(params.additionalProperty)}"`];
+    if (e.keyword === 'required') return [`${path}: "${String(params.missingProperty)}" is required`];
     if (e.keyword === 'enum')
-      return `${path}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
-    return `${path}: ${e.message ?? 'is invalid'}`;
+      return [`${path}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`];
+    if (e.keyword === 'type') return [`${path}: must be ${article(String(params.type))}`];
+    return [`${path}: ${e.message ?? 'is invalid'}`];
   });
   return new Error([...new Set(messages)].join('; '));
+}
+
+/** JSON Schema type names as words: `integer` → `an integer`, `number` → `a finite number`. */
+function article(type: string): string {
+  if (type === 'number') return 'a finite number';
+  if (type === 'integer') return 'an integer';
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 /**

@@ -76,6 +76,15 @@ describe('datasets, values, annotations, manual sync', () => {
     ).toContain('querystring.from');
   });
 
+  it('answers HEAD on the event stream with its headers and ends it', async () => {
+    // inject resolves only once the response has ended: a stream left open would hang here.
+    const res = await h.app.inject({ method: 'HEAD', url: '/api/datasets/events/events' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(res.body).toBe('');
+    await expect(h.app.metrics.sseClients.get()).resolves.toMatchObject({ values: [{ value: 0 }] });
+  });
+
   it('syncs on demand and refuses to be hammered', async () => {
     h.source.rows.push(row(5, T0, 'JP', 5, 50));
     const res = await h.app.inject({ method: 'POST', url: '/api/datasets/events/sync' });

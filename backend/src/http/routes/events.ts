@@ -28,15 +28,17 @@ export function eventRoutes(options: EventStreamOptions = {}): FastifyPluginAsyn
         const engine = app.sync.get(request.params.name);
         if (!engine) throw new QueryError(`unknown dataset "${request.params.name}"`, 404);
         const name = engine.spec.name;
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
+        const headers = {
           'content-type': 'text/event-stream; charset=utf-8',
           'cache-control': 'no-cache, no-transform',
-          connection: 'keep-alive',
           // Proxies such as nginx would otherwise buffer the stream.
           'x-accel-buffering': 'no',
-        });
+        };
+        // HEAD (which Fastify routes here too) gets the stream's headers and nothing more.
+        if (request.method === 'HEAD') return reply.headers(headers).send();
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, { ...headers, connection: 'keep-alive' });
         const send = (event: string, data: unknown, id?: number) =>
           res.write(
             `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,

@@ -3,9 +3,12 @@ import { freshnessOf } from '../../query/freshness';
 
 const STORE_PING_TIMEOUT_MS = 1_000;
 
-export const healthRoutes: FastifyPluginAsync = async (app) => {
+/** Liveness: open (see http/api.ts), and it touches nothing that could be slow. */
+export const livenessRoutes: FastifyPluginAsync = async (app) => {
   app.get('/api/health/live', async () => ({ status: 'ok' }));
+};
 
+export const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/api/health', async (_request, reply) => {
     const redis = await pingStore(app.store.ping(), app.store.kind);
     const now = app.clock();
