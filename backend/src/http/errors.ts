@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema';
 import { QueryError } from '../query/errors';
-import { StoreUnavailableError } from '../store/types';
+import { StoreError, StoreUnavailableError } from '../store/types';
 
 /** `/queries/0/aggregations` → `queries[0].aggregations` */
 export function pointerToPath(pointer: string): string {
@@ -61,18 +61,22 @@ export function registerErrorHandling(app: FastifyInstance): void {
         .status(err.statusCode)
         .send({ error: err.statusCode === 404 ? 'Not Found' : 'Bad Request', message: err.message });
     }
+    const route = request.routeOptions.url ?? 'unmatched';
     if (err instanceof StoreUnavailableError) {
-      request.log.warn({ err, method: request.method, route: request.routeOptions.url }, 'store unavailable');
+      app.metrics.requestErrors.inc({ route, origin: 'store' });
+      request.log.warn({ err, origin: 'store', method: request.method, route }, 'store unavailable');
       return reply.status(503).header('retry-after', '5').send({
         error: 'Service Unavailable',
-        message: 'the data store (Redis) is not reachable; try again shortly',
+        message: 'the data store (Redis) cannot answer right now; try again shortly',
       });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {
       return reply.status(status).send({ error: httpReason(status), message: err.message });
     }
-    request.log.error({ err, method: request.method, route: request.routeOptions.url }, 'request failed');
+    const origin = err instanceof StoreError ? 'store' : 'internal';
+    app.metrics.requestErrors.inc({ route, origin });
+    request.log.error({ err, origin, method: request.method, route }, 'request failed');
     return reply
       .status(status)
       .send({ error: httpReason(status), message: 'internal error; see the service log' });

@@ -15,7 +15,7 @@ import type {
   SyncEvent,
   SyncState,
 } from './types';
-import { STAMP_MAX_BLOCKS, StoreUnavailableError } from './types';
+import { STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -343,10 +343,13 @@ export class RedisStore implements Store {
     try {
       return await fn();
     } catch (err) {
-      if (isConnectionError(err)) {
-        throw new StoreUnavailableError(`Redis is not reachable: ${(err as Error).message}`, { cause: err });
-      }
-      throw err;
+      if (err instanceof StoreError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      if (isConnectionError(err))
+        throw new StoreUnavailableError(`Redis is not reachable: ${message}`, { cause: err });
+      if (UNAVAILABLE_REPLY.test(message))
+        throw new StoreUnavailableError(`Redis cannot serve now: ${message}`, { cause: err });
+      throw new StoreError(`Redis: ${message}`, { cause: err });
     }
   }
 }
@@ -356,6 +359,13 @@ function hasData(cells: Float64Array, F: number): boolean {
   return false;
 }
 
+/**
+ * Replies that mean "not now" rather than "never": a script running too long (BUSY), a
+ * dataset loading, a failover under way, memory or persistence trouble. Requests answer 503
+ * with Retry-After and the sync engine retries, as when the connection is gone.
+ */
+const UNAVAILABLE_REPLY = /^(BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|MISCONF|OOM|NOREPLICAS)\b/;
+
 function isConnectionError(err: unknown): boolean {
   const e = err as { name?: string; code?: string; message?: string };
   return (
@@ -363,6 +373,6 @@ function isConnectionError(err: unknown): boolean {
     e?.code === 'ECONNREFUSED' ||
     e?.code === 'ECONNRESET' ||
     e?.code === 'EPIPE' ||
-    /Connection is closed|Stream isn't writeable|Command timed out|LOADING/.test(e?.message ?? '')
+    /Connection is closed|Stream isn't writeable|Command timed out/.test(e?.message ?? '')
   );
 }

@@ -1,5 +1,5 @@
 import type { DatasetSpec } from '../config/dataset';
-import type { Position, SourceRecord } from '../sources/types';
+import type { ErrorOrigin, Position, SourceRecord } from '../sources/types';
 
 /** What the store remembers of a dataset's sync: the committed position and the data version. */
 export interface SyncState {
@@ -73,7 +73,8 @@ export interface SyncEvent {
   endedAt: number;
   outcome: SyncOutcome;
   records: number;
-  error?: { message: string; class: string };
+  /** `origin` is absent on events recorded before it was kept. */
+  error?: { message: string; class: string; origin?: ErrorOrigin };
 }
 
 export interface Store {
@@ -109,7 +110,16 @@ export interface Store {
 /** Blocks a data stamp looks at one by one before it falls back to the dataset version. */
 export const STAMP_MAX_BLOCKS = 2048;
 
-export class StoreUnavailableError extends Error {
+/** The store refused or failed a command (a script error, a wrong type): never the upstream's fault. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** The store cannot answer for now (down, loading, busy with a script, out of memory): worth retrying. */
+export class StoreUnavailableError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';

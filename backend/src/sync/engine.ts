@@ -12,7 +12,7 @@ import {
 import type { Logger } from 'pino';
 import type { DatasetSpec } from '../config/dataset';
 import type { Position, Source } from '../sources/types';
-import type { Store, SyncState } from '../store/types';
+import type { Store, SyncEvent, SyncState } from '../store/types';
 import { classify, type ClassifiedError } from './errors';
 import { initialStatus, type DatasetStatus, type SyncStateName } from './status';
 
@@ -67,6 +67,8 @@ const DEFAULTS = {
 };
 
 const PROGRESS_EVERY_MS = 2_000;
+/** Events kept while the store cannot take them (one per failed run: minutes of outage). */
+const UNRECORDED_KEPT = 100;
 
 class StateLostError extends Error {}
 
@@ -89,6 +91,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private lastEstimateAt = 0;
   /** The last failure of a run that did call the upstream (skipped runs report it). */
   private lastFailure: ClassifiedError | null = null;
+  private readonly unrecorded: SyncEvent[] = [];
   private stopped = true;
   private loopDone: Promise<void> = Promise.resolve();
   private running: Promise<void> | null = null;
@@ -219,7 +222,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         ? {
             message: `circuit open: ${opened?.message ?? 'too many failures'}`,
             class: opened?.class ?? 'transient',
-            origin: opened?.origin ?? 'upstream',
+            origin: opened?.origin ?? 'internal',
           }
         : classify(err);
       if (!skipped) this.lastFailure = error;
@@ -233,7 +236,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       this.update({
         state,
         consecutiveFailures: failures,
-        lastError: { message: error.message, class: error.class, at: endedAt },
+        lastError: { message: error.message, class: error.class, origin: error.origin, at: endedAt },
         lastRunDurationMs: endedAt - startedAt,
       });
       await this.record({
@@ -241,7 +244,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         endedAt,
         outcome: 'failure',
         records: totals.upserts + totals.deletes,
-        error: { message: error.message, class: error.class },
+        error: { message: error.message, class: error.class, origin: error.origin },
       });
       this.emit('run', {
         dataset: this.spec.name,
@@ -377,12 +380,21 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     if (removed > 0) this.log.info({ removed }, 'trimmed records past retention');
   }
 
-  private async record(event: Parameters<Store['appendEvent']>[1]): Promise<void> {
+  /**
+   * Stores the run's event. A run that failed because the store was away could not be
+   * recorded then: events wait here (a bounded number) and go in order once it answers.
+   */
+  private async record(event: SyncEvent): Promise<void> {
+    this.unrecorded.push(event);
+    if (this.unrecorded.length > UNRECORDED_KEPT) this.unrecorded.shift();
     try {
-      await this.store.appendEvent(this.spec.name, event);
+      while (this.unrecorded.length > 0) {
+        await this.store.appendEvent(this.spec.name, this.unrecorded[0]!);
+        this.unrecorded.shift();
+      }
       await this.store.writeStatus(this.spec.name, { ...this.current });
     } catch (err) {
-      this.log.debug({ err }, 'could not record the sync event');
+      this.log.debug({ err, pending: this.unrecorded.length }, 'could not record the sync event yet');
     }
   }
 

@@ -1,4 +1,4 @@
-import type { Position } from '../sources/types';
+import type { ErrorOrigin, Position } from '../sources/types';
 
 export type SyncStateName = 'idle' | 'syncing' | 'backoff' | 'failing' | 'resyncing';
 
@@ -7,7 +7,7 @@ export interface DatasetStatus {
   state: SyncStateName;
   lastAttemptAt: number | null;
   lastSuccessAt: number | null;
-  lastError: { message: string; class: string; at: number } | null;
+  lastError: { message: string; class: string; origin: ErrorOrigin; at: number } | null;
   cursor: Position | null;
   /** Records applied (upserts and deletes) since this process started syncing the dataset. */
   recordsApplied: number;

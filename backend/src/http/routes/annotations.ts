@@ -14,7 +14,8 @@ function describe(dataset: string, event: SyncEvent) {
   const duration = event.endedAt - event.startedAt;
   const ok = event.outcome === 'success';
   const parts = [`${event.records} records applied`, `took ${duration} ms`];
-  if (event.error) parts.push(`error (${event.error.class}): ${event.error.message}`);
+  if (event.error)
+    parts.push(`${event.error.origin ?? 'upstream'} error (${event.error.class}): ${event.error.message}`);
   return {
     time: event.startedAt,
     timeEnd: event.endedAt,
