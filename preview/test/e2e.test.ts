@@ -21,7 +21,14 @@ import { Upstream } from './support/upstream';
 import { waitUntil } from './support/wait';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
-const SCREENSHOTS = path.join(ROOT, 'docs', 'img');
+/**
+ * Where the screenshots go: preview/test-results/ (ignored by git), so a test run changes no
+ * tracked file. `npm run screenshots` runs the same flow with --update-docs-img to rewrite the
+ * README's pictures in docs/img/.
+ */
+const SCREENSHOTS = process.argv.includes('--update-docs-img')
+  ? path.join(ROOT, 'docs', 'img')
+  : path.join(ROOT, 'preview', 'test-results');
 const MIN = 60_000;
 /** Grafana's palette red and green in the dark theme, as the stat's background takes them. */
 const RED = '#F2495C';
