@@ -93,8 +93,8 @@ export class Metrics {
   });
   readonly livePushes = new Counter({
     name: 'livesync_live_pushes_total',
-    help: 'Pushes to Grafana Live by outcome (success, failure).',
-    labelNames: ['outcome'] as const,
+    help: 'Pushes to Grafana Live by what they carry (change, freshness) and outcome (success, failure).',
+    labelNames: ['channel', 'outcome'] as const,
     registers: [this.registry],
   });
   readonly sseClients = new Gauge({

@@ -10,7 +10,7 @@ export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
       metrics.syncDuration.observe({ dataset }, run.durationMs / 1000);
       if (run.upserts > 0) metrics.syncRecords.inc({ dataset, op: 'upsert' }, run.upserts);
       if (run.deletes > 0) metrics.syncRecords.inc({ dataset, op: 'delete' }, run.deletes);
-      if (run.error && !run.skipped) {
+      if (run.error) {
         const { class: errorClass, origin } = run.error;
         metrics.syncErrors.inc({ dataset, origin, class: errorClass });
         if (origin === 'upstream') metrics.upstreamErrors.inc({ dataset, class: errorClass });

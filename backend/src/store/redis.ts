@@ -9,10 +9,12 @@ import type {
   ApplyBatch,
   ApplyResult,
   DistinctRead,
+  ResyncMark,
   RollupGroup,
   RollupRead,
   Store,
   SyncEvent,
+  SyncRegion,
   SyncState,
 } from './types';
 import { STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
@@ -21,7 +23,7 @@ const EVENTS_KEPT = 1000;
 const LITTLE_ENDIAN = endianness() === 'LE';
 const TRIM_SLICE = 200;
 /** Keys that describe a dataset's history rather than its data: kept when the data is reset. */
-const KEPT_ON_RESET = ['status', 'ev'];
+const KEPT_ON_RESET = ['status', 'ev', 'rg'];
 
 interface Registered {
   spec: DatasetSpec;
@@ -38,6 +40,7 @@ declare module 'ioredis' {
       layout: string,
       batch: string,
     ): Result<string[], Context>;
+    livesyncResync(state: string, generation: string, mark: string): Result<number, Context>;
     livesyncTrim(
       state: string,
       prefix: string,
@@ -83,6 +86,7 @@ export class RedisStore implements Store {
   ) {
     redis.defineCommand('livesyncApply', { numberOfKeys: 1, lua: script('apply.lua') });
     redis.defineCommand('livesyncTrim', { numberOfKeys: 1, lua: script('trim.lua') });
+    redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
   }
 
   /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
@@ -134,10 +138,21 @@ export class RedisStore implements Store {
           : null,
       version: Number(state.version ?? 0),
       records: Number(state.records ?? 0),
+      resync: state.resync ? (JSON.parse(state.resync) as ResyncMark) : null,
     };
   }
 
-  async resetDataset(dataset: string): Promise<SyncState> {
+  async readGeneration(dataset: string): Promise<string | null> {
+    return this.call(() => this.redis.hget(`${this.dataset(dataset).prefix}state`, 'gen'));
+  }
+
+  async writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean> {
+    const key = `${this.dataset(dataset).prefix}state`;
+    const mark = resync ? JSON.stringify(resync) : '';
+    return (await this.call(() => this.redis.livesyncResync(key, generation, mark))) === 1;
+  }
+
+  async resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState> {
     const { prefix } = this.dataset(dataset);
     const kept = new Set(KEPT_ON_RESET.map((k) => prefix + k));
     await this.call(async () => {
@@ -150,8 +165,14 @@ export class RedisStore implements Store {
       } while (cursor !== '0');
     });
     const generation = randomUUID();
-    await this.call(() => this.redis.hset(`${prefix}state`, { gen: generation, version: 0, records: 0 }));
-    return { generation, position: null, version: 0, records: 0 };
+    const fields = {
+      gen: generation,
+      version: 0,
+      records: 0,
+      ...(resync ? { resync: JSON.stringify(resync) } : {}),
+    };
+    await this.call(() => this.redis.hset(`${prefix}state`, fields));
+    return { generation, position: null, version: 0, records: 0, resync: resync ?? null };
   }
 
   async applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult> {
@@ -311,6 +332,28 @@ export class RedisStore implements Store {
       if (events.length >= limit) break;
     }
     return events;
+  }
+
+  async appendRegion(dataset: string, region: SyncRegion): Promise<void> {
+    const key = `${this.dataset(dataset).prefix}rg`;
+    await this.call(() =>
+      this.redis
+        .multi()
+        .lpush(key, JSON.stringify(region))
+        .ltrim(key, 0, EVENTS_KEPT - 1)
+        .exec(),
+    );
+  }
+
+  async readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]> {
+    const raw = await this.call(() => this.redis.lrange(`${this.dataset(dataset).prefix}rg`, 0, -1));
+    const regions: SyncRegion[] = [];
+    for (const text of raw) {
+      const region = JSON.parse(text) as SyncRegion;
+      if (region.endedAt >= from && region.startedAt <= to) regions.push(region);
+      if (regions.length >= limit) break;
+    }
+    return regions;
   }
 
   async writeStatus(dataset: string, status: Record<string, unknown>): Promise<void> {

@@ -10,6 +10,17 @@ export interface SyncState {
   version: number;
   /** Live (not deleted, within retention) records held. */
   records: number;
+  /** Set while this generation is a resync after a loss that has not caught up yet: its totals are incomplete. */
+  resync: ResyncMark | null;
+}
+
+/** A resync under way, kept in the dataset's state so that failed runs and restarts do not forget it. */
+export interface ResyncMark {
+  /** When the loss was noticed (epoch ms). */
+  since: number;
+  /** Records read again so far, and the upstream's estimate of those left (null: no estimate). */
+  applied: number;
+  remaining: number | null;
 }
 
 export interface ApplyBatch {
@@ -67,6 +78,23 @@ export interface DistinctRead {
 
 export type SyncOutcome = 'success' | 'failure';
 
+export type RegionKind = 'failure' | 'resync' | 'pause';
+
+/**
+ * A change of a dataset's sync state that has ended, kept for annotations: failing until a run
+ * succeeded again, resyncing after a store loss until caught up, or paused while the service
+ * was not running. Regions still under way live in the sync status instead.
+ */
+export interface SyncRegion {
+  kind: RegionKind;
+  startedAt: number;
+  endedAt: number;
+  /** failure: runs that failed; resync: records read again. */
+  count: number;
+  /** failure: the last error. */
+  error?: { message: string; class: string; origin?: ErrorOrigin };
+}
+
 /** One sync run, kept in a capped list per dataset: the last-updated annotations. */
 export interface SyncEvent {
   startedAt: number;
@@ -82,8 +110,15 @@ export interface Store {
   /** Prepares a dataset (scripts, in-memory maps); idempotent. */
   register(dataset: DatasetSpec): Promise<void>;
   readState(dataset: string): Promise<SyncState | null>;
-  /** Drops everything held for the dataset and starts a new generation at the beginning. */
-  resetDataset(dataset: string): Promise<SyncState>;
+  /** The dataset's generation, or null when the store holds none (lost): one cheap read for every answer. */
+  readGeneration(dataset: string): Promise<string | null>;
+  /**
+   * Drops everything held for the dataset and starts a new generation at the beginning; with
+   * `resync`, the new generation is marked as a resync in the same write.
+   */
+  resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState>;
+  /** Updates (or, with null, clears) the resync mark of the generation; false when that generation is gone. */
+  writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean>;
   applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult>;
   /** Removes records and buckets older than the cutoff; returns how many records went. */
   trim(dataset: string, cutoffMs: number): Promise<number>;
@@ -100,6 +135,9 @@ export interface Store {
   appendEvent(dataset: string, event: SyncEvent): Promise<void>;
   /** Events whose run overlaps [from, to], newest first. */
   readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]>;
+  appendRegion(dataset: string, region: SyncRegion): Promise<void>;
+  /** Ended regions that overlap [from, to], newest first. */
+  readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]>;
   writeStatus(dataset: string, status: Record<string, unknown>): Promise<void>;
   readStatus(dataset: string): Promise<Record<string, unknown> | null>;
   /** Resolves when the store answers; rejects quickly when it cannot. */

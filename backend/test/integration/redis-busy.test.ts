@@ -92,6 +92,6 @@ it('answers 503 with Retry-After while a script keeps Redis busy, and counts the
   expect(h.sync.get('events')!.status().state).toBe('idle');
   const events = await h.app.inject({ method: 'GET', url: `/api/annotations?from=0&to=${Date.now() + 1e9}` });
   expect(events.json().map((a: { text: string }) => a.text)).toContainEqual(
-    expect.stringMatching(/store error \(transient\): Redis cannot serve now: BUSY/),
+    expect.stringMatching(/last error \(store, transient\): Redis cannot serve now: BUSY/),
   );
 });
