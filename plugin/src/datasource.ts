@@ -7,7 +7,6 @@ import {
   type DataQueryError,
   type DataQueryRequest,
   type DataQueryResponse,
-  DataSourceApi,
   type DataSourceInstanceSettings,
   FieldType,
   type LegacyMetricFindQueryOptions,
@@ -20,6 +19,7 @@ import {
 } from '@grafana/data';
 import {
   type BackendSrvRequest,
+  DataSourceWithBackend,
   type FetchResponse,
   type GrafanaLiveSrv,
   config,
@@ -100,7 +100,13 @@ interface PartialResult {
   errors: DataQueryError[];
 }
 
-export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
+/**
+ * The data source's frontend. Its class is Grafana's DataSourceWithBackend: the plugin has a Go
+ * backend (pkg/), which Grafana calls for alert rules, recording rules and everything else that
+ * runs on the server. Panels in the browser still query the service through the proxy route
+ * (see plugin/README.md, "Backend"), so live updates work as before.
+ */
+export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOptions> {
   /** Root of the proxy route; `${url}/api/...` reaches the service with the API key attached. */
   readonly url: string;
   /** The service URL as configured, for messages ("could not reach …"): the browser never calls it. */
@@ -165,7 +171,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
   }
 
   /** Interpolates template variables; multi-value variables become lists (see interpolate.ts). */
-  applyTemplateVariables(query: LiveSyncQuery, scopedVars?: ScopedVars): LiveSyncQuery {
+  override applyTemplateVariables(query: LiveSyncQuery, scopedVars?: ScopedVars): LiveSyncQuery {
     const templateSrv = getTemplateSrv();
     const out: LiveSyncQuery = { ...query };
     if (query.dataset !== undefined) out.dataset = interpolateSingle(templateSrv, query.dataset, scopedVars);
@@ -195,7 +201,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     return texts.some((text) => typeof text === 'string' && templateSrv.containsTemplate(text));
   }
 
-  query(request: DataQueryRequest<LiveSyncQuery>): Observable<DataQueryResponse> {
+  override query(request: DataQueryRequest<LiveSyncQuery>): Observable<DataQueryResponse> {
     const key = request.requestId;
     const targets = request.targets
       .filter((query) => this.filterQuery(query))
@@ -473,7 +479,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     return names.map((text) => ({ text, value: text }));
   }
 
-  async testDatasource(): Promise<TestDataSourceResponse> {
+  override async testDatasource(): Promise<TestDataSourceResponse> {
     if (!this.serviceUrl) {
       return {
         status: 'error',

@@ -171,8 +171,12 @@ describe('plugin.json', () => {
     ['an id whose suffix is not its type', (json) => (json.id = 'livesync-panel'), 'id: must end with'],
     ['an unknown key', (json) => (json.alert = true), 'alert: is not a known key'],
     ['a flag that is not a boolean', (json) => (json.metrics = 'yes'), 'metrics: must be a boolean'],
-    ['backend without executable', (json) => (json.backend = true), 'executable: is required'],
-    ['alerting without backend', (json) => (json.alerting = true), 'alerting: requires backend'],
+    ['backend without executable', (json) => delete json.executable, 'executable: is required'],
+    [
+      'alerting without backend',
+      (json) => (json.backend = false) && delete json.executable,
+      'alerting: requires backend',
+    ],
     ['a version that is not semver', (json) => (json.info.version = 'v1'), 'info.version: must be'],
     ['no version', (json) => delete json.info.version, 'info.version: is required'],
     ['an updated that is not a date', (json) => (json.info.updated = 'today'), 'info.updated: must be'],
@@ -240,13 +244,9 @@ describe('plugin.json', () => {
       expect(
         pluginJsonProblems({ ...readJson('plugin.json'), dependencies: { grafanaDependency } }, dist),
       ).toEqual([]);
-    const withBackend = {
-      ...readJson('plugin.json'),
-      backend: true,
-      alerting: true,
-      executable: 'gpx_livesync',
-    };
-    expect(pluginJsonProblems(withBackend, dist)).toEqual([]);
+    const frontendOnly = { ...readJson('plugin.json'), backend: false, alerting: false };
+    delete frontendOnly.executable;
+    expect(pluginJsonProblems(frontendOnly, dist)).toEqual([]);
   });
 
   it('declares the data source, its features and Grafana 12.3+', () => {
@@ -257,7 +257,10 @@ describe('plugin.json', () => {
       metrics: true,
       annotations: true,
       streaming: true,
-      backend: false,
+      // The Go backend (pkg/): alert rules, recording rules and ds/ streams run through it.
+      backend: true,
+      alerting: true,
+      executable: 'gpx_livesync',
       dependencies: { grafanaDependency: '>=12.3.0' },
     });
     expect(json.info.keywords.length).toBeGreaterThan(0);
