@@ -174,7 +174,10 @@ describe('plugin.json', () => {
     ['backend without executable', (json) => delete json.executable, 'executable: is required'],
     [
       'alerting without backend',
-      (json) => (json.backend = false) && delete json.executable,
+      (json) => {
+        json.backend = false;
+        delete json.executable;
+      },
       'alerting: requires backend',
     ],
     ['a version that is not semver', (json) => (json.info.version = 'v1'), 'info.version: must be'],

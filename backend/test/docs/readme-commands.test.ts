@@ -160,6 +160,7 @@ const COVERAGE: [string | RegExp, Coverage][] = [
   ['npm run lint', { by: '.ci/run', ci: 'npm run lint' }],
   ['npm run typecheck', { by: '.ci/run', ci: 'npm run typecheck' }],
   ['npm run e2e', { by: '.ci/run', ci: 'npm run e2e' }],
+  ['npm run test:go', { by: '.ci/run', ci: 'npm run test:go' }],
   ['npm test -w plugin', { by: '.ci/run', ci: 'npm test', through: { workspace: 'plugin', script: 'test' } }],
   [
     'npm run typecheck -w plugin',
