@@ -7,13 +7,16 @@
 // where `require` hands back the module Grafana passed in, and the bundle's exports (`plugin`)
 // become the AMD module's value. The source map shifts by the wrapper's header lines.
 import * as esbuild from 'esbuild';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const src = path.join(root, 'src');
 const dist = path.join(root, 'dist');
+
+/** What the Go build writes into dist/: the frontend build leaves it alone. */
+export const BACKEND_FILE = /^(gpx_livesync_.+|go_plugin_build_manifest)$/;
 
 /** What Grafana provides to plugins through its module loader; everything else is bundled. */
 export const GRAFANA_EXTERNALS = [
@@ -80,8 +83,10 @@ async function build() {
   sourceMap.file = 'module.js';
   sourceMap.mappings = ';'.repeat(headerLines) + sourceMap.mappings;
 
-  await rm(dist, { recursive: true, force: true });
+  // dist/ is rebuilt, except the backend's binaries and build manifest (`go tool mage` writes them).
   await mkdir(dist, { recursive: true });
+  for (const entry of await readdir(dist))
+    if (!BACKEND_FILE.test(entry)) await rm(path.join(dist, entry), { recursive: true, force: true });
   await writeFile(path.join(dist, 'module.js'), code);
   await writeFile(path.join(dist, 'module.js.map'), JSON.stringify(sourceMap));
 

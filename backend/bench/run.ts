@@ -8,6 +8,7 @@
  *   BENCH_ROWS=1000000        rows in the table (10000000 for the full run)
  *   BENCH_RUNS=50             timed runs per panel and path
  *   BENCH_SERVING_S=10        seconds of the concurrent serving scenario (0 skips it)
+ *   BENCH_HEAVY_S=10          seconds of the heaviest allowed requests with liveness polled (0 skips it)
  *   BENCH_RANDOM_ROWS=50000   rows of the extra backfill with event times in random order (0 skips it)
  *   BENCH_WIDE_BUCKETS=240    base buckets (of ~230 records) of the 4-dimension workload (0 skips it)
  *   BENCH_OUT=<path>          where to write the report (default: <repo>/BENCHMARKS.md)
@@ -44,11 +45,13 @@ import {
   type SlowEntry,
   type WideResult,
 } from './redis-measure';
+import { heavyScenario, type HeavyResult } from './heavy';
 import { servingScenario, type Panel, type ServingResult } from './serving';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Math.max(50, Number(process.env.BENCH_RUNS ?? 50));
 const SERVING_S = Number(process.env.BENCH_SERVING_S ?? 10);
+const HEAVY_S = Number(process.env.BENCH_HEAVY_S ?? 10);
 const RANDOM_ROWS = Number(process.env.BENCH_RANDOM_ROWS ?? 50_000);
 const WIDE_BUCKETS = Number(process.env.BENCH_WIDE_BUCKETS ?? 240);
 /** SLOWLOG threshold of the throwaway server: the issue's 10 ms. */
@@ -560,6 +563,27 @@ async function main(): Promise<void> {
     }
 
     if (measureSlow) slow.push({ stage: 'panels and serving', entries: await takeSlowlog(admin) });
+
+    let heavy: HeavyResult | null = null;
+    if (HEAVY_S > 0) {
+      say(`heaviest allowed requests: ${HEAVY_S} s, 6 at once, liveness polled every 10 ms`);
+      heavy = await heavyScenario({
+        baseUrl: address,
+        store,
+        spec,
+        limits: app.queries.limits,
+        gate: () => app.queries.gate.stats(),
+        durationS: HEAVY_S,
+      });
+      say(
+        `  ${heavy.body.queries.length} queries, ${int(heavy.body.cells)} cells, ${int(heavy.body.points)} points, ` +
+          `${(heavy.body.bytes / 2 ** 20).toFixed(1)} MB each; ${heavy.heavy.ok} answered, ${heavy.heavy.busy} busy; ` +
+          `liveness p50 ${ms(heavy.liveness.p50)} ms p99 ${ms(heavy.liveness.p99)} ms max ${ms(heavy.liveness.max)} ms ` +
+          `(${heavy.liveness.n} polls); RSS ${int(heavy.rssMb.baseline)} → ${int(heavy.rssMb.peak)} MB`,
+      );
+      if (measureSlow) slow.push({ stage: 'heaviest allowed requests', entries: await takeSlowlog(admin) });
+    }
+
     let randomOrder: { rows: number; ms: number; rate: number } | null = null;
     if (RANDOM_ROWS > 0) {
       randomOrder = await randomOrderBackfill(pool, schema, REDIS_URL);
@@ -584,6 +608,7 @@ async function main(): Promise<void> {
       stages,
       panels,
       serving,
+      heavy,
       randomOrder,
       keyset,
       families,
@@ -675,6 +700,7 @@ function renderReport(r: {
   stages: StageResult[];
   panels: PanelResult[];
   serving: ServingResult | null;
+  heavy: HeavyResult | null;
   randomOrder: { rows: number; ms: number; rate: number } | null;
   keyset: { rows: number; ms: number; rate: number };
   families: Family[];
@@ -746,6 +772,12 @@ function renderReport(r: {
     const worst = all.reduce((m, e) => Math.max(m, e.ms), 0);
     lines.push(
       `| no command slower than ${SLOW_MS} ms (SLOWLOG of the throwaway server, whole run) | ${all.length} entries${all.length > 0 ? `, slowest ${ms(worst)} ms` : ''} | ${mark(all.length === 0)} |`,
+    );
+  }
+  if (r.heavy) {
+    const h = r.heavy;
+    lines.push(
+      `| liveness p99 while the heaviest allowed requests run ≤ 100 ms (${h.concurrency} at once, every liveness poll answered) | ${ms(h.liveness.p99)} ms (max ${ms(h.liveness.max)} ms, ${h.liveness.failed} failed of ${h.liveness.n}) | ${mark(h.liveness.p99 <= 100 && h.liveness.failed === 0)} |`,
     );
   }
   lines.push('');
@@ -872,6 +904,27 @@ function renderReport(r: {
       `Response-cache hit ratio ${(s.responseHitRatio * 100).toFixed(1)} % flat out, ${(s.paced.responseHitRatio * 100).toFixed(1)} % paced ` +
         `(a request that joins an identical computation already under way counts as a hit); HTTP 304 ratio ${(s.httpNotModifiedRatio * 100).toFixed(0)} % ` +
         '(autocannon sends no If-None-Match). Goals: hit ratio ≥ 99 %, p99 ≤ 15 ms, 0 errors.',
+    );
+  }
+  if (r.heavy) {
+    const h = r.heavy;
+    lines.push('');
+    lines.push('## Heaviest allowed requests');
+    lines.push('');
+    lines.push(
+      `${h.durationS} s: ${h.concurrency} requests kept in flight, each the heaviest body the default \`server.limits\` accept ` +
+        `(over ${h.body.rangeMs / DAY} d at ${h.body.intervalMs / 60_000} min: ${h.body.queries.filter((q) => q.groupBy).length} queries grouped by every dimension, ` +
+        `${h.body.queries.filter((q) => !q.groupBy).length} reading every group into one series; ${int(h.body.cells)} stored cells, ${int(h.body.points)} points, ${(h.body.bytes / 2 ** 20).toFixed(1)} MB of JSON), ` +
+        'each over a different range with `X-Cache-Skip: true` so every one is computed, from another process; `/api/health/live` polled every 10 ms meanwhile.',
+    );
+    lines.push('');
+    lines.push(
+      '| answered | busy (503) | other | computed at once (max) | queued (max) | liveness p50 ms | liveness p99 ms | liveness max ms | RSS before → peak |',
+    );
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    lines.push(
+      `| ${h.heavy.ok} | ${h.heavy.busy} | ${h.heavy.other} | ${h.gate.maxActive} | ${h.gate.maxQueued} | ${ms(h.liveness.p50)} | ${ms(h.liveness.p99)} | ${ms(h.liveness.max)} | ` +
+        `${int(h.rssMb.baseline)} → ${int(h.rssMb.peak)} MB (+${int(h.rssMb.peak - h.rssMb.baseline)}) |`,
     );
   }
   lines.push('');

@@ -1,22 +1,24 @@
-import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/load';
-import { registerAuth } from './http/auth';
+import { apiScope, previewScope, requireGuardedRoutes } from './http/api';
 import { eventRoutes } from './http/routes/events';
 import { ChangeBus } from './live/bus';
 import { GrafanaLivePusher, liveChannel } from './live/grafana-push';
 import { formatValidation, registerErrorHandling } from './http/errors';
+import { typedBodyValidators } from './http/validation';
 import { annotationRoutes } from './http/routes/annotations';
 import { datasetRoutes } from './http/routes/datasets';
-import { healthRoutes } from './http/routes/health';
+import { healthRoutes, livenessRoutes } from './http/routes/health';
 import { type PreviewDirs, previewRoutes } from './http/preview';
 import { metricsRoutes } from './http/routes/metrics';
 import { queryRoutes } from './http/routes/query';
 import { Metrics } from './observability/metrics';
+import { requestLogController } from './observability/request-log';
 import { instrumentSync } from './observability/sync-metrics';
 import { MemoryCacheBackend, RedisCacheBackend, ResponseCache } from './query/cache';
+import { queryOverload } from './query/overload';
 import { QueryService } from './query/service';
 import { RedisStore } from './store/redis';
 import type { Store } from './store/types';
@@ -60,23 +62,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, store, sync } = deps;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: requestLogController(), // request lines at debug (observability/request-log.ts)
     bodyLimit: 256 * 1024,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
     ajv: { customOptions: { removeAdditional: false } },
+    schemaController: { compilersFactory: { buildValidator: typedBodyValidators() } },
     schemaErrorFormatter: formatValidation,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Third-party plugins first, then our decorations, hooks and routes.
-  if (config.server.rateLimitPerMinute > 0) {
-    await app.register(rateLimit, {
-      max: config.server.rateLimitPerMinute,
-      timeWindow: 60_000,
-      allowList: (request) => !request.url.startsWith('/api/') || request.url.startsWith('/api/health/live'),
-    });
-  }
-
+  // Our decorations, then hooks, then routes; the API's own plugins live in its scope (http/api.ts).
   const clock = deps.clock ?? Date.now;
   const metrics = new Metrics();
   const cacheBackend =
@@ -89,9 +85,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       get: (name) => sync.get(name)?.spec,
       all: () => sync.specs(),
       status: (name) => sync.get(name)!.status(),
+      checkStore: (names) => sync.checkStore(names),
     },
     new ResponseCache(cacheBackend),
     clock,
+    config.server.limits,
   );
   app.decorate('config', config);
   app.decorate('store', store);
@@ -100,7 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('queries', queries);
   app.decorate('clock', clock);
   instrumentSync(sync, metrics);
-  const bus = new ChangeBus(sync);
+  const bus = new ChangeBus(sync, { now: clock });
   app.decorate('live', bus);
   for (const spec of sync.specs())
     if (config.grafanaLive) liveChannel(config.grafanaLive.streamId, spec.name);
@@ -116,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
 
-  registerAuth(app, config.server.apiKey);
+  requireGuardedRoutes(app);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
@@ -125,17 +123,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.startSync !== false) app.addHook('onReady', async () => sync.start());
   app.addHook('onClose', async () => {
     await sync.stop();
+    bus.close();
     if (pusher) await pusher.close();
     await store.close();
   });
 
   registerErrorHandling(app);
-  await app.register(healthRoutes);
+  await app.register(queryOverload, { limits: queries.limits }); // before the routes: its hooks must reach them
+  await app.register(livenessRoutes);
   await app.register(metricsRoutes);
-  await app.register(queryRoutes);
-  await app.register(datasetRoutes);
-  await app.register(annotationRoutes);
-  await app.register(eventRoutes({ heartbeatMs: deps.sseHeartbeatMs }));
-  if (deps.preview) await app.register(previewRoutes(deps.preview));
+  await app.register(
+    apiScope({
+      apiKey: config.server.apiKey,
+      rateLimitPerMinute: config.server.rateLimitPerMinute,
+      routes: [
+        healthRoutes,
+        queryRoutes,
+        datasetRoutes,
+        annotationRoutes,
+        eventRoutes({ heartbeatMs: deps.sseHeartbeatMs }),
+      ],
+    }),
+  );
+  if (deps.preview) await app.register(previewScope(previewRoutes(deps.preview)));
   return app;
 }

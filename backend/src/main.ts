@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app';
 import { ConfigError, loadConfig, redactUrl } from './config/load';
 import { PREVIEW_PREFIX, previewDirs } from './http/preview';
-import { createLogger } from './observability/logger';
+import { createLogger, logFormat } from './observability/logger';
 import { createSource } from './sources';
 import { MemoryStore } from './store/memory';
 import { RedisStore } from './store/redis';
@@ -16,7 +16,8 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    log.fatal(`invalid configuration:\n${err.message}`);
+    // In a terminal the pretty log line would only repeat the lines below it.
+    if (logFormat() === 'json') log.fatal(`invalid configuration:\n${err.message}`);
     console.error(`livesync: invalid configuration\n${err.message}`);
     process.exit(2);
   }

@@ -56,14 +56,15 @@ export function analyticsDashboard(datasets: DatasetInfo[]): Dashboard {
     .editable()
     .time({ from: 'now-6h', to: 'now' })
     .timezone('browser')
-    // Panels stream changes over Grafana Live; the refresh keeps the data-age stats ticking.
+    // Panels stream changes and freshness over Grafana Live, and data ages tick on their own;
+    // the refresh is only a backstop for a lost Live connection.
     .refresh('1m')
     .liveNow(true)
     .tooltip(DashboardCursorSync.Crosshair)
     .annotations([
       ...builtInAnnotations(),
       new AnnotationQueryBuilder()
-        .name('Last updated (sync runs)')
+        .name('Sync state changes')
         .datasource(LIVESYNC)
         .enable(true)
         .iconColor('#8AB8FF')

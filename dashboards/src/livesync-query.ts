@@ -31,7 +31,7 @@ export interface LiveSyncQuery extends QueryBase {
   live: boolean;
 }
 
-/** An annotation target: the dataset's sync runs, as "last updated" marks. */
+/** An annotation target: the dataset's sync state changes (failures, resyncs, pauses), as regions. */
 export interface LiveSyncAnnotationQuery extends QueryBase {
   kind: 'annotations';
   /** Empty means every dataset. */

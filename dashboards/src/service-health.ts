@@ -139,12 +139,15 @@ export function serviceHealthDashboard(rules: AlertRuleGroup[]): Dashboard {
           .span(8),
       )
       .withPanel(
-        series('Upstream errors / s', 'Errors reading the upstream, per dataset and error class.')
+        series(
+          'Sync errors / s',
+          'Failed sync runs per dataset and origin: upstream, config (a table, column, URL or credential to fix), store (Redis), internal.',
+        )
           .unit('reqps')
           .withTarget(
             prom(
-              `sum by (dataset, class) (rate(livesync_upstream_errors_total[${RATE}]))`,
-              '{{dataset}} {{class}}',
+              `sum by (dataset, origin) (rate(livesync_sync_errors_total[${RATE}]))`,
+              '{{dataset}} {{origin}}',
             ),
           )
           .span(8),

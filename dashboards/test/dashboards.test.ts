@@ -153,7 +153,7 @@ describe('LiveSync — Analytics', () => {
     ]);
   });
 
-  test('marks sync runs of the selected dataset as last-updated annotations', () => {
+  test('marks the sync state changes of the selected dataset as annotations', () => {
     expect(board.annotations.list).toContainEqual(
       expect.objectContaining({
         datasource: expect.objectContaining({ uid: 'livesync' }),
@@ -185,7 +185,9 @@ describe('LiveSync — Analytics', () => {
   test("the data-age stats read the age field of the service's freshness frame", () => {
     const field = /^\/\^(\w+)\$\/$/.exec(AGE_FIELD)?.[1];
     expect(field).toBeDefined();
-    expect(readFileSync(repoPath('backend/src/query/service.ts'), 'utf8')).toContain(`name: '${field}'`);
+    expect(readFileSync(repoPath('backend/src/query/status-frames.ts'), 'utf8')).toContain(
+      `name: '${field}'`,
+    );
     for (const dataset of serviceConfig.datasets) {
       expect(panel(board, `Data age: ${dataset.name}`).options?.reduceOptions?.fields).toBe(AGE_FIELD);
     }

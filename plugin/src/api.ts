@@ -68,6 +68,9 @@ export interface ValuesResponse {
   values: string[];
 }
 
+/** The state changes `/api/annotations` draws as regions (its `kinds` parameter). */
+export type AnnotationKind = 'failure' | 'resync' | 'pause';
+
 export interface AnnotationRecord {
   /** epoch ms */
   time: number;
@@ -77,9 +80,13 @@ export interface AnnotationRecord {
   tags: string[];
 }
 
-export interface HealthCheck {
+/** The store the service really uses, and whether it answers. */
+export interface StoreCheck {
+  kind: 'memory' | 'redis';
   status: 'ok' | 'down';
-  message?: string;
+  /** Redis only, without its password. */
+  url?: string;
+  message: string;
 }
 
 export interface DatasetHealth {
@@ -91,7 +98,7 @@ export interface DatasetHealth {
 export interface HealthResponse {
   status: 'ok' | 'degraded' | 'down';
   checks: {
-    redis: HealthCheck;
+    store: StoreCheck;
     datasets: Record<string, DatasetHealth>;
   };
 }

@@ -7,7 +7,6 @@ import {
   type DataQueryError,
   type DataQueryRequest,
   type DataQueryResponse,
-  DataSourceApi,
   type DataSourceInstanceSettings,
   FieldType,
   type LegacyMetricFindQueryOptions,
@@ -20,6 +19,7 @@ import {
 } from '@grafana/data';
 import {
   type BackendSrvRequest,
+  DataSourceWithBackend,
   type FetchResponse,
   type GrafanaLiveSrv,
   config,
@@ -34,6 +34,7 @@ import {
   concat,
   forkJoin,
   from,
+  interval,
   lastValueFrom,
   map,
   merge,
@@ -57,8 +58,9 @@ import { AnnotationQueryEditor } from './components/AnnotationQueryEditor';
 import { describeFetchError } from './errors';
 import { describeHealth } from './health';
 import { expandFilters, expandList, interpolateSingle } from './interpolate';
-import { type LiveEvent, grafanaLiveEvents, sseEvents } from './live/changes';
+import { type LiveEvent, grafanaLiveEvents, grafanaLiveFreshness, sseEvents } from './live/changes';
 import { type TouchedAnswer, followQuery, stepOf } from './live/follow';
+import { datasetsIn, followFreshness, followNotices } from './live/freshness';
 import { type Span, currentWindow, followsNow } from './live/range';
 import {
   DEFAULT_ANNOTATION_QUERY,
@@ -78,8 +80,18 @@ export const ROUTE_PATH = 'livesync';
 /** Sync-run annotations per panel: enough for a month of hourly runs, few enough to draw. */
 export const ANNOTATION_LIMIT = 1000;
 
-/** Grafana's palette red: failed sync runs stand out whatever colour the annotation layer has. */
+/** Grafana's palette red: failures stand out whatever colour the annotation layer has. */
 export const FAILURE_COLOR = '#F2495C';
+/** Grafana's palette orange: a resync after a store loss, while the totals were incomplete. */
+export const RESYNC_COLOR = '#FF9830';
+/** Grey: a pause in syncing (the service was stopped). */
+export const PAUSE_COLOR = '#8E8E8E';
+
+const REGION_COLORS: Record<string, string> = {
+  failure: FAILURE_COLOR,
+  resync: RESYNC_COLOR,
+  pause: PAUSE_COLOR,
+};
 
 export const kindOf = (query: Pick<LiveSyncQuery, 'kind'>): QueryKind => query.kind ?? 'metrics';
 
@@ -88,7 +100,13 @@ interface PartialResult {
   errors: DataQueryError[];
 }
 
-export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
+/**
+ * The data source's frontend. Its class is Grafana's DataSourceWithBackend: the plugin has a Go
+ * backend (pkg/), which Grafana calls for alert rules, recording rules and everything else that
+ * runs on the server. Panels in the browser still query the service through the proxy route
+ * (see plugin/README.md, "Backend"), so live updates work as before.
+ */
+export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOptions> {
   /** Root of the proxy route; `${url}/api/...` reaches the service with the API key attached. */
   readonly url: string;
   /** The service URL as configured, for messages ("could not reach …"): the browser never calls it. */
@@ -97,6 +115,8 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
   readonly liveEnabled: boolean;
   /** Server-sent event streams by dataset, shared by every panel (see sseChanges). */
   private readonly sseStreams = new Map<string, Observable<LiveEvent>>();
+  /** When freshness and status panels draw their ages again: once a second. */
+  freshnessTick: Observable<unknown> = interval(1000);
 
   constructor(instanceSettings: DataSourceInstanceSettings<LiveSyncOptions>) {
     super(instanceSettings);
@@ -138,7 +158,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
       case 'status':
         return `Sync status of ${query.dataset || 'all datasets'}`;
       case 'annotations':
-        return `Sync runs of ${query.dataset || 'all datasets'}`;
+        return `Sync state changes of ${query.dataset || 'all datasets'}`;
       case 'metrics': {
         const aggs = query.aggregations?.length ? query.aggregations.join(', ') : 'count';
         const by = query.groupBy?.length ? ` by ${query.groupBy.join(', ')}` : '';
@@ -151,7 +171,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
   }
 
   /** Interpolates template variables; multi-value variables become lists (see interpolate.ts). */
-  applyTemplateVariables(query: LiveSyncQuery, scopedVars?: ScopedVars): LiveSyncQuery {
+  override applyTemplateVariables(query: LiveSyncQuery, scopedVars?: ScopedVars): LiveSyncQuery {
     const templateSrv = getTemplateSrv();
     const out: LiveSyncQuery = { ...query };
     if (query.dataset !== undefined) out.dataset = interpolateSingle(templateSrv, query.dataset, scopedVars);
@@ -181,7 +201,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     return texts.some((text) => typeof text === 'string' && templateSrv.containsTemplate(text));
   }
 
-  query(request: DataQueryRequest<LiveSyncQuery>): Observable<DataQueryResponse> {
+  override query(request: DataQueryRequest<LiveSyncQuery>): Observable<DataQueryResponse> {
     const key = request.requestId;
     const targets = request.targets
       .filter((query) => this.filterQuery(query))
@@ -203,11 +223,11 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     // them until the answer lands. Panels keep their last data while Loading.
     if (serviceTargets.length === 0) return answer.pipe(map(({ data, errors }) => packet(key, data, errors)));
 
-    const live = this.liveTargets(request, serviceTargets);
-    const done: Observable<DataQueryResponse> =
-      live.length === 0
-        ? answer.pipe(map(({ data, errors }) => packet(key, data, errors)))
-        : answer.pipe(mergeMap(({ data, errors }) => this.answerAndFollow(request, live, data, errors)));
+    const done: Observable<DataQueryResponse> = this.liveEnabled
+      ? answer.pipe(
+          mergeMap(({ data, errors }) => this.answerAndFollow(request, serviceTargets, data, errors)),
+        )
+      : answer.pipe(map(({ data, errors }) => packet(key, data, errors)));
     return concat(of<DataQueryResponse>({ data: [], key, state: LoadingState.Loading }), done);
   }
 
@@ -216,69 +236,93 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     return this.liveEnabled && kindOf(query) === 'metrics' && query.live !== false;
   }
 
-  /** The live queries of a request whose range ends at now: a fixed range has nothing to follow. */
-  private liveTargets(request: DataQueryRequest<LiveSyncQuery>, targets: LiveSyncQuery[]): LiveSyncQuery[] {
-    const live = targets.filter((query) => this.isLive(query));
-    if (live.length === 0 || !followsNow(request.range.raw, request.timezone, Date.now())) return [];
-    return live;
-  }
-
   /**
-   * The first answer, then each live query's updates. A followed query's frames travel under
-   * its own key (`<requestId>-<refId>`), so each Streaming packet replaces that query's frames
-   * and nothing else; the rest of the answer (other queries, errors) stays under the request's key.
+   * The first answer, then what follows it, each followed query under its own key
+   * (`<requestId>-<refId>`) so that each packet replaces that query's frames and nothing else;
+   * the rest of the answer (errors, unfollowed frames) stays under the request's key:
+   * - a live metrics query whose range ends at now follows its dataset's changes and freshness;
+   * - any other metrics query follows its dataset's freshness: its notice changes with it;
+   * - freshness and status queries follow every dataset they show, and their ages tick.
    */
   private answerAndFollow(
     request: DataQueryRequest<LiveSyncQuery>,
-    live: LiveSyncQuery[],
+    targets: LiveSyncQuery[],
     data: DataFrame[],
     errors: DataQueryError[],
   ): Observable<DataQueryResponse> {
     const key = request.requestId;
+    const receivedAt = Date.now();
     const failed = new Set(errors.map((e) => e.refId));
-    const followed = live
-      .filter((query) => !failed.has(query.refId))
-      .map((query) => {
-        const frames = data.filter((frame) => frame.refId === query.refId);
-        return { query, frames, stepMs: stepOf(frames) };
-      })
-      .filter((f): f is typeof f & { stepMs: number } => f.stepMs !== undefined);
+    const endsNow = followsNow(request.range.raw, request.timezone, receivedAt);
+    // One Grafana Live change stream per dataset, shared by the request's queries on it.
+    const liveSrv = this.grafanaLive();
+    const changeStreams = new Map<string, Observable<LiveEvent>>();
+    const eventsOf = (dataset: string, since: number | undefined): Observable<LiveEvent> => {
+      if (!liveSrv) return this.sseChanges(dataset);
+      let changes = changeStreams.get(dataset);
+      if (!changes) {
+        changes = grafanaLiveEvents(liveSrv, this.liveStreamId, dataset, since).pipe(share());
+        changeStreams.set(dataset, changes);
+      }
+      return merge(changes, grafanaLiveFreshness(liveSrv, this.liveStreamId, dataset));
+    };
+    const freshnessOf = (dataset: string): Observable<LiveEvent> =>
+      liveSrv ? grafanaLiveFreshness(liveSrv, this.liveStreamId, dataset) : this.sseChanges(dataset);
+    const panelRange = () => currentWindow(request.range, request.timezone, Date.now());
+
+    const followed: Array<{ refId: string; frames: DataFrame[]; follow: Observable<DataQueryResponse> }> = [];
+    for (const query of targets) {
+      const frames = data.filter((frame) => frame.refId === query.refId);
+      if (failed.has(query.refId) || frames.length === 0) continue;
+      const own = `${key}-${query.refId}`;
+      const kind = kindOf(query);
+      const dataset = query.dataset ?? '';
+      const stepMs = stepOf(frames);
+      let follow: Observable<DataQueryResponse>;
+      if (kind === 'freshness' || kind === 'status') {
+        follow = followFreshness({
+          key: own,
+          initial: frames,
+          receivedAt,
+          feeds: datasetsIn(frames).map(freshnessOf),
+          tick: this.freshnessTick,
+          now: Date.now,
+          notices: kind === 'freshness',
+        });
+      } else if (this.isLive(query) && endsNow && stepMs !== undefined) {
+        const since = lastSyncOf(frames);
+        follow = followQuery({
+          key: own,
+          initial: frames,
+          since,
+          version: versionOf(frames),
+          stepMs,
+          events: eventsOf(dataset, since),
+          window: panelRange,
+          fetchSpan: (span) => this.queryTouched(request, query, span, stepMs),
+          receivedAt,
+          now: Date.now,
+        });
+      } else {
+        follow = followNotices({
+          key: own,
+          initial: frames,
+          receivedAt,
+          feed: freshnessOf(dataset),
+          now: Date.now,
+        });
+      }
+      followed.push({ refId: query.refId, frames, follow });
+    }
     if (followed.length === 0) return of(packet(key, data, errors));
 
-    const ids = new Set(followed.map((f) => f.query.refId));
+    const ids = new Set(followed.map((f) => f.refId));
     const rest = data.filter((frame) => !ids.has(frame.refId ?? ''));
     const first = [
       packet(key, rest, errors, data.length),
-      ...followed.map(({ query, frames }) => packet(`${key}-${query.refId}`, frames, [])),
+      ...followed.map(({ refId, frames }) => packet(`${key}-${refId}`, frames, [])),
     ];
-
-    // One stream per dataset, shared by the request's queries on it.
-    const liveSrv = this.grafanaLive();
-    const streams = new Map<string, Observable<LiveEvent>>();
-    const eventsOf = (dataset: string, since: number | undefined) => {
-      if (!liveSrv) return this.sseChanges(dataset);
-      let events = streams.get(dataset);
-      if (!events) {
-        events = grafanaLiveEvents(liveSrv, this.liveStreamId, dataset, since).pipe(share());
-        streams.set(dataset, events);
-      }
-      return events;
-    };
-    const panelRange = () => currentWindow(request.range, request.timezone, Date.now());
-    const updates = followed.map(({ query, frames, stepMs }) => {
-      const since = lastSyncOf(frames);
-      return followQuery({
-        key: `${key}-${query.refId}`,
-        initial: frames,
-        since,
-        version: versionOf(frames),
-        stepMs,
-        events: eventsOf(query.dataset ?? '', since),
-        window: panelRange,
-        fetchSpan: (span) => this.queryTouched(request, query, span, stepMs),
-      });
-    });
-    return concat(from(first), merge(...updates));
+    return concat(from(first), merge(...followed.map((f) => f.follow)));
   }
 
   /**
@@ -389,7 +433,8 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
       limit: ANNOTATION_LIMIT,
     };
     if (query.dataset) params.dataset = query.dataset;
-    if (query.changesOnly) params.changesOnly = 'true';
+    if (query.annotationKinds) params.kinds = query.annotationKinds.join(',');
+    if (query.minRecords !== undefined && query.minRecords > 0) params.minRecords = query.minRecords;
     return this.fetch<AnnotationRecord[]>({
       url: `${this.url}/api/annotations`,
       method: 'GET',
@@ -434,7 +479,7 @@ export class DataSource extends DataSourceApi<LiveSyncQuery, LiveSyncOptions> {
     return names.map((text) => ({ text, value: text }));
   }
 
-  async testDatasource(): Promise<TestDataSourceResponse> {
+  override async testDatasource(): Promise<TestDataSourceResponse> {
     if (!this.serviceUrl) {
       return {
         status: 'error',
@@ -595,7 +640,7 @@ export function annotationsToFrame(records: AnnotationRecord[], refId: string): 
   const rows = Array.isArray(records) ? records : [];
   return createDataFrame({
     refId,
-    name: 'LiveSync sync runs',
+    name: 'LiveSync sync state changes',
     fields: [
       { name: 'time', type: FieldType.time, values: rows.map((r) => toEpochMs(r.time)) },
       {
@@ -609,13 +654,16 @@ export function annotationsToFrame(records: AnnotationRecord[], refId: string): 
       {
         name: 'color',
         type: FieldType.string,
-        values: rows.map((r) => ((r.tags ?? []).includes('failure') ? FAILURE_COLOR : undefined)),
+        values: rows.map((r) => (r.tags ?? []).map((tag) => REGION_COLORS[tag]).find(Boolean)),
       },
     ],
   });
 }
 
-/** Sync runs as annotation events: a marker (or a region, for a run that took time), failures in red. */
+/**
+ * Annotation records as events: regions for state changes (failures in red, resyncs in orange,
+ * pauses in grey, whatever colour the layer has), markers for big batches.
+ */
 export function framesToAnnotationEvents(frames: DataFrame[]): AnnotationEvent[] {
   const events: AnnotationEvent[] = [];
   for (const frame of frames) {

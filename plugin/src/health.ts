@@ -1,5 +1,5 @@
 import type { TestDataSourceResponse } from '@grafana/data';
-import type { DatasetHealth, HealthResponse } from './api';
+import type { DatasetHealth, HealthResponse, StoreCheck } from './api';
 
 /** Seconds as a person says them: 45s, 12m, 3h 5m, 2d 4h. */
 export function formatAge(seconds: number | null | undefined): string {
@@ -28,30 +28,38 @@ function describeDataset(name: string, health: DatasetHealth): string {
   }
 }
 
-/** "Save & test" in words: what works, and what does not, by name. */
+/** The store in a few words: which one, and what that means for the data. */
+function describeStore(store: StoreCheck | undefined): string {
+  if (!store) return 'store: unknown';
+  if (store.kind === 'memory')
+    return 'store: embedded memory, so its data is lost when the service restarts and is synced again';
+  return `store: Redis${store.url ? ` at ${store.url}` : ''}, reachable`;
+}
+
+/** "Save & test" in words: what works, and what does not, by name, starting with the store it really uses. */
 export function describeHealth(health: HealthResponse): TestDataSourceResponse {
-  const redis = health.checks?.redis;
+  const store = health.checks?.store;
   const datasets = Object.entries(health.checks?.datasets ?? {});
-  if (health.status === 'down' || redis?.status === 'down') {
+  if (health.status === 'down' || store?.status === 'down') {
     return {
       status: 'error',
-      message: `LiveSync is reachable but Redis is down${redis?.message ? `: ${redis.message}` : ''}. Panels cannot load until it is back.`,
+      message: `LiveSync is reachable but its store is down: ${store?.message ?? 'no answer'}. Panels cannot load until it is back.`,
     };
   }
+  const connected = `Connected to LiveSync (${describeStore(store)})`;
   const troubled = datasets.filter(([, d]) => d.status === 'stale' || d.status === 'failing');
   if (troubled.length > 0) {
     const list = troubled.map(([name, d]) => describeDataset(name, d)).join('; ');
     const noun = troubled.length === 1 ? 'dataset needs' : 'datasets need';
     return {
       status: 'warning',
-      message: `Connected to LiveSync, but ${troubled.length} ${noun} attention: ${list}.`,
+      message: `${connected}, but ${troubled.length} ${noun} attention: ${list}.`,
     };
   }
   if (datasets.length === 0) {
     return {
       status: 'success',
-      message:
-        'Connected to LiveSync; Redis is up. The service has no datasets yet: declare one in its config file.',
+      message: `${connected}. The service has no datasets yet: declare one in its config file.`,
     };
   }
   const fresh = datasets.filter(([, d]) => d.status === 'ok').map(([name]) => name);
@@ -62,5 +70,5 @@ export function describeHealth(health: HealthResponse): TestDataSourceResponse {
       : '',
     busy.join('; '),
   ].filter(Boolean);
-  return { status: 'success', message: `Connected to LiveSync; Redis is up; ${parts.join('; ')}.` };
+  return { status: 'success', message: `${connected}; ${parts.join('; ')}.` };
 }

@@ -1,4 +1,5 @@
 import type { DataQuery, DataSourceJsonData } from '@grafana/data';
+import type { AnnotationKind } from './api';
 
 /**
  * What a query asks the service for. `annotations` is the annotation editor's own kind: the
@@ -20,8 +21,13 @@ export interface LiveSyncQuery extends DataQuery {
   /** Dimension → the values to keep. */
   filters?: Record<string, string[]>;
   format?: QueryFormat;
-  /** Annotations only: leave out sync runs that changed nothing (failures always show). */
-  changesOnly?: boolean;
+  /**
+   * Annotations only: the state changes to draw as regions (failures until recovery, resyncs
+   * after a store loss, pauses in syncing). Unset means all of them.
+   */
+  annotationKinds?: AnnotationKind[];
+  /** Annotations only: also mark sync runs that applied at least this many records. Unset: none. */
+  minRecords?: number;
   /**
    * Metrics only: while the panel's range ends at now, follow the dataset's changes (over
    * Grafana Live, or the service's server-sent events) instead of waiting for the next refresh.

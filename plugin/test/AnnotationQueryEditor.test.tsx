@@ -39,7 +39,7 @@ function renderEditor(initial: LiveSyncQuery) {
 }
 
 describe('AnnotationQueryEditor', () => {
-  it('picks the dataset whose sync runs to show', async () => {
+  it('picks the dataset whose state changes to show', async () => {
     const { onChange, user } = renderEditor({ refId: 'Anno', kind: 'annotations' });
 
     await user.click(screen.getByLabelText(labels.dataset));
@@ -49,20 +49,48 @@ describe('AnnotationQueryEditor', () => {
     expect(onChange).toHaveBeenLastCalledWith({ refId: 'Anno', kind: 'annotations', dataset: 'signups' });
   });
 
-  it('leaves out runs that changed nothing when asked', async () => {
+  it('draws every kind of state change by default, and leaves out the ones turned off', async () => {
     const { onChange, user } = renderEditor({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
+    for (const kind of ['failure', 'resync', 'pause'] as const)
+      expect(screen.getByLabelText(labels.kinds[kind])).toBeChecked();
 
-    await user.click(screen.getByLabelText(labels.changesOnly));
-
+    await user.click(screen.getByLabelText(labels.kinds.pause));
     expect(onChange).toHaveBeenLastCalledWith({
       refId: 'Anno',
       kind: 'annotations',
       dataset: 'orders',
-      changesOnly: true,
+      annotationKinds: ['failure', 'resync'],
     });
+    await user.click(screen.getByLabelText(labels.kinds.failure));
+    expect(onChange).toHaveBeenLastCalledWith({
+      refId: 'Anno',
+      kind: 'annotations',
+      dataset: 'orders',
+      annotationKinds: ['resync'],
+    });
+    // All of them again is saved as the default: unset.
+    await user.click(screen.getByLabelText(labels.kinds.failure));
+    await user.click(screen.getByLabelText(labels.kinds.pause));
+    expect(onChange).toHaveBeenLastCalledWith({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
   });
 
-  it('clears the dataset to show every sync run', async () => {
+  it('marks big batches only when given a size', async () => {
+    const { onChange, user } = renderEditor({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
+    const size = screen.getByLabelText(labels.minRecords);
+    expect(size).toHaveValue(null);
+
+    await user.type(size, '500');
+    expect(onChange).toHaveBeenLastCalledWith({
+      refId: 'Anno',
+      kind: 'annotations',
+      dataset: 'orders',
+      minRecords: 500,
+    });
+    await user.clear(size);
+    expect(onChange).toHaveBeenLastCalledWith({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
+  });
+
+  it('clears the dataset to show every dataset', async () => {
     const { onChange, user } = renderEditor({ refId: 'Anno', kind: 'annotations', dataset: 'orders' });
     await waitFor(() => expect(screen.getByLabelText(labels.dataset)).toHaveValue('orders'));
 

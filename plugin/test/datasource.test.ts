@@ -10,7 +10,7 @@ import {
 } from '@grafana/data';
 import { Subject, firstValueFrom, lastValueFrom, tap, toArray } from 'rxjs';
 import type { DataSource } from '../src/datasource';
-import { ANNOTATION_LIMIT, FAILURE_COLOR } from '../src/datasource';
+import { ANNOTATION_LIMIT, FAILURE_COLOR, PAUSE_COLOR, RESYNC_COLOR } from '../src/datasource';
 import type { LiveSyncQuery, LiveSyncVariableQuery } from '../src/types';
 import { LiveSyncVariableSupport } from '../src/variables';
 import { FakeBackendSrv, type Reply } from './helpers/backendSrv';
@@ -74,6 +74,9 @@ const countFrame = (refId: string, country: string, values: number[]) => ({
   data: { values: [[FROM, FROM + 60_000], values] },
 });
 
+/** Live updates off: each query is answered once (live.test.ts covers what follows an answer). */
+const answering = () => makeDataSource({ liveEnabled: false });
+
 async function run(ds: DataSource, req: DataQueryRequest<LiveSyncQuery>): Promise<DataQueryResponse[]> {
   return lastValueFrom(ds.query(req).pipe(toArray()));
 }
@@ -106,7 +109,7 @@ describe('query()', () => {
         },
       },
     );
-    const ds = makeDataSource();
+    const ds = answering();
     const responses = await run(
       ds,
       request([
@@ -145,7 +148,7 @@ describe('query()', () => {
     backendSrv().expect({ method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A')]) }, answer);
     const states: LoadingState[] = [];
     const finished = lastValueFrom(
-      makeDataSource()
+      answering()
         .query(request([metrics('A')]))
         .pipe(tap((r) => states.push(r.state!))),
     );
@@ -169,7 +172,7 @@ describe('query()', () => {
         },
       },
     );
-    const [, done] = await run(makeDataSource(), request([metrics('A'), metrics('B', { dataset: 'nope' })]));
+    const [, done] = await run(answering(), request([metrics('A'), metrics('B', { dataset: 'nope' })]));
 
     expect(done!.state).toBe(LoadingState.Done);
     expect((done!.data as DataFrame[]).map((f) => f.refId)).toEqual(['A']);
@@ -189,7 +192,7 @@ describe('query()', () => {
         },
       },
     );
-    const [, done] = await run(makeDataSource(), request([metrics('A', { dataset: 'nope' })]));
+    const [, done] = await run(answering(), request([metrics('A', { dataset: 'nope' })]));
 
     expect(done).toEqual({
       data: [],
@@ -222,7 +225,7 @@ describe('query()', () => {
       { method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A'), toService('B')]) },
       { status, data },
     );
-    const [, done] = await run(makeDataSource(), request([metrics('A'), metrics('B')]));
+    const [, done] = await run(answering(), request([metrics('A'), metrics('B')]));
 
     expect(done!.state).toBe(LoadingState.Error);
     expect(done!.errors).toEqual([
@@ -232,7 +235,7 @@ describe('query()', () => {
   });
 
   it('skips hidden and incomplete queries, and sends nothing when none is left', async () => {
-    const ds = makeDataSource();
+    const ds = answering();
     const responses = await run(
       ds,
       request([
@@ -287,7 +290,7 @@ describe('query()', () => {
       { status: 200, data: { results: { A: { frames: [freshness] }, B: { frames: [status] } } } },
     );
     const [, done] = await run(
-      makeDataSource(),
+      answering(),
       request([
         { refId: 'A', kind: 'freshness', aggregations: ['count'] },
         { refId: 'B', kind: 'status', dataset: 'orders' },
@@ -312,7 +315,7 @@ describe('query()', () => {
       { status: 200, data: { results: { A: { frames: [] } } } },
     );
     const [, done] = await run(
-      makeDataSource(),
+      answering(),
       request([metrics('A')], { skipQueryCache: true, dashboardUID: 'sales' }),
     );
     expect(done!.state).toBe(LoadingState.Done);
@@ -344,7 +347,7 @@ describe('query()', () => {
       { status: 200, data: { results: { A: { frames: [] } } } },
     );
     await run(
-      makeDataSource(),
+      answering(),
       request(
         [
           metrics('A', {
@@ -390,7 +393,7 @@ describe('annotations', () => {
     expect(ds.annotations!.getDefaultQuery!()).toEqual({ kind: 'annotations' });
   });
 
-  it('turns sync runs into events: markers, regions for runs that took time, failures in red', async () => {
+  it('turns state changes into coloured regions and big batches into markers', async () => {
     backendSrv().expect(
       {
         method: 'GET',
@@ -403,16 +406,30 @@ describe('annotations', () => {
           {
             time: FROM + 1000,
             timeEnd: FROM + 1000,
-            title: 'orders synced',
-            text: '120 records',
-            tags: ['sync', 'success'],
+            title: 'orders: 120 records synced',
+            text: 'one sync run applied 120 records in 80 ms',
+            tags: ['sync', 'batch', 'orders'],
           },
           {
             time: FROM + 5000,
             timeEnd: FROM + 9000,
-            title: 'orders sync failed',
-            text: 'ECONNREFUSED',
-            tags: ['sync', 'failure'],
+            title: 'orders: sync failed, then recovered',
+            text: '3 failed runs over 4 s',
+            tags: ['sync', 'failure', 'orders'],
+          },
+          {
+            time: FROM + 10_000,
+            timeEnd: FROM + 20_000,
+            title: 'orders: resynced after the store lost its data',
+            text: '900 records read again in 10 s',
+            tags: ['sync', 'resync', 'orders'],
+          },
+          {
+            time: FROM + 30_000,
+            timeEnd: FROM + 90_000,
+            title: 'orders: sync paused',
+            text: 'nothing was synced for 60 s',
+            tags: ['sync', 'pause', 'orders'],
           },
         ],
       },
@@ -423,43 +440,41 @@ describe('annotations', () => {
     // One packet: an empty Loading one would blank the annotation layer while it waits.
     expect(more).toEqual([]);
     expect(done!.state).toBe(LoadingState.Done);
-    const events = await firstValueFrom(
+    const events = (await firstValueFrom(
       ds.annotations!.processEvents!(annotation, done!.data as DataFrame[]),
-    );
+    ))!;
 
-    expect(events).toEqual([
-      {
-        time: FROM + 1000,
-        timeEnd: FROM + 1000,
-        isRegion: false,
-        title: 'orders synced',
-        text: '120 records',
-        tags: ['sync', 'success'],
-      },
-      {
-        time: FROM + 5000,
-        timeEnd: FROM + 9000,
-        isRegion: true,
-        title: 'orders sync failed',
-        text: 'ECONNREFUSED',
-        tags: ['sync', 'failure'],
-        color: FAILURE_COLOR,
-      },
+    expect(events.map((e) => [e.title, e.isRegion, e.color])).toEqual([
+      ['orders: 120 records synced', false, undefined],
+      ['orders: sync failed, then recovered', true, FAILURE_COLOR],
+      ['orders: resynced after the store lost its data', true, RESYNC_COLOR],
+      ['orders: sync paused', true, PAUSE_COLOR],
     ]);
+    expect(events[1]).toEqual({
+      time: FROM + 5000,
+      timeEnd: FROM + 9000,
+      isRegion: true,
+      title: 'orders: sync failed, then recovered',
+      text: '3 failed runs over 4 s',
+      tags: ['sync', 'failure', 'orders'],
+      color: FAILURE_COLOR,
+    });
   });
 
-  it('asks for every dataset when none is chosen, and reports a failure on the annotation query', async () => {
+  it('asks for every dataset when none is chosen, with the kinds and batch size set, and reports a failure', async () => {
     backendSrv().expect(
       {
         method: 'GET',
         url: `${PROXY}/api/annotations`,
-        params: { from: FROM, to: TO, limit: ANNOTATION_LIMIT, changesOnly: 'true' },
+        params: { from: FROM, to: TO, limit: ANNOTATION_LIMIT, kinds: 'failure,resync', minRecords: 1000 },
       },
       { status: 401, data: { message: 'invalid API key' } },
     );
     const [done, ...more] = await run(
       makeDataSource(),
-      request([{ refId: 'Anno', kind: 'annotations', changesOnly: true }]),
+      request([
+        { refId: 'Anno', kind: 'annotations', annotationKinds: ['failure', 'resync'], minRecords: 1000 },
+      ]),
     );
     expect(more).toEqual([]);
     expect(done).toEqual({
@@ -541,11 +556,16 @@ describe('testDatasource()', () => {
   const health = (status: number, data: unknown) =>
     backendSrv().expect({ method: 'GET', url: `${PROXY}/api/health` }, { status, data });
 
-  it('reports a healthy service and names its datasets', async () => {
+  it('reports a healthy service, names the Redis it uses (no password) and its datasets', async () => {
     health(200, {
       status: 'ok',
       checks: {
-        redis: { status: 'ok' },
+        store: {
+          kind: 'redis',
+          status: 'ok',
+          url: 'redis://cache:6379/0',
+          message: 'Redis at redis://cache:6379/0 is reachable',
+        },
         datasets: {
           orders: { status: 'ok', ageSeconds: 12 },
           signups: { status: 'resyncing', ageSeconds: 40 },
@@ -554,7 +574,8 @@ describe('testDatasource()', () => {
     });
     expect(await makeDataSource().testDatasource()).toEqual({
       status: 'success',
-      message: 'Connected to LiveSync; Redis is up; 1 dataset up to date (orders); signups is resyncing.',
+      message:
+        'Connected to LiveSync (store: Redis at redis://cache:6379/0, reachable); 1 dataset up to date (orders); signups is resyncing.',
     });
   });
 
@@ -562,7 +583,12 @@ describe('testDatasource()', () => {
     health(200, {
       status: 'degraded',
       checks: {
-        redis: { status: 'ok' },
+        store: {
+          kind: 'memory',
+          status: 'ok',
+          message:
+            'the embedded in-memory store: its data is lost when the service restarts, then synced again',
+        },
         datasets: {
           orders: { status: 'stale', ageSeconds: 750 },
           signups: { status: 'failing', ageSeconds: null, message: 'connect ECONNREFUSED 10.0.0.5:5432' },
@@ -573,19 +599,27 @@ describe('testDatasource()', () => {
     expect(await makeDataSource().testDatasource()).toEqual({
       status: 'warning',
       message:
-        'Connected to LiveSync, but 2 datasets need attention: orders is stale (last synced 12m ago); signups is failing: connect ECONNREFUSED 10.0.0.5:5432.',
+        'Connected to LiveSync (store: embedded memory, so its data is lost when the service restarts and is synced again), but 2 datasets need attention: orders is stale (last synced 12m ago); signups is failing: connect ECONNREFUSED 10.0.0.5:5432.',
     });
   });
 
   it('says Redis is down when the service reports it with a 503', async () => {
     health(503, {
       status: 'down',
-      checks: { redis: { status: 'down', message: 'connect ECONNREFUSED 127.0.0.1:6379' }, datasets: {} },
+      checks: {
+        store: {
+          kind: 'redis',
+          status: 'down',
+          url: 'redis://cache:6379/0',
+          message: 'Redis at redis://cache:6379/0 is not reachable: connect ECONNREFUSED 127.0.0.1:6379',
+        },
+        datasets: {},
+      },
     });
     expect(await makeDataSource().testDatasource()).toEqual({
       status: 'error',
       message:
-        'LiveSync is reachable but Redis is down: connect ECONNREFUSED 127.0.0.1:6379. Panels cannot load until it is back.',
+        'LiveSync is reachable but its store is down: Redis at redis://cache:6379/0 is not reachable: connect ECONNREFUSED 127.0.0.1:6379. Panels cannot load until it is back.',
     });
   });
 
@@ -613,9 +647,20 @@ describe('testDatasource()', () => {
   });
 
   it('says when the service has no datasets yet', async () => {
-    health(200, { status: 'ok', checks: { redis: { status: 'ok' }, datasets: {} } });
+    health(200, {
+      status: 'ok',
+      checks: {
+        store: {
+          kind: 'memory',
+          status: 'ok',
+          message:
+            'the embedded in-memory store: its data is lost when the service restarts, then synced again',
+        },
+        datasets: {},
+      },
+    });
     expect((await makeDataSource().testDatasource()).message).toBe(
-      'Connected to LiveSync; Redis is up. The service has no datasets yet: declare one in its config file.',
+      'Connected to LiveSync (store: embedded memory, so its data is lost when the service restarts and is synced again). The service has no datasets yet: declare one in its config file.',
     );
   });
 });

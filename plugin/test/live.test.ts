@@ -16,6 +16,7 @@ import { config } from '@grafana/runtime';
 import { Subject, type Subscription, lastValueFrom, of, toArray } from 'rxjs';
 import type { DataSource } from '../src/datasource';
 import type { LiveEvent } from '../src/live/changes';
+import type { DatasetFreshness } from '../src/live/freshness';
 import { type TouchedAnswer, followQuery } from '../src/live/follow';
 import { currentWindow, followsNow } from '../src/live/range';
 import type { LiveSyncQuery } from '../src/types';
@@ -36,6 +37,7 @@ const FROM = NOW - H;
 const LAST_SYNC = NOW - 10_000;
 const minute = (n: number) => B + n * M;
 const CHANNEL = 'stream/livesync/orders';
+const FRESHNESS = 'stream/livesync/orders/freshness';
 const EVENTS = `${PROXY}/api/datasets/orders/events`;
 
 let clock = NOW;
@@ -172,6 +174,67 @@ function liveFrame(rows: Array<{ version: number; from: number; to: number; at: 
 
 const livePacket = (data: unknown): DataQueryResponse => ({ data: [data], state: LoadingState.Streaming });
 
+const notice = (text: string) => ({ severity: 'warning' as const, text: `orders: ${text}` });
+
+/** A freshness update as the service publishes it: healthy, synced at LAST_SYNC, judged now. */
+function update(extra: Partial<DatasetFreshness> = {}, row: Record<string, unknown> = {}): DatasetFreshness {
+  const lastSyncAt = extra.lastSyncAt === undefined ? LAST_SYNC : extra.lastSyncAt;
+  const at = extra.at ?? NOW;
+  const state = extra.state ?? 'idle';
+  const stale = extra.stale ?? false;
+  const incomplete = extra.incomplete ?? false;
+  return {
+    dataset: 'orders',
+    at,
+    lastSyncAt,
+    ageSeconds: lastSyncAt === null ? null : (at - lastSyncAt) / 1000,
+    state,
+    stale,
+    incomplete,
+    version: 7,
+    notice: null,
+    ...extra,
+    row: {
+      dataset: 'orders',
+      state,
+      last_updated: lastSyncAt,
+      last_success: lastSyncAt,
+      age_seconds: lastSyncAt === null ? null : (at - lastSyncAt) / 1000,
+      stale,
+      incomplete,
+      records: 1200,
+      ...row,
+    },
+  };
+}
+
+/** Freshness updates as Grafana Live delivers the service's line protocol: one row each, the update in `json`. */
+function freshnessPacket(...updates: DatasetFreshness[]): DataQueryResponse {
+  return livePacket({
+    schema: {
+      name: 'orders/freshness',
+      fields: [
+        { name: 'time', type: 'time' },
+        { name: 'incomplete', type: 'boolean' },
+        { name: 'json', type: 'string' },
+        { name: 'stale', type: 'boolean' },
+        { name: 'state', type: 'string' },
+      ],
+    },
+    data: {
+      values: [
+        updates.map((u) => u.at),
+        updates.map((u) => u.incomplete),
+        updates.map((u) => JSON.stringify(u)),
+        updates.map((u) => u.stale),
+        updates.map((u) => u.state),
+      ],
+    },
+  });
+}
+
+const noticesOf = (p: DataQueryResponse) => ((p.data[0] as DataFrame).meta?.notices ?? []).map((n) => n.text);
+
 function watch(ds: DataSource, req: DataQueryRequest<LiveSyncQuery>) {
   const packets: DataQueryResponse[] = [];
   let completed = false;
@@ -224,9 +287,11 @@ describe('live updates over Grafana Live', () => {
     ]);
     expect(live.requests.map((r) => r.addr)).toEqual([
       { scope: LiveChannelScope.Stream, stream: 'livesync', path: 'orders' },
+      { scope: LiveChannelScope.Stream, stream: 'livesync', path: 'orders/freshness' },
     ]);
     expect(live.requests[0]!.addr.namespace).toBeUndefined();
     expect(live.listenersOf(CHANNEL)).toBe(1);
+    expect(live.listenersOf(FRESHNESS)).toBe(1);
 
     // A batch touched the current minute and the one before.
     expectTouched(
@@ -272,6 +337,7 @@ describe('live updates over Grafana Live', () => {
 
     subscription.unsubscribe();
     expect(live.listenersOf(CHANNEL)).toBe(0);
+    expect(live.listenersOf(FRESHNESS)).toBe(0);
   });
 
   it('reads StreamingDataFrames too, and skips rows the answer already had or that were seen before', () => {
@@ -491,7 +557,7 @@ describe('live updates over Grafana Live', () => {
     expect(live.listenersOf(CHANNEL)).toBe(0);
   });
 
-  it('keeps non-live and failed queries in the first packet and follows only the rest', () => {
+  it('keeps failed queries in the first packet; a non-live query follows its freshness only', () => {
     const live = installLiveSrv();
     backendSrv().expect(
       {
@@ -522,11 +588,12 @@ describe('live updates over Grafana Live', () => {
 
     expect(packets.map((p) => [p.key, p.state, (p.data as DataFrame[]).map((f) => f.refId)])).toEqual([
       ['Q1', LoadingState.Loading, []],
-      ['Q1', LoadingState.Done, ['B']],
+      ['Q1', LoadingState.Done, []],
       ['Q1-A', LoadingState.Done, ['A']],
+      ['Q1-B', LoadingState.Done, ['B']],
     ]);
     expect(packets[1]!.errors).toEqual([{ refId: 'C', message: 'unknown dataset "nope"', status: 404 }]);
-    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders']);
+    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders', 'orders/freshness', 'orders/freshness']);
     subscription.unsubscribe();
   });
 
@@ -636,13 +703,18 @@ describe('live updates over Grafana Live', () => {
     const { packets, completed } = watch(makeDataSource(), request([metrics('A')]));
 
     live.fail(CHANNEL, new Error('permission denied'));
-
     expect(packets.slice(3).map((p) => [p.key, p.state, (p.data[0] as DataFrame).meta?.notices])).toEqual([
       ['Q1-A', LoadingState.Streaming, [{ severity: 'warning', text: 'Grafana Live: permission denied' }]],
+    ]);
+    // The freshness channel still speaks: the panel ends when it goes too.
+    expect(completed()).toBe(false);
+    live.fail(FRESHNESS, new Error('permission denied'));
+    expect(packets.slice(4).map((p) => [p.key, p.state, (p.data[0] as DataFrame).meta?.notices])).toEqual([
       ['Q1-A', LoadingState.Done, [{ severity: 'warning', text: 'Grafana Live: permission denied' }]],
     ]);
     expect(completed()).toBe(true);
     expect(live.listenersOf(CHANNEL)).toBe(0);
+    expect(live.listenersOf(FRESHNESS)).toBe(0);
   });
 });
 
@@ -802,7 +874,7 @@ describe('live updates over server-sent events', () => {
   });
 });
 
-describe('when there is nothing to follow', () => {
+describe('when there is no data to follow', () => {
   const single = async (ds: DataSource, req: DataQueryRequest<LiveSyncQuery>) => {
     expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
     // The Observable completes: no stream was opened (the doubles would fail on one).
@@ -814,12 +886,27 @@ describe('when there is nothing to follow', () => {
     ['the range ends in the past', {}, { from: 'now-2h', to: 'now-1h' }],
     ['the range is absolute', {}, { from: dateTime(FROM), to: dateTime(NOW) }],
     ['the range is absolute, written as text', {}, { from: String(FROM), to: String(NOW) }],
-  ])('answers once when %s', async (_, extra, raw) => {
-    installLiveSrv();
-    expect(await single(makeDataSource(), request([metrics('A', extra)], raw))).toEqual([
+  ])('follows the freshness only, asking for no data, when %s', (_, extra, raw) => {
+    const live = installLiveSrv();
+    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
+    const { packets, subscription } = watch(makeDataSource(), request([metrics('A', extra)], raw));
+    expect(packets.map((p) => [p.key, p.state])).toEqual([
       ['Q1', LoadingState.Loading],
       ['Q1', LoadingState.Done],
+      ['Q1-A', LoadingState.Done],
     ]);
+    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders/freshness']);
+    // A change is not even heard; a new notice is drawn, with the same data.
+    live.push(CHANNEL, livePacket(liveFrame([{ version: 8, from: minute(0), to: minute(1), at: NOW }])));
+    live.push(
+      FRESHNESS,
+      freshnessPacket(update({ state: 'failing', notice: notice('last error: connection refused') })),
+    );
+    expect(packets.slice(3).map((p) => [p.key, p.state, seriesOf(p), noticesOf(p)])).toEqual([
+      ['Q1-A', LoadingState.Done, [['FR', [[-1, 2]]]], ['orders: last error: connection refused']],
+    ]);
+    subscription.unsubscribe();
+    expect(live.listenersOf(FRESHNESS)).toBe(0);
   });
 
   it('answers once when the data source turned live updates off', async () => {
@@ -856,6 +943,213 @@ describe('when there is nothing to follow', () => {
       ['Q1', LoadingState.Loading],
       ['Q1', LoadingState.Error],
     ]);
+  });
+});
+
+describe('freshness on an open panel, with auto-refresh off', () => {
+  /** A freshness frame as the service answers it, for one dataset judged at NOW. */
+  const freshnessFrame = (refId: string, lastSyncAt = LAST_SYNC, ageSeconds = 10) => ({
+    schema: {
+      refId,
+      name: 'freshness',
+      meta: { notices: [] },
+      fields: [
+        { name: 'dataset', type: 'string' },
+        { name: 'last_updated', type: 'time' },
+        { name: 'age_seconds', type: 'number', config: { unit: 's' } },
+        { name: 'state', type: 'string' },
+        { name: 'stale', type: 'boolean' },
+        { name: 'incomplete', type: 'boolean' },
+        { name: 'records', type: 'number' },
+      ],
+    },
+    data: {
+      values: [['orders'], [lastSyncAt], [ageSeconds], ['idle'], [false], [false], [1200]],
+    },
+  });
+  const column = (p: DataQueryResponse, name: string) =>
+    (p.data[0] as DataFrame).fields.find((f) => f.name === name)!.values[0];
+
+  function watchFreshness(ds: DataSource, reply = answer({ F: [freshnessFrame('F')] })) {
+    expectFirstQuery([{ refId: 'F', kind: 'freshness', dataset: 'orders' }], reply);
+    const tick = new Subject<void>();
+    ds.freshnessTick = tick;
+    const watched = watch(ds, request([{ refId: 'F', kind: 'freshness', dataset: 'orders' }]));
+    return { ...watched, tick };
+  }
+
+  it('ticks the data age every second, then turns it stale with the notice the service publishes', () => {
+    const live = installLiveSrv();
+    const { packets, subscription, tick } = watchFreshness(makeDataSource());
+    expect(packets.map((p) => [p.key, p.state])).toEqual([
+      ['Q1', LoadingState.Loading],
+      ['Q1', LoadingState.Done],
+      ['Q1-F', LoadingState.Done],
+    ]);
+    expect(column(packets[2]!, 'age_seconds')).toBe(10);
+
+    clock = NOW + 1000;
+    tick.next();
+    clock = NOW + 2000;
+    tick.next();
+    expect(packets.slice(3).map((p) => [p.key, p.state, column(p, 'age_seconds')])).toEqual([
+      ['Q1-F', LoadingState.Streaming, 11],
+      ['Q1-F', LoadingState.Streaming, 12],
+    ]);
+
+    // The service says the dataset crossed staleAfter: the row and the notice change at once.
+    clock = NOW + 2500;
+    const stale = update(
+      {
+        at: NOW + 2500,
+        stale: true,
+        state: 'failing',
+        notice: notice('last synced 12 s ago; threshold 10 s'),
+      },
+      { state: 'failing', stale: true, last_error: 'relation "orders" does not exist' },
+    );
+    live.push(FRESHNESS, freshnessPacket(stale));
+    const last = packets.at(-1)!;
+    expect([column(last, 'stale'), column(last, 'state'), column(last, 'age_seconds')]).toEqual([
+      true,
+      'failing',
+      12.5,
+    ]);
+    expect(noticesOf(last)).toEqual(['orders: last synced 12 s ago; threshold 10 s']);
+
+    // It recovers: fresh again, no notice.
+    clock = NOW + 4000;
+    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 4000, lastSyncAt: NOW + 3900 })));
+    expect([column(packets.at(-1)!, 'age_seconds'), noticesOf(packets.at(-1)!)]).toEqual([0.1, []]);
+    subscription.unsubscribe();
+    expect(live.listenersOf(FRESHNESS)).toBe(0);
+  });
+
+  it("counts ages on the service's clock, whatever this browser's clock says", () => {
+    installLiveSrv();
+    // The service's clock is five minutes ahead: its answer says 10 s at what is NOW + 5 min there.
+    const { packets, subscription, tick } = watchFreshness(
+      makeDataSource(),
+      answer({ F: [freshnessFrame('F', LAST_SYNC + 300_000)] }),
+    );
+    clock = NOW + 3000;
+    tick.next();
+    expect(column(packets.at(-1)!, 'age_seconds')).toBe(13);
+    subscription.unsubscribe();
+  });
+
+  it('keeps ticking over the service events without Grafana Live, and says when the stream is in trouble', () => {
+    const body = new Subject<string>();
+    backendSrv().expectChunked(
+      { method: 'GET', url: EVENTS, headers: { Accept: 'text/event-stream' } },
+      { chunks: body },
+    );
+    const { packets, subscription, tick } = watchFreshness(makeDataSource());
+    const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    body.next(sse('hello', { dataset: 'orders', version: 7, freshness: update() }));
+    clock = NOW + 1000;
+    body.next(
+      sse(
+        'freshness',
+        update({
+          at: NOW + 1000,
+          incomplete: true,
+          state: 'resyncing',
+          notice: notice('resyncing; totals are incomplete'),
+        }),
+      ),
+    );
+    expect(noticesOf(packets.at(-1)!)).toEqual(['orders: resyncing; totals are incomplete']);
+    expect(column(packets.at(-1)!, 'incomplete')).toBe(true);
+    clock = NOW + 2000;
+    tick.next();
+    expect(column(packets.at(-1)!, 'age_seconds')).toBe(12);
+    subscription.unsubscribe();
+  });
+
+  it('replaces the notice of a live metrics panel when the freshness changes, and draws nothing when it does not', () => {
+    const live = installLiveSrv();
+    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
+    const { packets, subscription } = watch(makeDataSource(), request([metrics('A')]));
+    expect(packets).toHaveLength(3);
+
+    // A routine run: a newer last success, the same (no) notice.
+    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 1000, lastSyncAt: NOW + 900 })));
+    expect(packets).toHaveLength(3);
+
+    // The store lost the dataset: the panel says the totals are incomplete, in words and in meta.
+    const lost = update({
+      at: NOW + 2000,
+      lastSyncAt: NOW + 900,
+      state: 'resyncing',
+      incomplete: true,
+      notice: notice('resyncing from the start after the store lost its data; totals are incomplete'),
+    });
+    live.push(FRESHNESS, freshnessPacket(lost));
+    expect(packets).toHaveLength(4);
+    const [meta] = (packets[3]!.data as DataFrame[]).map((f) => f.meta);
+    expect(packets[3]!.state).toBe(LoadingState.Streaming);
+    expect(meta?.notices).toEqual([lost.notice]);
+    expect(meta?.custom).toMatchObject({ incomplete: true, state: 'resyncing', lastSyncAt: NOW + 900 });
+    expect(seriesOf(packets[3]!)).toEqual([['FR', [[-1, 2]]]]);
+
+    // A replay of an older update (Grafana sends a channel's last message again) changes nothing.
+    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 1000, lastSyncAt: NOW + 900 })));
+    expect(packets).toHaveLength(4);
+
+    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 3000, lastSyncAt: NOW + 2900 })));
+    expect(packets).toHaveLength(5);
+    expect(packets[4]!.data.map((f: DataFrame) => f.meta?.notices)).toEqual([undefined]);
+    expect((packets[4]!.data[0] as DataFrame).meta?.custom).toMatchObject({
+      incomplete: false,
+      state: 'idle',
+    });
+    subscription.unsubscribe();
+  });
+
+  it('keeps every row of a sync-status table current, one dataset at a time', () => {
+    const live = installLiveSrv();
+    const status = {
+      schema: {
+        refId: 'S',
+        name: 'sync status',
+        fields: [
+          { name: 'dataset', type: 'string' },
+          { name: 'state', type: 'string' },
+          { name: 'last_success', type: 'time' },
+          { name: 'age_seconds', type: 'number' },
+          { name: 'records', type: 'number' },
+        ],
+      },
+      data: {
+        values: [
+          ['orders', 'signups'],
+          ['idle', 'idle'],
+          [LAST_SYNC, NOW - 1000],
+          [10, 1],
+          [1200, 30],
+        ],
+      },
+    };
+    expectFirstQuery([{ refId: 'S', kind: 'status' }], answer({ S: [status] }));
+    const ds = makeDataSource();
+    const tick = new Subject<void>();
+    ds.freshnessTick = tick;
+    const { packets, subscription } = watch(ds, request([{ refId: 'S', kind: 'status' }]));
+    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders/freshness', 'signups/freshness']);
+
+    live.push(FRESHNESS, freshnessPacket(update({ state: 'failing' }, { records: 1300 })));
+    const table = packets.at(-1)!.data[0] as DataFrame;
+    const values = (name: string) => table.fields.find((f) => f.name === name)!.values;
+    expect([values('dataset'), values('state'), values('records'), values('age_seconds')]).toEqual([
+      ['orders', 'signups'],
+      ['failing', 'idle'],
+      [1300, 30],
+      [10, 1],
+    ]);
+    // Status tables carry no notices: the failure shows in its row.
+    expect(table.meta?.notices).toEqual([]);
+    subscription.unsubscribe();
   });
 });
 

@@ -17,11 +17,18 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { ROOT, type Service, demoConfig, freePort, startService } from '../scripts/serve';
 import { panelIds, testIds } from '../src/testIds';
 import { type PageProblems, launchBrowser, openPage } from './support/browser';
+import { ThrowawayRedis } from './support/redis';
 import { Upstream } from './support/upstream';
 import { waitUntil } from './support/wait';
 
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379/0';
-const SCREENSHOTS = path.join(ROOT, 'docs', 'img');
+/**
+ * Where the screenshots go: preview/test-results/ (ignored by git), so a test run changes no
+ * tracked file. `npm run screenshots` runs the same flow with --update-docs-img to rewrite the
+ * README's pictures in docs/img/.
+ */
+const SCREENSHOTS = process.argv.includes('--update-docs-img')
+  ? path.join(ROOT, 'docs', 'img')
+  : path.join(ROOT, 'preview', 'test-results');
 const MIN = 60_000;
 /** Grafana's palette red and green in the dark theme, as the stat's background takes them. */
 const RED = '#F2495C';
@@ -30,6 +37,9 @@ const GREEN = '#73BF69';
 const apiKey = randomBytes(12).toString('hex');
 const liveToken = randomBytes(12).toString('hex');
 const redisPrefix = `preview-e2e-${randomBytes(4).toString('hex')}`;
+/** The service's own Redis: a test flushes it, which a shared server must never see. */
+const redis = new ThrowawayRedis();
+let admin: Redis;
 const upstream = new Upstream();
 let service: Service;
 let browser: { context: BrowserContext; close: () => Promise<void> };
@@ -47,12 +57,14 @@ const SEED = [
 before(async () => {
   await upstream.create();
   await upstream.insert(SEED);
+  await redis.start();
+  admin = new Redis(redis.url);
   const port = await freePort();
   service = await startService({
     port,
     config: {
       server: { host: '127.0.0.1', port, apiKey, rateLimitPerMinute: 0 },
-      redis: { url: REDIS_URL, prefix: redisPrefix },
+      redis: { url: redis.url, prefix: redisPrefix },
       // The service pushes to the preview's Grafana Live, as it would to Grafana's.
       grafanaLive: { url: `http://127.0.0.1:${port}/preview`, token: liveToken, streamId: 'livesync' },
       datasets: [
@@ -95,13 +107,8 @@ after(async () => {
   await browser?.close();
   await service?.stop();
   await upstream.drop();
-  const redis = new Redis(REDIS_URL);
-  for (;;) {
-    const keys = await redis.keys(`${redisPrefix}*`);
-    if (keys.length === 0) break;
-    await redis.del(...keys);
-  }
-  await redis.quit();
+  admin?.disconnect();
+  await redis.stop();
 });
 
 describe('the preview', () => {
@@ -131,7 +138,13 @@ describe('the preview', () => {
       await typeApiKey(page, apiKey);
       await saveAndTest.click();
       await alert.filter({ hasText: /^Connected to LiveSync/ }).waitFor();
-      assert.match((await alert.textContent()) ?? '', /Redis is up; 1 dataset up to date \(events\)/);
+      // It names the store the service really uses: this Redis, by its URL (no password in it).
+      assert.match(
+        (await alert.textContent()) ?? '',
+        new RegExp(
+          `^Connected to LiveSync \\(store: Redis at ${redis.url.replaceAll('.', '\\.')}, reachable\\); 1 dataset up to date \\(events\\)`,
+        ),
+      );
       await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-datasource.png') });
 
       await typeApiKey(page, 'not-the-key');
@@ -256,34 +269,159 @@ describe('the preview', () => {
     await page.close();
   });
 
-  test('a stopped upstream turns the panels stale after staleAfter, and its return clears them', async () => {
-    const { page } = await open('refresh=1s');
+  test('with auto-refresh off, a broken upstream turns the open panels stale on time, and its return clears them', async (t) => {
+    // The default: no `refresh` in the URL, so nothing refreshes the panels but their own live updates.
+    const { page } = await open('');
     const events = page.getByTestId(testIds.panel(panelIds.eventsByCountry));
+    const status = page.getByTestId(testIds.panel(panelIds.syncStatus));
     const stat = page.getByTestId(testIds.panel(panelIds.dataAge)).getByTestId(testIds.stat);
-    await waitFor(
-      page,
-      (id) => !!document.querySelector(`[data-testid="${id}"] [data-color]`),
-      testIds.panel(panelIds.dataAge),
-    );
-    assert.equal(await stat.getAttribute('data-color'), GREEN);
-    assert.equal(await events.getByTestId(testIds.notice('warning')).count(), 0);
+    const notice = events.getByTestId(testIds.notice('warning'));
+    await events.getByText('count US', { exact: true }).waitFor();
+    await waitForAttribute(stat, 'data-color', GREEN, 20_000);
+    assert.equal(await notice.count(), 0);
+    const requests = await requestIds(page);
 
+    const cut = Date.now();
     await upstream.relay.stop();
     try {
-      const notice = events.getByTestId(testIds.notice('warning'));
       await notice.waitFor({ timeout: 20_000 });
+      t.diagnostic(
+        `measured: the stale notice showed ${Date.now() - cut} ms after the upstream broke (staleAfter 3 s)`,
+      );
       await waitForAttribute(stat, 'data-color', RED, 20_000);
+      t.diagnostic(`measured: the data-age stat turned red ${Date.now() - cut} ms after the upstream broke`);
+      await status
+        .getByText(/^(backoff|failing)$/)
+        .first()
+        .waitFor({ timeout: 20_000 });
       await notice.hover();
       const tooltip = page.getByRole('tooltip');
       await tooltip.waitFor();
-      assert.match((await tooltip.textContent()) ?? '', /events: last synced .* ago; threshold 3 s/);
+      assert.match(
+        (await tooltip.textContent()) ?? '',
+        /events: last synced .* ago; threshold 3 s; last error: .*/,
+      );
       await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-stale.png') });
+      await page.mouse.move(0, 0);
     } finally {
       await upstream.relay.start();
     }
-    // Recovery waits out the service's circuit breaker (half-open after 30 s) at worst.
-    await events.getByTestId(testIds.notice('warning')).waitFor({ state: 'detached', timeout: 60_000 });
-    await waitForAttribute(stat, 'data-color', GREEN, 10_000);
+    const restored = Date.now();
+    // A blip costs about its own length: the first retry after it syncs.
+    await notice.waitFor({ state: 'detached', timeout: 20_000 });
+    await waitForAttribute(stat, 'data-color', GREEN, 20_000);
+    t.diagnostic(`measured: green again ${Date.now() - restored} ms after the upstream came back`);
+    await status.getByText('idle', { exact: true }).first().waitFor({ timeout: 20_000 });
+    // All of it without a single refresh: every panel still shows its first request.
+    assert.deepEqual(await requestIds(page), requests);
+
+    // The outage is one annotated region, from the first failed run to the recovery, not a mark per run.
+    const annotations = await serviceGet<Array<{ time: number; timeEnd: number; tags: string[] }>>(
+      `/api/annotations?dataset=events&from=${cut - MIN}&to=${Date.now()}`,
+    );
+    assert.deepEqual(
+      annotations.map((a) => a.tags),
+      [['sync', 'failure', 'events']],
+    );
+    assert.ok(annotations[0]!.time >= cut && annotations[0]!.timeEnd <= Date.now());
+    await page.close();
+  });
+
+  test('with auto-refresh off, a renamed table shows as failing within a second, and "sync now" recovers at once', async (t) => {
+    const { page } = await open('');
+    const events = page.getByTestId(testIds.panel(panelIds.eventsByCountry));
+    const status = page.getByTestId(testIds.panel(panelIds.syncStatus));
+    const notice = events.getByTestId(testIds.notice('warning'));
+    await events.getByText('count US', { exact: true }).waitFor();
+    await status.getByText('idle', { exact: true }).first().waitFor({ timeout: 20_000 });
+
+    const table = await upstream.rename();
+    let restored = false;
+    try {
+      await status.getByText('failing', { exact: true }).first().waitFor({ timeout: 20_000 });
+      const shownAt = Date.now();
+      await notice.waitFor({ timeout: 5_000 });
+      const { status: failed } = await serviceGet<{
+        status: { state: string; lastError: { message: string; class: string; at: number } };
+      }>('/api/datasets/events');
+      assert.equal(failed.state, 'failing');
+      assert.equal(failed.lastError.class, 'permanent');
+      t.diagnostic(
+        `measured: "failing" showed ${shownAt - failed.lastError.at} ms after the failed run ended`,
+      );
+      await notice.hover();
+      assert.match((await page.getByRole('tooltip').textContent()) ?? '', /last error: .*does not exist/);
+      await page.mouse.move(0, 0);
+
+      // Fixed: no need to wait out the permanent-error wait (5 min); "sync now" tries at once.
+      await table.restore();
+      restored = true;
+      const fixed = Date.now();
+      const response = await fetch(`${service.url}/api/datasets/events/sync`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}` },
+      });
+      assert.equal(response.status, 200, await response.text());
+      await status.getByText('idle', { exact: true }).first().waitFor({ timeout: 10_000 });
+      await notice.waitFor({ state: 'detached', timeout: 10_000 });
+      t.diagnostic(`measured: idle and no notice ${Date.now() - fixed} ms after "sync now"`);
+    } finally {
+      if (!restored) await table.restore();
+    }
+    await page.close();
+  });
+
+  test('with auto-refresh off, a flushed store shows the incomplete notice on open panels until the resync catches up', async (t) => {
+    const { page } = await open('');
+    const events = page.getByTestId(testIds.panel(panelIds.eventsByCountry));
+    const age = page.getByTestId(testIds.panel(panelIds.dataAge));
+    const notice = events.getByTestId(testIds.notice('warning'));
+    await events.getByText('count US', { exact: true }).waitFor();
+    await waitForAttribute(age.getByTestId(testIds.stat), 'data-color', GREEN, 20_000);
+    assert.equal(await notice.count(), 0);
+    const requests = await requestIds(page);
+
+    // The upstream table is locked: the resync after the flush cannot read it, its runs fail.
+    const unlock = await upstream.lock();
+    try {
+      const flushed = Date.now();
+      await admin.flushall();
+      await notice.waitFor({ timeout: 10_000 });
+      t.diagnostic(`measured: the incomplete notice showed ${Date.now() - flushed} ms after FLUSHALL`);
+      await notice.hover();
+      const tooltip = page.getByRole('tooltip');
+      await tooltip.waitFor();
+      assert.match(
+        (await tooltip.textContent()) ?? '',
+        /^events: resyncing from the start after the store lost its data.*; totals are incomplete until it catches up/,
+      );
+      await page.mouse.move(0, 0);
+      await age.getByTestId(testIds.notice('warning')).waitFor();
+      // A resync run fails (the lock outlasts its statement timeout): the notice stays.
+      await waitUntil(
+        'a failed resync run',
+        async () => {
+          const { status } = await serviceGet<{
+            status: { incomplete: boolean; lastError: unknown; state: string };
+          }>('/api/datasets/events');
+          return status.incomplete && status.state !== 'resyncing' && status.lastError !== null;
+        },
+        { timeoutMs: 20_000 },
+      );
+      assert.equal(await notice.count(), 1);
+      await notice.hover();
+      assert.match((await page.getByRole('tooltip').textContent()) ?? '', /totals are incomplete/);
+      await page.mouse.move(0, 0);
+    } finally {
+      await unlock();
+    }
+    const unlocked = Date.now();
+    await notice.waitFor({ state: 'detached', timeout: 30_000 });
+    t.diagnostic(
+      `measured: the notice went ${Date.now() - unlocked} ms after the upstream could be read again`,
+    );
+    await events.getByText('count US', { exact: true }).waitFor();
+    assert.deepEqual(await requestIds(page), requests);
     await page.close();
   });
 });
@@ -301,8 +439,9 @@ describe('the preview on the demo dataset, as `npm start` shows it', () => {
     await page.goto(demo.url);
     assert.equal(new URL(page.url()).pathname, '/preview/');
     await panelState(page, panelIds.eventsByCountry, 'Streaming');
-    for (const id of [panelIds.dataAge, panelIds.eventsTable, panelIds.syncStatus])
-      await panelState(page, id, 'Done');
+    await panelState(page, panelIds.eventsTable, 'Done');
+    // Freshness and status tick on their own: they stream.
+    for (const id of [panelIds.dataAge, panelIds.syncStatus]) await panelState(page, id, 'Streaming');
     await page
       .getByTestId(testIds.panel(panelIds.eventsByCountry))
       .getByText('count US', { exact: true })
@@ -318,6 +457,16 @@ describe('the preview on the demo dataset, as `npm start` shows it', () => {
     );
     assert.match((await explore.textContent()) ?? '', /count US/);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'preview-explore.png') });
+
+    // "Save & test" names the store this service really uses.
+    await page.getByTestId(testIds.tab('datasource')).click();
+    await page.getByTestId(selectors.pages.DataSource.saveAndTest).click();
+    const alert = page.getByTestId(selectors.pages.DataSource.alert);
+    await alert.filter({ hasText: /^Connected to LiveSync/ }).waitFor();
+    assert.match(
+      (await alert.textContent()) ?? '',
+      /^Connected to LiveSync \(store: embedded memory, so its data is lost when the service restarts and is synced again\)/,
+    );
     assert.deepEqual(problems.errors, []);
     await page.close();
   });
@@ -376,6 +525,14 @@ async function panelState(page: Page, id: number, state: string): Promise<Locato
     { testId: testIds.panel(id), state },
   );
   return panel;
+}
+
+/** The request behind what every panel of the dashboard draws: a refresh would change them. */
+async function requestIds(page: Page): Promise<Record<number, string | null>> {
+  const ids: Record<number, string | null> = {};
+  for (const id of [panelIds.eventsByCountry, panelIds.dataAge, panelIds.syncStatus, panelIds.eventsTable])
+    ids[id] = await page.getByTestId(testIds.panel(id)).getAttribute('data-request-id');
+  return ids;
 }
 
 /** The request behind what a panel draws (the preview writes it on the panel). */
@@ -482,6 +639,12 @@ async function serviceQuery(body: unknown): Promise<{ results: { A: QueryRespons
   });
   assert.equal(response.status, 200, await response.clone().text());
   return (await response.json()) as { results: { A: QueryResponse['results'][string] } };
+}
+
+async function serviceGet<T>(route: string): Promise<T> {
+  const response = await fetch(`${service.url}${route}`, { headers: { authorization: `Bearer ${apiKey}` } });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()) as T;
 }
 
 /** Count per country over a range (the last hour by default), straight from the service. */

@@ -1,5 +1,5 @@
 import { parseDuration } from './duration';
-import type { RawDataset, SourceConfig } from './schema';
+import { PERMANENT_RETRY_DEFAULT, type RawDataset, type SourceConfig } from './schema';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -15,7 +15,14 @@ export interface DatasetSpec {
   metrics: string[];
   distinct: string[];
   resolutionMs: number;
-  sync: { intervalMs: number; batchSize: number; lagMs: number; lookbackMs: number };
+  sync: {
+    intervalMs: number;
+    batchSize: number;
+    lagMs: number;
+    lookbackMs: number;
+    /** Wait after a permanent error before the next run ("sync now" runs at once). */
+    permanentRetryMs: number;
+  };
   staleAfterMs: number;
   retentionMs: number;
   layout: RollupLayout;
@@ -108,6 +115,7 @@ export function resolveDataset(raw: RawDataset): DatasetSpec {
       batchSize: raw.sync.batchSize,
       lagMs: parseDuration(raw.sync.lag),
       lookbackMs: parseDuration(raw.sync.lookback),
+      permanentRetryMs: parseDuration(raw.sync.permanentRetry ?? PERMANENT_RETRY_DEFAULT),
     },
     staleAfterMs: parseDuration(raw.staleAfter),
     retentionMs: parseDuration(raw.retention),

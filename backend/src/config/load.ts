@@ -5,13 +5,20 @@ import { resolveDataset, type DatasetSpec } from './dataset';
 import { formatDuration, parseDuration } from './duration';
 import { interpolateEnv } from './interpolate';
 import { formatKeyPath, isPlainObject, type KeyPath } from './keypath';
-import { ConfigSchema, type RawDataset } from './schema';
+import { ConfigSchema, type Limits, type RawDataset } from './schema';
 import { show, validate, type Problem } from './validate';
 
 export { redactUrl } from './redact';
 
 export interface Config {
-  server: { host: string; port: number; apiKey: string; rateLimitPerMinute: number };
+  server: {
+    host: string;
+    port: number;
+    apiKey: string;
+    rateLimitPerMinute: number;
+    /** Always complete when loaded; a config built in code may leave keys out for their defaults. */
+    limits?: Partial<Limits>;
+  };
   /** Null when the config has no `redis` block: the service then uses its embedded in-memory store. */
   redis: { url: string; prefix: string } | null;
   /** Null when no `grafanaLive` block is given: changes then go out over SSE only. */

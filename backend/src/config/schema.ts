@@ -4,6 +4,9 @@ import { DURATION_PATTERN } from './duration';
 const Duration = (description: string, def?: string) =>
   Type.String({ pattern: DURATION_PATTERN, description, ...(def === undefined ? {} : { default: def }) });
 
+/** `datasets[].sync.permanentRetry` when not given. */
+export const PERMANENT_RETRY_DEFAULT = '5m';
+
 const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_$]*$' });
 /** A PostgreSQL table name, optionally schema-qualified: `events` or `public.events`. */
 const TableName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$' });
@@ -94,6 +97,13 @@ export const DatasetSchema = Type.Object(
         batchSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 5000 }),
         lag: Duration('read only changes older than this', '2s'),
         lookback: Duration('window re-read each run for late commits', '30s'),
+        // Optional in the type so that datasets declared in code may leave it out; loading fills it in.
+        permanentRetry: Type.Optional(
+          Duration(
+            'wait after a permanent error (bad credentials, missing table) before trying again',
+            PERMANENT_RETRY_DEFAULT,
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -101,6 +111,57 @@ export const DatasetSchema = Type.Object(
     retention: Duration('how long records and buckets are kept', '30d'),
   },
   { additionalProperties: false },
+);
+
+/**
+ * Defaults of `server.limits`: what one `/api/query` request may cost and how many are
+ * computed at once (query/budget.ts, query/gate.ts, query/overload.ts say why these values).
+ */
+export const LIMIT_DEFAULTS = {
+  maxCellsPerRequest: 4_000_000,
+  maxPointsPerRequest: 1_000_000,
+  maxConcurrentQueries: 2,
+  maxQueuedQueries: 64,
+  maxEventLoopDelayMs: 200,
+  maxHeapUsedPercent: 85,
+} as const;
+
+export const LimitsSchema = Type.Object(
+  {
+    maxCellsPerRequest: Type.Integer({
+      minimum: 1,
+      default: LIMIT_DEFAULTS.maxCellsPerRequest,
+      description: 'stored cells (groups × tier buckets) one request may read, over all its queries',
+    }),
+    maxPointsPerRequest: Type.Integer({
+      minimum: 1,
+      default: LIMIT_DEFAULTS.maxPointsPerRequest,
+      description: 'values one request may return (rows × fields of every frame), cached or not',
+    }),
+    maxConcurrentQueries: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: LIMIT_DEFAULTS.maxConcurrentQueries,
+      description: 'requests computing metrics from rollups at once',
+    }),
+    maxQueuedQueries: Type.Integer({
+      minimum: 0,
+      default: LIMIT_DEFAULTS.maxQueuedQueries,
+      description: 'requests waiting for a computation slot; beyond them /api/query answers 503',
+    }),
+    maxEventLoopDelayMs: Type.Integer({
+      minimum: 0,
+      default: LIMIT_DEFAULTS.maxEventLoopDelayMs,
+      description: 'mean event-loop delay above which /api/query answers 503 (0 turns it off)',
+    }),
+    maxHeapUsedPercent: Type.Integer({
+      minimum: 0,
+      maximum: 100,
+      default: LIMIT_DEFAULTS.maxHeapUsedPercent,
+      description: "heap used, in % of V8's heap limit, above which /api/query answers 503 (0 turns it off)",
+    }),
+  },
+  { additionalProperties: false, default: {} },
 );
 
 export const ConfigSchema = Type.Object(
@@ -115,6 +176,7 @@ export const ConfigSchema = Type.Object(
           default: 6000,
           description: 'requests per minute per client on /api/* (0 turns the limit off)',
         }),
+        limits: LimitsSchema,
       },
       { additionalProperties: false, default: {} },
     ),
@@ -144,6 +206,7 @@ export const ConfigSchema = Type.Object(
 );
 
 export type RawConfig = Static<typeof ConfigSchema>;
+export type Limits = Static<typeof LimitsSchema>;
 export type RawDataset = Static<typeof DatasetSchema>;
 export type PostgresSourceConfig = Static<typeof PostgresSourceSchema>;
 export type HttpSourceConfig = Static<typeof HttpSourceSchema>;

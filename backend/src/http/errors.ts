@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { FastifySchemaValidationError } from 'fastify/types/schema';
 import { QueryError } from '../query/errors';
-import { StoreUnavailableError } from '../store/types';
+import { StoreError, StoreUnavailableError } from '../store/types';
 
 /** `/queries/0/aggregations` → `queries[0].aggregations` */
 export function pointerToPath(pointer: string): string {
@@ -16,17 +16,35 @@ export function pointerToPath(pointer: string): string {
 
 /** Validation errors in words that name the field: `body.queries[0].format: must be one of timeseries, table`. */
 export function formatValidation(errors: FastifySchemaValidationError[], part: string): Error {
-  const messages = errors.map((e) => {
+  // A union of literals fails once per literal and once more as a whole: say it as one list.
+  const literals = new Map<string, unknown[]>();
+  for (const e of errors) {
+    if (e.keyword !== 'const') continue;
+    const allowed = (e.params as { allowedValue?: unknown }).allowedValue;
+    literals.set(e.instancePath, [...(literals.get(e.instancePath) ?? []), allowed]);
+  }
+  const messages = errors.flatMap((e) => {
     const path = [part, pointerToPath(e.instancePath)].filter(Boolean).join('.').replace('.[', '[');
     const params = e.params as Record<string, unknown>;
+    const union = literals.get(e.instancePath);
+    if (union && e.keyword === 'const') return [];
+    if (union && e.keyword === 'anyOf') return [`${path}: must be one of ${union.join(', ')}`];
     if (e.keyword === 'additionalProperties')
-      return `${path}: unknown field "${String(params.additionalProperty)}"`;
-    if (e.keyword === 'required') return `${path}: "${String(params.missingProperty)}" is required`;
+      return [`${path}: unknown field "${String(params.additionalProperty)}"`];
+    if (e.keyword === 'required') return [`${path}: "${String(params.missingProperty)}" is required`];
     if (e.keyword === 'enum')
-      return `${path}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
-    return `${path}: ${e.message ?? 'is invalid'}`;
+      return [`${path}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`];
+    if (e.keyword === 'type') return [`${path}: must be ${article(String(params.type))}`];
+    return [`${path}: ${e.message ?? 'is invalid'}`];
   });
   return new Error([...new Set(messages)].join('; '));
+}
+
+/** JSON Schema type names as words: `integer` → `an integer`, `number` → `a finite number`. */
+function article(type: string): string {
+  if (type === 'number') return 'a finite number';
+  if (type === 'integer') return 'an integer';
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
 /**
@@ -43,18 +61,22 @@ export function registerErrorHandling(app: FastifyInstance): void {
         .status(err.statusCode)
         .send({ error: err.statusCode === 404 ? 'Not Found' : 'Bad Request', message: err.message });
     }
+    const route = request.routeOptions.url ?? 'unmatched';
     if (err instanceof StoreUnavailableError) {
-      request.log.warn({ err, method: request.method, route: request.routeOptions.url }, 'store unavailable');
+      app.metrics.requestErrors.inc({ route, origin: 'store' });
+      request.log.warn({ err, origin: 'store', method: request.method, route }, 'store unavailable');
       return reply.status(503).header('retry-after', '5').send({
         error: 'Service Unavailable',
-        message: 'the data store (Redis) is not reachable; try again shortly',
+        message: 'the data store (Redis) cannot answer right now; try again shortly',
       });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {
       return reply.status(status).send({ error: httpReason(status), message: err.message });
     }
-    request.log.error({ err, method: request.method, route: request.routeOptions.url }, 'request failed');
+    const origin = err instanceof StoreError ? 'store' : 'internal';
+    app.metrics.requestErrors.inc({ route, origin });
+    request.log.error({ err, origin, method: request.method, route }, 'request failed');
     return reply
       .status(status)
       .send({ error: httpReason(status), message: 'internal error; see the service log' });

@@ -4,6 +4,7 @@ import { ExponentialBackoff, fullJitterGenerator, type IBackoff } from 'cockatie
 import type { Logger } from 'pino';
 import { CELL, type DatasetSpec } from '../config/dataset';
 import type { Counter } from 'prom-client';
+import type { FreshnessUpdate } from '../query/status-frames';
 import type { Store } from '../store/types';
 import type { ChangeEvent } from '../sync/engine';
 import type { ChangeBus } from './bus';
@@ -27,11 +28,18 @@ interface Deps {
   store: Store;
   spec: (name: string) => DatasetSpec | undefined;
   lastSyncAt: (name: string) => number | null;
-  pushes: Counter<'outcome'>;
+  pushes: Counter<'channel' | 'outcome'>;
   log: Logger;
   fetch?: typeof fetch;
   now?: () => number;
 }
+
+/** The measurement, and so the channel path, of a dataset's freshness updates: `<dataset>/freshness`. */
+export function freshnessPath(dataset: string): string {
+  return `${dataset}/freshness`;
+}
+
+type Pending = { kind: 'change'; event: ChangeEvent } | { kind: 'freshness'; update: FreshnessUpdate };
 
 /** Grafana's channel rules: letters, digits, `_ - / . =`, at most 160 characters. */
 export function liveChannel(streamId: string, dataset: string): string {
@@ -44,13 +52,15 @@ export function liveChannel(streamId: string, dataset: string): string {
 
 /**
  * Pushes each dataset's changes to Grafana Live (`POST <url>/api/live/push/<streamId>`, one
- * measurement per dataset, so the channel is `stream/<streamId>/<dataset>`). Changes are
- * merged per dataset and pushed at most once per `coalesceMs`; pushes run beside the sync
- * and never hold it up; a failed push is retried with backoff until a newer change
- * replaces it or the attempts run out.
+ * measurement per dataset, so the channel is `stream/<streamId>/<dataset>`), and its
+ * freshness updates to `stream/<streamId>/<dataset>/freshness`. Changes are merged per
+ * dataset, a freshness update replaces the one before, and each channel is pushed at most
+ * once per `coalesceMs`; pushes run beside the sync and never hold it up; a failed push is
+ * retried with backoff until a newer one replaces it or the attempts run out.
  */
 export class GrafanaLivePusher {
-  private readonly pending = new Map<string, ChangeEvent>();
+  /** By channel path (`<dataset>` or `<dataset>/freshness`). */
+  private readonly pending = new Map<string, Pending>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly lastPushAt = new Map<string, number>();
   private readonly inflight = new Set<Promise<void>>();
@@ -59,6 +69,7 @@ export class GrafanaLivePusher {
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private readonly listener = (event: ChangeEvent) => this.onChange(event);
+  private readonly freshnessListener = (update: FreshnessUpdate) => this.onFreshness(update);
   private closed = false;
 
   constructor(
@@ -69,43 +80,55 @@ export class GrafanaLivePusher {
     this.fetch = deps.fetch ?? fetch;
     this.now = deps.now ?? Date.now;
     deps.bus.on('change', this.listener);
+    deps.bus.on('freshness', this.freshnessListener);
   }
 
   private onChange(event: ChangeEvent): void {
     if (this.closed) return;
     const before = this.pending.get(event.dataset);
-    this.pending.set(
-      event.dataset,
-      before
-        ? {
-            ...event,
-            from: Math.min(before.from, event.from),
-            to: Math.max(before.to, event.to),
-            upserts: before.upserts + event.upserts,
-            deletes: before.deletes + event.deletes,
-          }
-        : event,
-    );
-    if (this.timers.has(event.dataset)) return;
-    const since = this.now() - (this.lastPushAt.get(event.dataset) ?? 0);
+    this.pending.set(event.dataset, {
+      kind: 'change',
+      event:
+        before?.kind === 'change'
+          ? {
+              ...event,
+              from: Math.min(before.event.from, event.from),
+              to: Math.max(before.event.to, event.to),
+              upserts: before.event.upserts + event.upserts,
+              deletes: before.event.deletes + event.deletes,
+            }
+          : event,
+    });
+    this.schedule(event.dataset);
+  }
+
+  private onFreshness(update: FreshnessUpdate): void {
+    if (this.closed) return;
+    this.pending.set(freshnessPath(update.dataset), { kind: 'freshness', update });
+    this.schedule(freshnessPath(update.dataset));
+  }
+
+  private schedule(path: string): void {
+    if (this.timers.has(path)) return;
+    const since = this.now() - (this.lastPushAt.get(path) ?? 0);
     const wait = Math.max(0, (this.options.coalesceMs ?? 250) - since);
     this.timers.set(
-      event.dataset,
-      setTimeout(() => this.flush(event.dataset), wait),
+      path,
+      setTimeout(() => this.flush(path), wait),
     );
   }
 
-  private flush(dataset: string): void {
-    this.timers.delete(dataset);
-    const event = this.pending.get(dataset);
-    if (!event || this.closed) return;
-    this.pending.delete(dataset);
-    this.lastPushAt.set(dataset, this.now());
-    const push = this.deliver(event).finally(() => this.inflight.delete(push));
+  private flush(path: string): void {
+    this.timers.delete(path);
+    const pending = this.pending.get(path);
+    if (!pending || this.closed) return;
+    this.pending.delete(path);
+    this.lastPushAt.set(path, this.now());
+    const push = this.deliver(path, pending).finally(() => this.inflight.delete(push));
     this.inflight.add(push);
   }
 
-  private async deliver(event: ChangeEvent): Promise<void> {
+  private async deliver(path: string, pending: Pending): Promise<void> {
     let backoff: IBackoff<unknown> | undefined;
     const factory = new ExponentialBackoff({
       generator: fullJitterGenerator,
@@ -115,15 +138,15 @@ export class GrafanaLivePusher {
     let body: string | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        body ??= await this.body(event);
+        body ??= pending.kind === 'change' ? await this.body(pending.event) : freshnessLine(pending.update);
         await this.post(body);
-        this.deps.pushes.inc({ outcome: 'success' });
+        this.deps.pushes.inc({ channel: pending.kind, outcome: 'success' });
         return;
       } catch (err) {
-        this.deps.pushes.inc({ outcome: 'failure' });
-        const superseded = this.pending.has(event.dataset);
+        this.deps.pushes.inc({ channel: pending.kind, outcome: 'failure' });
+        const superseded = this.pending.has(path);
         if (this.closed || superseded || attempt >= (this.options.maxAttempts ?? 5)) {
-          this.deps.log.warn({ err, dataset: event.dataset, attempt }, 'Grafana Live push failed');
+          this.deps.log.warn({ err, channel: path, attempt }, 'Grafana Live push failed');
           return;
         }
         backoff = (backoff ?? factory).next(undefined);
@@ -183,9 +206,23 @@ export class GrafanaLivePusher {
   async close(): Promise<void> {
     this.closed = true;
     this.deps.bus.off('change', this.listener);
+    this.deps.bus.off('freshness', this.freshnessListener);
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.abort.abort();
     await Promise.allSettled([...this.inflight]);
   }
+}
+
+/**
+ * A freshness update as one line: the whole update as JSON in `json` (what the plugin reads),
+ * and the state and flags as fields of their own for a Live Measurements panel. The set of
+ * fields never changes, so the channel's schema does not either.
+ */
+export function freshnessLine(update: FreshnessUpdate): string {
+  return line(
+    freshnessPath(update.dataset),
+    { state: update.state, stale: update.stale, incomplete: update.incomplete, json: JSON.stringify(update) },
+    update.at,
+  );
 }

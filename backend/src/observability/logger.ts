@@ -1,18 +1,28 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions as PinoOptions } from 'pino';
+import { isColorSupported, prettyFactory } from 'pino-pretty';
 import { redactUrl } from '../config/redact';
 
 export type { Logger };
 
+/** `json`: one JSON object a line, for machines. `pretty`: one readable line a record, for people. */
+export type LogFormat = 'json' | 'pretty';
+
+/** A place to write lines; `isTTY` as on `process.stdout` says whether a person is reading it. */
+export type LogDestination = DestinationStream & { isTTY?: boolean };
+
 export interface LoggerOptions {
   /** Overrides `LOG_LEVEL`. */
   level?: string;
-  /** Where `LOG_LEVEL` and `NODE_ENV` are read; `process.env` by default. */
+  /** Overrides `LOG_FORMAT`. */
+  format?: LogFormat;
+  /** Where `LOG_LEVEL`, `LOG_FORMAT` and `NODE_ENV` are read; `process.env` by default. */
   env?: NodeJS.ProcessEnv;
   /** Where lines are written; stdout by default. */
-  destination?: DestinationStream;
+  destination?: LogDestination;
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
 /**
  * Secrets at the places they are usually logged. Pino removes them while writing the
@@ -50,10 +60,15 @@ const SECRET_KEYS = new Set([
 const MAX_DEPTH = 6;
 
 /**
- * The service's logger: JSON lines through pino, with secrets redacted.
+ * The service's logger, through pino, with secrets redacted.
  *
  * Level: `options.level`, else `LOG_LEVEL`, else `silent` under `NODE_ENV=test` (so tests
  * stay quiet unless asked) and `info` otherwise.
+ *
+ * Format: `options.format`, else `LOG_FORMAT`, else `pretty` when the destination is a
+ * terminal (`npm start` in a shell) and `json` otherwise (a container, a file, a pipe).
+ * Pretty lines are made from the JSON line pino has already written, redacted, so both
+ * formats hide the same secrets.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const env = options.env ?? process.env;
@@ -73,7 +88,41 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       err: pino.stdSerializers.err,
     },
   };
+  if (logFormat(options) === 'pretty') {
+    const out = options.destination ?? pino.destination({ dest: 1, sync: true });
+    return pino(config, prettyDestination(out, isTerminal(options)));
+  }
   return options.destination ? pino(config, options.destination) : pino(config);
+}
+
+/** The format `createLogger` writes with these options: `options.format`, `LOG_FORMAT`, or what the destination is. */
+export function logFormat(options: LoggerOptions = {}): LogFormat {
+  const format = options.format ?? ((options.env ?? process.env)['LOG_FORMAT'] || undefined);
+  if (format === undefined) return isTerminal(options) ? 'pretty' : 'json';
+  if (!FORMATS.includes(format as LogFormat)) {
+    throw new Error(`LOG_FORMAT: unknown format "${format}" (use one of ${FORMATS.join(', ')})`);
+  }
+  return format as LogFormat;
+}
+
+function isTerminal(options: LoggerOptions): boolean {
+  return (options.destination ?? process.stdout).isTTY === true;
+}
+
+/**
+ * Writes each JSON line as one readable line: `[12:00:00.000] INFO (sync): message {"key":"value"}`.
+ * Synchronous (no worker thread, no transform stream), so the last lines before an exit are
+ * not lost. Colours only on a terminal that supports them (`NO_COLOR` turns them off).
+ */
+function prettyDestination(out: LogDestination, terminal: boolean): DestinationStream {
+  const prettify = prettyFactory({
+    colorize: terminal && isColorSupported,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,module',
+    messageFormat: '{if module}({module}) {end}{msg}',
+    singleLine: true,
+  });
+  return { write: (line: string) => void out.write(prettify(line)) };
 }
 
 /** The logger of one module: every line carries `module`, so a module's lines can be picked out. */

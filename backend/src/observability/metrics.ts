@@ -69,8 +69,20 @@ export class Metrics {
   });
   readonly upstreamErrors = new Counter({
     name: 'livesync_upstream_errors_total',
-    help: 'Failed sync runs by error class (transient, permanent).',
+    help: 'Sync runs failed by the upstream itself, by error class (transient, permanent).',
     labelNames: ['dataset', 'class'] as const,
+    registers: [this.registry],
+  });
+  readonly syncErrors = new Counter({
+    name: 'livesync_sync_errors_total',
+    help: 'Failed sync runs by origin (upstream, config, store, internal) and error class.',
+    labelNames: ['dataset', 'origin', 'class'] as const,
+    registers: [this.registry],
+  });
+  readonly requestErrors = new Counter({
+    name: 'livesync_request_errors_total',
+    help: 'Requests answered 5xx, by route template and origin (store, internal).',
+    labelNames: ['route', 'origin'] as const,
     registers: [this.registry],
   });
   readonly queries = new Counter({
@@ -81,8 +93,8 @@ export class Metrics {
   });
   readonly livePushes = new Counter({
     name: 'livesync_live_pushes_total',
-    help: 'Pushes to Grafana Live by outcome (success, failure).',
-    labelNames: ['outcome'] as const,
+    help: 'Pushes to Grafana Live by what they carry (change, freshness) and outcome (success, failure).',
+    labelNames: ['channel', 'outcome'] as const,
     registers: [this.registry],
   });
   readonly sseClients = new Gauge({

@@ -1,7 +1,7 @@
 import type { SyncManager } from '../sync/manager';
 import type { Metrics } from './metrics';
 
-/** Counts what the sync engines report: runs, records, durations, upstream errors. */
+/** Counts what the sync engines report: runs, records, durations, errors by origin. */
 export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
   for (const engine of sync.engines.values()) {
     engine.on('run', (run) => {
@@ -10,7 +10,11 @@ export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
       metrics.syncDuration.observe({ dataset }, run.durationMs / 1000);
       if (run.upserts > 0) metrics.syncRecords.inc({ dataset, op: 'upsert' }, run.upserts);
       if (run.deletes > 0) metrics.syncRecords.inc({ dataset, op: 'delete' }, run.deletes);
-      if (run.error && !run.skipped) metrics.upstreamErrors.inc({ dataset, class: run.error.class });
+      if (run.error) {
+        const { class: errorClass, origin } = run.error;
+        metrics.syncErrors.inc({ dataset, origin, class: errorClass });
+        if (origin === 'upstream') metrics.upstreamErrors.inc({ dataset, class: errorClass });
+      }
     });
   }
 }

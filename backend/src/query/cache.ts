@@ -8,16 +8,26 @@ export interface CacheBackend {
   set(key: string, value: string, ttlMs: number): Promise<void>;
 }
 
+/**
+ * Answers cached in this process, least recently used out first. Bounded by count and by
+ * size (characters, about bytes for JSON): answers may be up to `server.limits.maxPointsPerRequest`
+ * points (about 12 MB at the default), and 2,000 of those would be most of the machine.
+ * An answer larger than a quarter of the size bound is not kept.
+ */
 export class MemoryCacheBackend implements CacheBackend {
   private readonly entries = new Map<string, { value: string; expires: number }>();
+  private chars = 0;
 
-  constructor(private readonly maxEntries = 2_000) {}
+  constructor(
+    private readonly maxEntries = 2_000,
+    private readonly maxChars = 64 * 2 ** 20,
+  ) {}
 
   async get(key: string): Promise<string | null> {
     const entry = this.entries.get(key);
     if (!entry) return null;
     if (entry.expires < Date.now()) {
-      this.entries.delete(key);
+      this.remove(key);
       return null;
     }
     // Re-insert so iteration order is least recently used first.
@@ -27,9 +37,19 @@ export class MemoryCacheBackend implements CacheBackend {
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.entries.delete(key);
+    this.remove(key);
+    if (value.length > this.maxChars / 4) return;
     this.entries.set(key, { value, expires: Date.now() + ttlMs });
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.chars += value.length;
+    while (this.entries.size > this.maxEntries || this.chars > this.maxChars)
+      this.remove(this.entries.keys().next().value!);
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.chars -= entry.value.length;
+    this.entries.delete(key);
   }
 }
 

@@ -1,8 +1,10 @@
 import { CELL, projectionDimensions, projectionOf, type DatasetSpec } from '../config/dataset';
 import type { RollupGroup, Store } from '../store/types';
 import { parseAggregation, type Aggregation } from './aggregations';
+import { checkBudget, queryCost, resolveLimits, type QueryCost } from './budget';
 import { QueryError } from './errors';
 import type { DataFrame, FieldSchema } from './frames';
+import { Pacer } from './pace';
 import { planBuckets, type Plan } from './step';
 
 export type Format = 'timeseries' | 'table';
@@ -21,8 +23,15 @@ export interface TimeRange {
   to: number;
 }
 
-/** Cap on stored cells one query may read (groups × buckets), so a query cannot stall the service. */
-export const MAX_CELLS_READ = 2_000_000;
+/**
+ * Doubles of rollups read from the store in one piece (2 MB): a query reads its groups in
+ * pieces of about this size and folds each before reading the next, so what it holds is
+ * its answer plus one piece, however many cells the range covers.
+ */
+const READ_CHUNK_DOUBLES = 1 << 18;
+
+/** Series whose distinct counts are asked for at once. */
+const DISTINCT_SERIES_AT_ONCE = 16;
 
 /** One output group: the projection groups folded into it and its per-step totals. */
 interface Series {
@@ -31,10 +40,28 @@ interface Series {
   steps: Float64Array;
 }
 
+/** A metrics query checked against the dataset and sized against its stored groups; nothing read yet. */
+export interface MetricsRead {
+  spec: DatasetSpec;
+  query: MetricsQuery;
+  aggregations: Aggregation[];
+  plan: Plan;
+  projection: number;
+  /** The projection's dimensions, in declaration order. */
+  dims: string[];
+  accept: ((values: (string | null)[]) => boolean) | undefined;
+  /** The projection's groups that pass the filters: what reading will fetch. */
+  groups: (string | null)[][];
+  /** What answering costs, before anything is read (query/budget.ts). */
+  cost: QueryCost;
+}
+
 /**
  * Answers a metrics query from the stored rollups: picks the step and tier, reads the
  * projection that holds exactly the group-by and filter dimensions, folds tier buckets
  * into steps and filtered groups into output groups, then shapes Grafana frames.
+ * Refuses a query that alone costs more than the default limits; the service sums the
+ * cost of every query of a request instead (see `planMetricsRead`).
  */
 export async function runMetricsQuery(
   store: Store,
@@ -46,6 +73,24 @@ export async function runMetricsQuery(
   where: string,
   planned?: Plan,
 ): Promise<{ frames: DataFrame[]; plan: Plan }> {
+  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints);
+  const read = await planMetricsRead(store, spec, query, plan, where);
+  checkBudget([read.cost], resolveLimits());
+  return { frames: await readMetrics(store, read), plan };
+}
+
+/**
+ * Checks a metrics query and sizes it: lists the groups it would read (one store call,
+ * no rollups) and prices it with the one cost rule, so a request can be refused before
+ * anything heavy happens.
+ */
+export async function planMetricsRead(
+  store: Store,
+  spec: DatasetSpec,
+  query: MetricsQuery,
+  plan: Plan,
+  where: string,
+): Promise<MetricsRead> {
   const aggregations = query.aggregations.map((a, i) =>
     parseAggregation(a, spec, `${where}.aggregations[${i}]`),
   );
@@ -56,34 +101,65 @@ export async function runMetricsQuery(
   checkDimensions(spec, groupBy, `${where}.groupBy`);
   checkDimensions(spec, Object.keys(filters), `${where}.filters`);
 
-  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints);
   const projection = projectionOf(spec.dimensions, new Set([...groupBy, ...Object.keys(filters)]));
   const dims = projectionDimensions(projection, spec.dimensions.length).map((i) => spec.dimensions[i]!);
   const accept = acceptFilters(dims, filters);
-  // Check the size of the read before making it: groups x buckets bounds memory and time.
-  const tierBuckets = (plan.to - plan.from) / plan.tierMs;
-  const candidates = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g));
-  if (candidates.length * tierBuckets > MAX_CELLS_READ) {
-    throw new QueryError(
-      `${where}: the range needs ${candidates.length * tierBuckets} stored buckets (${candidates.length} groups × ${tierBuckets}); narrow the range or the groups, or raise the interval`,
-    );
-  }
-  const groups = await store.readRollups(spec.name, {
-    tierMs: plan.tierMs,
-    projection,
-    from: plan.from,
-    to: plan.to,
-    accept,
-    groups: candidates,
+  const groups = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g));
+  const labelIndex = groupBy.map((g) => dims.indexOf(g));
+  const series =
+    groups.length === 0 || labelIndex.length === dims.length
+      ? groups.length
+      : new Set(groups.map((g) => JSON.stringify(labelIndex.map((i) => g[i] ?? null)))).size;
+  const table = (query.format ?? 'timeseries') === 'table';
+  const cost = queryCost({
+    groups: groups.length,
+    series,
+    tierBuckets: (plan.to - plan.from) / plan.tierMs,
+    steps: (plan.to - plan.from) / plan.stepMs,
+    fieldsPerRow: 1 + (table ? groupBy.length : 0) + aggregations.length,
   });
-  const series = foldSeries(spec, groups, dims, groupBy, plan);
-  const distinct = await countDistinct(store, spec, aggregations, series, projection, plan);
-  const format = query.format ?? 'timeseries';
-  const frames =
-    format === 'table'
-      ? [tableFrame(spec, query.refId, aggregations, series, groupBy, plan, distinct)]
-      : timeseriesFrames(spec, query.refId, aggregations, series, groupBy, plan, distinct);
-  return { frames, plan };
+  return { spec, query, aggregations, plan, projection, dims, accept, groups, cost };
+}
+
+/**
+ * Reads, folds and shapes a planned query. Groups are read in pieces of about
+ * READ_CHUNK_DOUBLES and the event loop gets a turn between pieces and while frames are
+ * shaped, so a heavy query neither holds all its rollups at once nor stalls other requests.
+ */
+export async function readMetrics(store: Store, read: MetricsRead): Promise<DataFrame[]> {
+  const { spec, query, aggregations, plan, projection, dims, groups } = read;
+  const groupBy = query.groupBy ?? [];
+  const pacer = new Pacer();
+  const folder = new SeriesFolder(spec, dims, groupBy, plan);
+  const perGroup = ((plan.to - plan.from) / plan.tierMs) * spec.layout.fieldCount;
+  const chunk = Math.max(1, Math.floor(READ_CHUNK_DOUBLES / Math.max(1, perGroup)));
+  for (let at = 0; at < groups.length; at += chunk) {
+    const piece = groups.slice(at, at + chunk);
+    // The whole list in one read needs no membership test; a piece does (stores may list groups themselves).
+    const accept = piece.length === groups.length ? read.accept : membership(piece, read.accept);
+    const rollups = await store.readRollups(spec.name, {
+      tierMs: plan.tierMs,
+      projection,
+      from: plan.from,
+      to: plan.to,
+      accept,
+      groups: piece,
+    });
+    await folder.add(rollups, pacer);
+  }
+  const series = folder.result();
+  const distinct = await countDistinct(store, spec, aggregations, series, projection, plan, pacer);
+  return (query.format ?? 'timeseries') === 'table'
+    ? [await tableFrame(spec, query.refId, aggregations, series, groupBy, plan, distinct, pacer)]
+    : await timeseriesFrames(spec, query.refId, aggregations, series, groupBy, plan, distinct, pacer);
+}
+
+function membership(
+  piece: (string | null)[][],
+  accept: ((values: (string | null)[]) => boolean) | undefined,
+): (values: (string | null)[]) => boolean {
+  const keys = new Set(piece.map((g) => JSON.stringify(g)));
+  return (values) => keys.has(JSON.stringify(values)) && (!accept || accept(values));
 }
 
 function checkDimensions(spec: DatasetSpec, names: string[], where: string): void {
@@ -101,54 +177,64 @@ function acceptFilters(dims: string[], filters: Record<string, string[]>) {
   return (values: (string | null)[]) => tests.every((t, i) => t === null || t.has(values[i] ?? ''));
 }
 
-/** Folds projection groups into output groups and tier buckets into steps. */
-function foldSeries(
-  spec: DatasetSpec,
-  groups: RollupGroup[],
-  dims: string[],
-  groupBy: string[],
-  plan: Plan,
-): Series[] {
-  const F = spec.layout.fieldCount;
-  const M = spec.metrics.length;
-  const steps = (plan.to - plan.from) / plan.stepMs;
-  const perStep = plan.stepMs / plan.tierMs;
-  const labelIndex = groupBy.map((g) => dims.indexOf(g));
-  const byLabels = new Map<string, Series>();
-  for (const group of groups) {
-    const labels = labelIndex.map((i) => group.values[i] ?? null);
-    const key = JSON.stringify(labels);
-    let series = byLabels.get(key);
-    if (!series) {
-      series = { labels, members: [], steps: new Float64Array(steps * F) };
-      byLabels.set(key, series);
-    }
-    series.members.push(group.values);
-    const out = series.steps;
-    if (perStep === 1 && series.members.length === 1) {
-      // A step that is one stored bucket, into an empty series: the cells are the answer.
-      out.set(group.cells);
-      continue;
-    }
-    for (let b = 0; b < steps * perStep; b++) {
-      const src = b * F;
-      if (group.cells[src]! <= 0) continue;
-      const dst = Math.floor(b / perStep) * F;
-      out[dst] = out[dst]! + group.cells[src]!;
-      for (let m = 0; m < M; m++) {
-        const nn = group.cells[src + CELL.nonNull(m)]!;
-        if (nn <= 0) continue;
-        const had = out[dst + CELL.nonNull(m)]! > 0;
-        out[dst + CELL.sum(m)] = out[dst + CELL.sum(m)]! + group.cells[src + CELL.sum(m)]!;
-        out[dst + CELL.nonNull(m)] = out[dst + CELL.nonNull(m)]! + nn;
-        const lo = group.cells[src + CELL.min(m)]!;
-        const hi = group.cells[src + CELL.max(m)]!;
-        out[dst + CELL.min(m)] = had ? Math.min(out[dst + CELL.min(m)]!, lo) : lo;
-        out[dst + CELL.max(m)] = had ? Math.max(out[dst + CELL.max(m)]!, hi) : hi;
+/** Folds projection groups into output groups and tier buckets into steps, a piece of groups at a time. */
+class SeriesFolder {
+  private readonly byLabels = new Map<string, Series>();
+  private readonly F: number;
+  private readonly M: number;
+  private readonly steps: number;
+  private readonly perStep: number;
+  private readonly labelIndex: number[];
+
+  constructor(spec: DatasetSpec, dims: string[], groupBy: string[], plan: Plan) {
+    this.F = spec.layout.fieldCount;
+    this.M = spec.metrics.length;
+    this.steps = (plan.to - plan.from) / plan.stepMs;
+    this.perStep = plan.stepMs / plan.tierMs;
+    this.labelIndex = groupBy.map((g) => dims.indexOf(g));
+  }
+
+  async add(groups: RollupGroup[], pacer: Pacer): Promise<void> {
+    const { F, M, steps, perStep } = this;
+    for (const group of groups) {
+      await pacer.tick();
+      const labels = this.labelIndex.map((i) => group.values[i] ?? null);
+      const key = JSON.stringify(labels);
+      let series = this.byLabels.get(key);
+      if (!series) {
+        series = { labels, members: [], steps: new Float64Array(steps * F) };
+        this.byLabels.set(key, series);
+      }
+      series.members.push(group.values);
+      const out = series.steps;
+      if (perStep === 1 && series.members.length === 1) {
+        // A step that is one stored bucket, into an empty series: the cells are the answer.
+        out.set(group.cells);
+        continue;
+      }
+      for (let b = 0; b < steps * perStep; b++) {
+        const src = b * F;
+        if (group.cells[src]! <= 0) continue;
+        const dst = Math.floor(b / perStep) * F;
+        out[dst] = out[dst]! + group.cells[src]!;
+        for (let m = 0; m < M; m++) {
+          const nn = group.cells[src + CELL.nonNull(m)]!;
+          if (nn <= 0) continue;
+          const had = out[dst + CELL.nonNull(m)]! > 0;
+          out[dst + CELL.sum(m)] = out[dst + CELL.sum(m)]! + group.cells[src + CELL.sum(m)]!;
+          out[dst + CELL.nonNull(m)] = out[dst + CELL.nonNull(m)]! + nn;
+          const lo = group.cells[src + CELL.min(m)]!;
+          const hi = group.cells[src + CELL.max(m)]!;
+          out[dst + CELL.min(m)] = had ? Math.min(out[dst + CELL.min(m)]!, lo) : lo;
+          out[dst + CELL.max(m)] = had ? Math.max(out[dst + CELL.max(m)]!, hi) : hi;
+        }
       }
     }
   }
-  return [...byLabels.values()].sort((a, b) => compareLabels(a.labels, b.labels));
+
+  result(): Series[] {
+    return [...this.byLabels.values()].sort((a, b) => compareLabels(a.labels, b.labels));
+  }
 }
 
 function compareLabels(a: (string | null)[], b: (string | null)[]): number {
@@ -168,30 +254,41 @@ async function countDistinct(
   series: Series[],
   projection: number,
   plan: Plan,
+  pacer: Pacer,
 ): Promise<Map<string, number[]>> {
   const F = spec.layout.fieldCount;
   const out = new Map<string, number[]>();
   const fields = [...new Set(aggregations.flatMap((a) => (a.fn === 'distinct' ? [a.field] : [])))];
-  await Promise.all(
-    series.flatMap((s, si) =>
-      fields.map(async (field) => {
-        const ranges: [number, number][] = [];
-        for (let i = 0; i * F < s.steps.length; i++) {
-          if (s.steps[i * F]! > 0)
-            ranges.push([plan.from + i * plan.stepMs, plan.from + (i + 1) * plan.stepMs]);
-        }
-        const counts = await store.countDistinct(spec.name, {
-          tierMs: plan.tierMs,
-          projection,
-          groups: s.members,
-          field,
-          ranges,
-        });
-        out.set(`${si}:${field}`, counts);
-      }),
-    ),
-  );
+  if (fields.length === 0) return out;
+  // A few series at a time, with a turn of the event loop between: an in-memory store counts synchronously.
+  for (let at = 0; at < series.length; at += DISTINCT_SERIES_AT_ONCE) {
+    await countDistinctOf(series.slice(at, at + DISTINCT_SERIES_AT_ONCE), at);
+    await pacer.tick();
+  }
   return out;
+
+  async function countDistinctOf(batch: Series[], offset: number): Promise<void> {
+    await Promise.all(
+      batch.flatMap((s, bi) =>
+        fields.map(async (field) => {
+          const si = offset + bi;
+          const ranges: [number, number][] = [];
+          for (let i = 0; i * F < s.steps.length; i++) {
+            if (s.steps[i * F]! > 0)
+              ranges.push([plan.from + i * plan.stepMs, plan.from + (i + 1) * plan.stepMs]);
+          }
+          const counts = await store.countDistinct(spec.name, {
+            tierMs: plan.tierMs,
+            projection,
+            groups: s.members,
+            field,
+            ranges,
+          });
+          out.set(`${si}:${field}`, counts);
+        }),
+      ),
+    );
+  }
 }
 
 function value(agg: Aggregation, cell: Float64Array, at: number): number | null {
@@ -247,7 +344,7 @@ function numberField(name: string, labels?: Record<string, string>): FieldSchema
   };
 }
 
-function timeseriesFrames(
+async function timeseriesFrames(
   spec: DatasetSpec,
   refId: string,
   aggregations: Aggregation[],
@@ -255,7 +352,8 @@ function timeseriesFrames(
   groupBy: string[],
   plan: Plan,
   distinct: Map<string, number[]>,
-): DataFrame[] {
+  pacer: Pacer,
+): Promise<DataFrame[]> {
   if (series.length === 0) {
     return [
       {
@@ -264,18 +362,21 @@ function timeseriesFrames(
       },
     ];
   }
-  return series.map((s, si) => {
+  const frames: DataFrame[] = [];
+  for (const [si, s] of series.entries()) {
     const { times, columns } = rows(spec, aggregations, s, si, plan, distinct);
     const labels =
       groupBy.length > 0 ? Object.fromEntries(groupBy.map((g, i) => [g, s.labels[i] ?? ''])) : undefined;
-    return {
+    frames.push({
       schema: { refId, fields: [TIME_FIELD, ...aggregations.map((a) => numberField(a.name, labels))] },
       data: { values: [times, ...columns] },
-    };
-  });
+    });
+    await pacer.tick();
+  }
+  return frames;
 }
 
-function tableFrame(
+async function tableFrame(
   spec: DatasetSpec,
   refId: string,
   aggregations: Aggregation[],
@@ -283,13 +384,33 @@ function tableFrame(
   groupBy: string[],
   plan: Plan,
   distinct: Map<string, number[]>,
-): DataFrame {
-  const perSeries = series.map((s, si) => ({ s, ...rows(spec, aggregations, s, si, plan, distinct) }));
-  const entries = perSeries.flatMap(({ s, times, columns }) =>
-    times.map((t, r) => ({ t, labels: s.labels, values: columns.map((c) => c[r] ?? null) })),
-  );
-  // Long format: ordered by time, then by group, as SQL `ORDER BY time, group` would.
-  entries.sort((a, b) => a.t - b.t || compareLabels(a.labels, b.labels));
+  pacer: Pacer,
+): Promise<DataFrame> {
+  const perSeries: { s: Series; times: number[]; columns: (number | null)[][] }[] = [];
+  for (const [si, s] of series.entries()) {
+    perSeries.push({ s, ...rows(spec, aggregations, s, si, plan, distinct) });
+    await pacer.tick();
+  }
+  // Long format: ordered by time, then by group, as SQL `ORDER BY time, group` would. Each
+  // series is in time order and the series are in group order, so a merge over the steps
+  // gives that order without sorting every row.
+  const times: number[] = [];
+  const labels: (string | null)[][] = groupBy.map(() => []);
+  const values: (number | null)[][] = aggregations.map(() => []);
+  const next = perSeries.map(() => 0);
+  const steps = (plan.to - plan.from) / plan.stepMs;
+  for (let i = 0; i < steps; i++) {
+    const t = plan.from + i * plan.stepMs;
+    perSeries.forEach((p, k) => {
+      const r = next[k]!;
+      if (p.times[r] !== t) return;
+      next[k] = r + 1;
+      times.push(t);
+      groupBy.forEach((_, g) => labels[g]!.push(p.s.labels[g] ?? null));
+      aggregations.forEach((_, a) => values[a]!.push(p.columns[a]![r] ?? null));
+    });
+    await pacer.tick();
+  }
   return {
     schema: {
       refId,
@@ -303,12 +424,6 @@ function tableFrame(
         ...aggregations.map((a) => numberField(a.name)),
       ],
     },
-    data: {
-      values: [
-        entries.map((e) => e.t),
-        ...groupBy.map((_, i) => entries.map((e) => e.labels[i] ?? null)),
-        ...aggregations.map((_, a) => entries.map((e) => e.values[a] ?? null)),
-      ],
-    },
+    data: { values: [times, ...labels, ...values] },
   };
 }

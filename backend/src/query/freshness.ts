@@ -9,6 +9,11 @@ export interface Freshness {
   ageSeconds: number | null;
   state: DatasetStatus['state'];
   stale: boolean;
+  /**
+   * The store lost the dataset and the resync has not caught up: totals are partial. Set
+   * from the loss until the resync ends, whatever the runs in between do.
+   */
+  incomplete: boolean;
   records: number;
   /** The dataset's data version. */
   version: number;
@@ -25,7 +30,8 @@ export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: numbe
   const stale = ageMs === null || ageMs > spec.staleAfterMs;
   const threshold = describeAge(spec.staleAfterMs);
   const problems: string[] = [];
-  if (status.state === 'resyncing') {
+  const incomplete = status.resyncSince !== null;
+  if (incomplete) {
     const progress = status.backfill?.progress;
     problems.push(
       `resyncing from the start after the store lost its data${progress == null ? '' : ` (${Math.floor(progress * 100)} % done)`}; totals are incomplete until it catches up`,
@@ -47,10 +53,11 @@ export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: numbe
     ageSeconds: ageMs === null ? null : Math.round(ageMs / 100) / 10,
     state: status.state,
     stale,
+    incomplete,
     records: status.records,
     version: status.version,
     notice:
-      stale || failing || status.state === 'resyncing'
+      stale || failing || incomplete
         ? { severity: 'warning', text: `${spec.name}: ${problems.join('; ') || 'sync is failing'}` }
         : null,
   };

@@ -5,10 +5,14 @@ import type { DatasetStatus } from '../sync/status';
 import type { Store } from '../store/types';
 import { parseAggregation } from './aggregations';
 import { ResponseCache, type CacheResult } from './cache';
-import { MAX_CELLS_READ, runMetricsQuery, type Format, type TimeRange } from './engine';
+import type { Limits } from '../config/schema';
+import { checkBudget, resolveLimits } from './budget';
+import { planMetricsRead, readMetrics, type Format, type MetricsRead, type TimeRange } from './engine';
 import { QueryError } from './errors';
 import { freshnessOf, type Freshness } from './freshness';
-import type { DataFrame, FieldSchema, FrameMeta } from './frames';
+import { stringifyFrames, type DataFrame, type FrameMeta } from './frames';
+import { freshnessFrame, statusFrame } from './status-frames';
+import { QueryBusyError, QueryGate } from './gate';
 import { planBuckets, type Plan } from './step';
 
 export type QueryKind = 'metrics' | 'freshness' | 'status';
@@ -70,6 +74,8 @@ export interface DatasetsView {
   get(name: string): DatasetSpec | undefined;
   all(): DatasetSpec[];
   status(name: string): DatasetStatus;
+  /** Checks the store still holds what these datasets synced, before they are answered (sync/manager.ts). */
+  checkStore(names: string[]): Promise<void>;
 }
 
 /** A query checked and planned, ready to be answered or matched against a validator. */
@@ -92,12 +98,21 @@ const UNEXPANDED_VARIABLE = /^\$\w+$|^\$\{[^}]+\}$|^\{[^}]*,[^}]*\}$|^\([^)]*\|[
  * status from the sync engines, each frame carrying how fresh its dataset is.
  */
 export class QueryService {
+  /** What one request may cost and how many are computed at once (`server.limits`). */
+  readonly limits: Limits;
+  /** Bounds the metrics computations under way; tests and the overload plugin read its stats. */
+  readonly gate: QueryGate;
+
   constructor(
     private readonly store: Store,
     private readonly datasets: DatasetsView,
     private readonly cache: ResponseCache,
     private readonly now: () => number = Date.now,
-  ) {}
+    limits: Partial<Limits> = {},
+  ) {
+    this.limits = resolveLimits(limits);
+    this.gate = new QueryGate(this.limits.maxConcurrentQueries, this.limits.maxQueuedQueries);
+  }
 
   async execute(
     request: QueryRequest,
@@ -106,10 +121,25 @@ export class QueryService {
     const { range } = request;
     if (range.from >= range.to) throw new QueryError('range: from must be before to');
     const prepared = request.queries.map((q, i) => this.prepare(request, q, `queries[${i}]`));
-    const stamps = await Promise.all(
-      prepared.map((p) =>
-        p.kind === 'metrics' ? this.store.dataStamp(p.spec.name, p.plan.from, p.plan.to) : '',
+    // Every metrics query is sized (its groups listed, nothing read) beside its data stamp,
+    // and the request as a whole checked against the budget before anything heavy happens,
+    // cached or not (query/budget.ts).
+    const [stamps, reads] = await Promise.all([
+      Promise.all(
+        prepared.map((p) =>
+          p.kind === 'metrics' ? this.store.dataStamp(p.spec.name, p.plan.from, p.plan.to) : '',
+        ),
       ),
+      Promise.all(prepared.map((p, i) => this.size(prepared, i))),
+      this.datasets.checkStore(
+        prepared.flatMap((p) =>
+          p.kind === 'metrics' ? [p.spec.name] : p.kind === 'error' ? [] : p.specs.map((s) => s.name),
+        ),
+      ),
+    ]);
+    checkBudget(
+      reads.flatMap((r) => (r ? [r.cost] : [])),
+      this.limits,
     );
     const now = this.now();
     const freshness = new Map(
@@ -127,7 +157,10 @@ export class QueryService {
 
     const cache: CacheResult[] = [];
     const results: Record<string, RefIdResult> = {};
-    await Promise.all(
+    // Cache lookups run side by side; the request's computations run one after another
+    // under one slot of the gate (query/gate.ts), taken at its first miss.
+    const lease = this.gate.lease();
+    const settled = await Promise.allSettled(
       prepared.map(async (p, i) => {
         if (p.kind === 'error') {
           results[p.refId] = { error: p.error.message, status: p.error.statusCode };
@@ -136,9 +169,13 @@ export class QueryService {
         if (p.kind !== 'metrics') {
           results[p.refId] = {
             frames: [
-              p.kind === 'freshness'
-                ? freshnessFrame(p.refId, p.specs, freshness)
-                : this.statusFrame(p.refId, p.specs, freshness),
+              (p.kind === 'freshness' ? freshnessFrame : statusFrame)(
+                p.refId,
+                p.specs.map((spec) => ({
+                  status: this.datasets.status(spec.name),
+                  f: freshness.get(spec.name)!,
+                })),
+              ),
             ],
           };
           return;
@@ -152,23 +189,16 @@ export class QueryService {
           p.plan,
         ]);
         try {
-          const { value, result } = await this.cache.get(key, stamps[i]!, options.bypass, async () => {
-            const { frames } = await runMetricsQuery(
-              this.store,
-              p.spec,
-              p.query,
-              range,
-              request.intervalMs,
-              request.maxDataPoints,
-              p.where,
-              p.plan,
-            );
-            for (const frame of frames) {
-              frame.schema.refId = JSON.parse(REF_ID_SLOT) as string;
-              frame.schema.meta = JSON.parse(META_SLOT) as FrameMeta;
-            }
-            return JSON.stringify(frames);
-          });
+          const { value, result } = await this.cache.get(key, stamps[i]!, options.bypass, () =>
+            lease.run(async () => {
+              const frames = await readMetrics(this.store, reads[i]!);
+              for (const frame of frames) {
+                frame.schema.refId = JSON.parse(REF_ID_SLOT) as string;
+                frame.schema.meta = JSON.parse(META_SLOT) as FrameMeta;
+              }
+              return stringifyFrames(frames);
+            }),
+          );
           cache.push(result);
           const f = freshness.get(p.spec.name)!;
           const meta: FrameMeta = {
@@ -176,6 +206,8 @@ export class QueryService {
               lastSyncAt: f.lastSyncAt,
               ageSeconds: f.ageSeconds,
               state: f.state,
+              // The totals are partial (a resync after a store loss has not caught up): for machines, beside the notice.
+              incomplete: f.incomplete,
               stepMs: p.plan.stepMs,
               // The dataset's data version when answered: a live client skips changes up to it.
               version: f.version,
@@ -188,12 +220,27 @@ export class QueryService {
               .replaceAll(META_SLOT, JSON.stringify(meta)),
           };
         } catch (err) {
-          if (!(err instanceof QueryError)) throw err;
+          if (!(err instanceof QueryError) && !(err instanceof QueryBusyError)) throw err;
           results[p.refId] = { error: err.message, status: err.statusCode };
         }
       }),
     );
+    await lease.release();
+    for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
     return { etag, results, cache, answered };
+  }
+
+  /** Sizes the i-th query when it is a metrics query; a query the dataset cannot answer becomes an error. */
+  private async size(prepared: Prepared[], i: number): Promise<MetricsRead | null> {
+    const p = prepared[i]!;
+    if (p.kind !== 'metrics') return null;
+    try {
+      return await planMetricsRead(this.store, p.spec, p.query, p.plan, p.where);
+    } catch (err) {
+      if (!(err instanceof QueryError)) throw err;
+      prepared[i] = { refId: p.refId, kind: 'error', error: err };
+      return null;
+    }
   }
 
   private prepare(request: QueryRequest, q: QueryItem, where: string): Prepared {
@@ -234,12 +281,6 @@ export class QueryService {
       }
       // Nothing is kept before retention: neither read nor answer buckets there.
       plan.from = Math.max(plan.from, cutoff);
-      const buckets = (plan.to - plan.from) / plan.tierMs;
-      if (buckets > MAX_CELLS_READ) {
-        throw new QueryError(
-          `range: ${buckets} buckets of ${formatDuration(plan.tierMs)} is more than one query may read (${MAX_CELLS_READ}); narrow the range or raise the interval`,
-        );
-      }
       return { refId: q.refId, kind, spec, query: { ...q, dataset: q.dataset, aggregations }, plan, where };
     } catch (err) {
       if (err instanceof QueryError) return { refId: q.refId, kind: 'error', error: err };
@@ -270,85 +311,6 @@ export class QueryService {
     });
     return `"${hash.digest('base64url')}"`;
   }
-
-  private statusFrame(refId: string, specs: DatasetSpec[], freshness: Map<string, Freshness>): DataFrame {
-    const rows = specs.map((spec) => ({
-      spec,
-      status: this.datasets.status(spec.name),
-      f: freshness.get(spec.name)!,
-    }));
-    return {
-      schema: {
-        refId,
-        name: 'sync status',
-        fields: [
-          field('dataset', 'string'),
-          field('state', 'string'),
-          field('last_success', 'time'),
-          field('last_attempt', 'time'),
-          field('age_seconds', 'number'),
-          field('stale', 'boolean'),
-          field('records', 'number'),
-          field('records_applied', 'number'),
-          field('last_batch_ms', 'number'),
-          field('backfill_progress', 'number'),
-          field('last_error', 'string'),
-          field('error_class', 'string'),
-          field('next_attempt', 'time'),
-        ],
-      },
-      data: {
-        values: [
-          rows.map((r) => r.spec.name),
-          rows.map((r) => r.status.state),
-          rows.map((r) => r.status.lastSuccessAt),
-          rows.map((r) => r.status.lastAttemptAt),
-          rows.map((r) => r.f.ageSeconds),
-          rows.map((r) => r.f.stale),
-          rows.map((r) => r.status.records),
-          rows.map((r) => r.status.recordsApplied),
-          rows.map((r) => r.status.lastBatchDurationMs),
-          rows.map((r) => r.status.backfill?.progress ?? null),
-          rows.map((r) => r.status.lastError?.message ?? null),
-          rows.map((r) => r.status.lastError?.class ?? null),
-          rows.map((r) => r.status.nextAttemptAt),
-        ],
-      },
-    };
-  }
-}
-
-function field(name: string, type: FieldSchema['type']): FieldSchema {
-  return { name, type };
-}
-
-function freshnessFrame(refId: string, specs: DatasetSpec[], freshness: Map<string, Freshness>): DataFrame {
-  const rows = specs.map((s) => freshness.get(s.name)!);
-  return {
-    schema: {
-      refId,
-      name: 'freshness',
-      fields: [
-        field('dataset', 'string'),
-        field('last_updated', 'time'),
-        { name: 'age_seconds', type: 'number', config: { unit: 's' } },
-        field('state', 'string'),
-        field('stale', 'boolean'),
-        field('records', 'number'),
-      ],
-      meta: { notices: rows.flatMap((r) => (r.notice ? [r.notice] : [])) },
-    },
-    data: {
-      values: [
-        rows.map((r) => r.dataset),
-        rows.map((r) => r.lastSyncAt),
-        rows.map((r) => r.ageSeconds),
-        rows.map((r) => r.state),
-        rows.map((r) => r.stale),
-        rows.map((r) => r.records),
-      ],
-    },
-  };
 }
 
 function sortedFilters(filters: Record<string, string[]> | undefined): [string, string[]][] {

@@ -194,14 +194,18 @@ export class HttpSource implements Source {
     const { status } = response;
     const transient = status >= 500 || status === 429 || status === 408;
     const message = `${this.spec.name}: ${where} responded ${status} ${response.statusText}`.trimEnd();
-    return new SourceError(message, transient ? 'transient' : 'permanent');
+    // Refused credentials and a wrong URL are the dataset's configuration to fix.
+    const origin = status === 401 || status === 403 || status === 404 ? 'config' : 'upstream';
+    return new SourceError(message, transient ? 'transient' : 'permanent', { origin });
   }
 
   private recordsIn(body: unknown): unknown[] {
     const records = valueAt(body, this.recordsPath);
     if (Array.isArray(records)) return records;
     const at = this.config.recordsPath === '' ? 'the top level' : `"${this.config.recordsPath}"`;
-    throw new SourceError(`${this.spec.name}: the response has no records array at ${at}`, 'permanent');
+    throw new SourceError(`${this.spec.name}: the response has no records array at ${at}`, 'permanent', {
+      origin: 'config',
+    });
   }
 
   private toRecord(raw: unknown, index: number): SourceRecord {

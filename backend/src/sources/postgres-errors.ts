@@ -23,6 +23,20 @@ export function classifyPgError(err: unknown): ErrorClass {
   return 'transient';
 }
 
+/**
+ * Refusals that the dataset's configuration must fix rather than the database: credentials
+ * (28), a missing table, column or privilege, bad SQL in `query:` (42), a missing database
+ * or schema.
+ */
+const CONFIG_CLASSES = new Set(['28', '42']);
+const CONFIG_CODES = new Set(['3D000', '3F000']);
+
+function originOfPgError(err: unknown): 'upstream' | 'config' {
+  const code = codeOf(err);
+  if (code === undefined || !SQLSTATE.test(code)) return 'upstream';
+  return CONFIG_CLASSES.has(code.slice(0, 2)) || CONFIG_CODES.has(code) ? 'config' : 'upstream';
+}
+
 /** The server's message, with its hint when it gives one (e.g. "Perhaps you meant ..."). */
 function describe(err: unknown): string {
   const hint = asErrorLike(err)?.hint;
@@ -59,5 +73,5 @@ export function toSourceError(dataset: string, err: unknown, secrets: readonly s
   if (err instanceof SourceError) return err;
   const prefix = isNetworkError(err) ? 'cannot reach PostgreSQL: ' : '';
   const message = redact(`${dataset}: ${prefix}${describe(err)}`, secrets);
-  return new SourceError(message, classifyPgError(err), { cause: err });
+  return new SourceError(message, classifyPgError(err), { cause: err, origin: originOfPgError(err) });
 }

@@ -53,7 +53,7 @@ export class PostgresSource implements Source {
     try {
       this.relation = relationOf(spec.name, config);
     } catch (err) {
-      throw new SourceError((err as Error).message, 'permanent');
+      throw new SourceError((err as Error).message, 'permanent', { origin: 'config' });
     }
     this.secrets = secretsOf(config.url);
     const timeoutMs = parseDuration(config.statementTimeout);
@@ -140,7 +140,9 @@ export class PostgresSource implements Source {
         result.fields.map((field) => field.dataTypeID),
       );
     } catch (err) {
-      throw new SourceError(`${this.spec.name}: ${(err as Error).message}`, 'permanent');
+      throw new SourceError(`${this.spec.name}: ${(err as Error).message}`, 'permanent', {
+        origin: 'config',
+      });
     }
     if (shape.id === 'text') this.idOrder = compareBytes;
     else if (shape.id === 'number') this.idOrder = compareDecimals;

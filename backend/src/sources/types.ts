@@ -60,13 +60,23 @@ export interface Source {
  */
 export type ErrorClass = 'transient' | 'permanent';
 
+/**
+ * Where a failure comes from: the upstream itself, the dataset's configuration of it (a
+ * missing table or column, refused credentials, a wrong URL or path), the store, the query a
+ * client sent, or our own code. A store failure is never reported as an upstream one.
+ */
+export type ErrorOrigin = 'upstream' | 'config' | 'store' | 'query' | 'internal';
+
 export class SourceError extends Error {
+  readonly origin: 'upstream' | 'config';
+
   constructor(
     message: string,
     readonly errorClass: ErrorClass,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; origin?: 'upstream' | 'config' },
   ) {
     super(message, options);
     this.name = 'SourceError';
+    this.origin = options?.origin ?? 'upstream';
   }
 }

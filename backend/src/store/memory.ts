@@ -6,10 +6,12 @@ import type {
   ApplyBatch,
   ApplyResult,
   DistinctRead,
+  ResyncMark,
   RollupGroup,
   RollupRead,
   Store,
   SyncEvent,
+  SyncRegion,
   SyncState,
 } from './types';
 import { STAMP_MAX_BLOCKS } from './types';
@@ -35,6 +37,7 @@ interface DatasetData {
   /** Base block index → the version of the last batch that touched it. */
   blockVersions: Map<number, number>;
   events: SyncEvent[];
+  regions: SyncRegion[];
   status: Record<string, unknown> | null;
 }
 
@@ -58,7 +61,13 @@ export class MemoryStore implements Store {
       this.data(spec.name).spec = spec;
       return;
     }
-    this.datasets.set(spec.name, { ...this.emptyData(spec), state: null, events: [], status: null });
+    this.datasets.set(spec.name, {
+      ...this.emptyData(spec),
+      state: null,
+      events: [],
+      regions: [],
+      status: null,
+    });
   }
 
   private emptyData(spec: DatasetSpec) {
@@ -75,24 +84,34 @@ export class MemoryStore implements Store {
 
   async readState(dataset: string): Promise<SyncState | null> {
     const state = this.data(dataset).state;
-    return state && { ...state, position: state.position && { ...state.position } };
+    return state && structuredClone(state);
   }
 
-  async resetDataset(dataset: string): Promise<SyncState> {
+  async readGeneration(dataset: string): Promise<string | null> {
+    return this.data(dataset).state?.generation ?? null;
+  }
+
+  async resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState> {
     const data = this.data(dataset);
     Object.assign(data, this.emptyData(data.spec));
-    data.state = { generation: randomUUID(), position: null, version: 0, records: 0 };
-    return { ...data.state };
+    data.state = { generation: randomUUID(), position: null, version: 0, records: 0, resync: resync ?? null };
+    return structuredClone(data.state);
   }
 
   /** A batch applies in one step here: nothing is ever left half applied. */
   async finishPending(): Promise<void> {}
 
-  /** Simulates losing the data (a flushed store) for tests of the resync path. */
+  async writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean> {
+    const { state } = this.data(dataset);
+    if (state?.generation !== generation) return false;
+    state.resync = resync && { ...resync };
+    return true;
+  }
+
+  /** Simulates losing everything (a flushed store) for tests of the resync path. */
   forget(dataset: string): void {
     const data = this.data(dataset);
-    Object.assign(data, this.emptyData(data.spec));
-    data.state = null;
+    Object.assign(data, this.emptyData(data.spec), { state: null, events: [], regions: [], status: null });
   }
 
   async applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult> {
@@ -271,6 +290,19 @@ export class MemoryStore implements Store {
     return this.data(dataset)
       .events.filter((e) => e.endedAt >= from && e.startedAt <= to)
       .slice(0, limit);
+  }
+
+  async appendRegion(dataset: string, region: SyncRegion): Promise<void> {
+    const { regions } = this.data(dataset);
+    regions.unshift(structuredClone(region));
+    regions.length = Math.min(regions.length, EVENTS_KEPT);
+  }
+
+  async readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]> {
+    return this.data(dataset)
+      .regions.filter((r) => r.endedAt >= from && r.startedAt <= to)
+      .slice(0, limit)
+      .map((r) => structuredClone(r));
   }
 
   async writeStatus(dataset: string, status: Record<string, unknown>): Promise<void> {

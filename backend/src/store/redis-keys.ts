@@ -5,7 +5,7 @@
  */
 export class DatasetKeys {
   readonly prefix: string;
-  /** Hash: gen, cursor, cursorId, version, records, seq, trimmed, and the journal's fields. */
+  /** Hash: gen, format, cursor, cursorId, version, records, seq, trimmed, resync, and the journal's fields. */
   readonly state: string;
   /** Hash: id → stored record. */
   readonly records: string;
@@ -15,7 +15,11 @@ export class DatasetKeys {
   readonly bucketIndexes: string;
   /** Hash: base block → version of the last batch that changed it. */
   readonly blockVersions: string;
+  /** List: the last sync runs (JSON), newest first. */
   readonly events: string;
+  /** List: ended state regions (failing, resyncing, paused; JSON), newest first. */
+  readonly regions: string;
+  /** String: the sync status (JSON). */
   readonly status: string;
 
   constructor(root: string, dataset: string) {
@@ -26,6 +30,7 @@ export class DatasetKeys {
     this.bucketIndexes = `${this.prefix}kz`;
     this.blockVersions = `${this.prefix}bv`;
     this.events = `${this.prefix}ev`;
+    this.regions = `${this.prefix}rg`;
     this.status = `${this.prefix}status`;
   }
 
@@ -56,7 +61,7 @@ export class DatasetKeys {
 
   /** Keys that describe a dataset's history rather than its data: kept when the data is reset. */
   get keptOnReset(): string[] {
-    return [this.status, this.events];
+    return [this.status, this.events, this.regions];
   }
 }
 

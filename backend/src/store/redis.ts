@@ -23,13 +23,15 @@ import type {
   ApplyBatch,
   ApplyResult,
   DistinctRead,
+  ResyncMark,
   RollupGroup,
   RollupRead,
   Store,
   SyncEvent,
+  SyncRegion,
   SyncState,
 } from './types';
-import { STAMP_MAX_BLOCKS, StoreUnavailableError } from './types';
+import { STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
 /**
@@ -113,6 +115,7 @@ declare module 'ioredis' {
     ): Result<string, Context>;
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
     livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
+    livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
     livesyncRangesBuffer(...ranges: (string | number)[]): Result<Buffer[], Context>;
     livesyncBuckets(
       records: string,
@@ -168,6 +171,7 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
     redis.defineCommand('livesyncRanges', { numberOfKeys: 0, lua: script('ranges.lua') });
     redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
   }
 
   /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
@@ -205,6 +209,7 @@ export class RedisStore implements Store {
           : null,
       version: Number(state.version ?? 0),
       records: Number(state.records ?? 0),
+      resync: state.resync ? (JSON.parse(state.resync) as ResyncMark) : null,
     };
   }
 
@@ -214,7 +219,19 @@ export class RedisStore implements Store {
     if (head.journal) await this.settle(ds, head);
   }
 
-  async resetDataset(dataset: string): Promise<SyncState> {
+  async readGeneration(dataset: string): Promise<string | null> {
+    const { keys } = this.dataset(dataset);
+    const [gen, format] = await this.call(() => this.redis.hmget(keys.state, 'gen', 'format'));
+    return gen && format === FORMAT ? gen : null;
+  }
+
+  async writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean> {
+    const { keys } = this.dataset(dataset);
+    const mark = resync ? JSON.stringify(resync) : '';
+    return (await this.call(() => this.redis.livesyncResync(keys.state, generation, FORMAT, mark))) === 1;
+  }
+
+  async resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState> {
     const { keys } = this.dataset(dataset);
     const kept = new Set(keys.keptOnReset);
     await this.call(async () => {
@@ -227,10 +244,16 @@ export class RedisStore implements Store {
       } while (cursor !== '0');
     });
     const generation = randomUUID();
-    await this.call(() =>
-      this.redis.hset(keys.state, { gen: generation, format: FORMAT, version: 0, records: 0, seq: 0 }),
-    );
-    return { generation, position: null, version: 0, records: 0 };
+    const fields = {
+      gen: generation,
+      format: FORMAT,
+      version: 0,
+      records: 0,
+      seq: 0,
+      ...(resync ? { resync: JSON.stringify(resync) } : {}),
+    };
+    await this.call(() => this.redis.hset(keys.state, fields));
+    return { generation, position: null, version: 0, records: 0, resync: resync ?? null };
   }
 
   /**
@@ -430,7 +453,8 @@ export class RedisStore implements Store {
       const reply = await this.call(() => this.redis.livesyncPiece(keys.state, keys.journal, id, index));
       // Closed: committed, by the last piece, which whoever else finishes it applied.
       if (reply === 'gone') return;
-      if (reply === 'ahead') throw new Error(`journal ${id}: piece ${index} is ahead of the applied ones`);
+      if (reply === 'ahead')
+        throw new StoreError(`journal ${id}: piece ${index} is ahead of the applied ones`);
       await this.onStep?.({ kind: 'applied', index, pieces: count });
     }
   }
@@ -743,12 +767,12 @@ export class RedisStore implements Store {
         idx = stop + 1;
       }
     });
-    const replies = await this.call(() => pipeline.exec());
+    // A failed command inside the pipeline is a Redis error too: read the replies in call().
+    const buffers = await this.call(async () => replies<Buffer>(await pipeline.exec()));
     const out = groups.map((values) => ({ values, cells: new Float64Array(count * F) }));
-    replies?.forEach(([err, buf], i) => {
-      if (err) throw err;
+    buffers.forEach((buf, i) => {
       const place = placements[i]!;
-      copyCells(out[place.group]!.cells, place.at, buf as Buffer);
+      copyCells(out[place.group]!.cells, place.at, buf);
     });
     return out.filter((g) => hasData(g.cells, F));
   }
@@ -766,14 +790,9 @@ export class RedisStore implements Store {
       answered.push(names.length > 0);
       if (names.length > 0) pipeline.pfcount(...names);
     }
-    const results = (await this.call(() => pipeline.exec())) ?? [];
+    const counts = await this.call(async () => replies<number>(await pipeline.exec()));
     let next = 0;
-    return answered.map((has) => {
-      if (!has) return 0;
-      const [err, value] = results[next++]!;
-      if (err) throw err;
-      return Number(value);
-    });
+    return answered.map((has) => (has ? Number(counts[next++]) : 0));
   }
 
   async appendEvent(dataset: string, event: SyncEvent): Promise<void> {
@@ -796,6 +815,28 @@ export class RedisStore implements Store {
       if (events.length >= limit) break;
     }
     return events;
+  }
+
+  async appendRegion(dataset: string, region: SyncRegion): Promise<void> {
+    const key = this.dataset(dataset).keys.regions;
+    await this.call(() =>
+      this.redis
+        .multi()
+        .lpush(key, JSON.stringify(region))
+        .ltrim(key, 0, EVENTS_KEPT - 1)
+        .exec(),
+    );
+  }
+
+  async readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]> {
+    const raw = await this.call(() => this.redis.lrange(this.dataset(dataset).keys.regions, 0, -1));
+    const regions: SyncRegion[] = [];
+    for (const text of raw) {
+      const region = JSON.parse(text) as SyncRegion;
+      if (region.endedAt >= from && region.startedAt <= to) regions.push(region);
+      if (regions.length >= limit) break;
+    }
+    return regions;
   }
 
   async writeStatus(dataset: string, status: Record<string, unknown>): Promise<void> {
@@ -828,10 +869,13 @@ export class RedisStore implements Store {
     try {
       return await fn();
     } catch (err) {
-      if (isConnectionError(err)) {
-        throw new StoreUnavailableError(`Redis is not reachable: ${(err as Error).message}`, { cause: err });
-      }
-      throw err;
+      if (err instanceof StoreError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      if (isConnectionError(err))
+        throw new StoreUnavailableError(`Redis is not reachable: ${message}`, { cause: err });
+      if (UNAVAILABLE_REPLY.test(message))
+        throw new StoreUnavailableError(`Redis cannot serve now: ${message}`, { cause: err });
+      throw new StoreError(`Redis: ${message}`, { cause: err });
     }
   }
 }
@@ -933,6 +977,13 @@ function hasData(cells: Float64Array, F: number): boolean {
   return false;
 }
 
+/**
+ * Replies that mean "not now" rather than "never": a script running too long (BUSY), a
+ * dataset loading, a failover under way, memory or persistence trouble. Requests answer 503
+ * with Retry-After and the sync engine retries, as when the connection is gone.
+ */
+const UNAVAILABLE_REPLY = /^(BUSY|LOADING|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|MISCONF|OOM|NOREPLICAS)\b/;
+
 function isConnectionError(err: unknown): boolean {
   const e = err as { name?: string; code?: string; message?: string };
   return (
@@ -940,6 +991,6 @@ function isConnectionError(err: unknown): boolean {
     e?.code === 'ECONNREFUSED' ||
     e?.code === 'ECONNRESET' ||
     e?.code === 'EPIPE' ||
-    /Connection is closed|Stream isn't writeable|Command timed out|LOADING/.test(e?.message ?? '')
+    /Connection is closed|Stream isn't writeable|Command timed out/.test(e?.message ?? '')
   );
 }

@@ -1,5 +1,5 @@
 import type { DatasetSpec } from '../config/dataset';
-import type { Position, SourceRecord } from '../sources/types';
+import type { ErrorOrigin, Position, SourceRecord } from '../sources/types';
 
 /** What the store remembers of a dataset's sync: the committed position and the data version. */
 export interface SyncState {
@@ -10,6 +10,17 @@ export interface SyncState {
   version: number;
   /** Live (not deleted, within retention) records held. */
   records: number;
+  /** Set while this generation is a resync after a loss that has not caught up yet: its totals are incomplete. */
+  resync: ResyncMark | null;
+}
+
+/** A resync under way, kept in the dataset's state so that failed runs and restarts do not forget it. */
+export interface ResyncMark {
+  /** When the loss was noticed (epoch ms). */
+  since: number;
+  /** Records read again so far, and the upstream's estimate of those left (null: no estimate). */
+  applied: number;
+  remaining: number | null;
 }
 
 export interface ApplyBatch {
@@ -73,13 +84,31 @@ export interface DistinctRead {
 
 export type SyncOutcome = 'success' | 'failure';
 
+export type RegionKind = 'failure' | 'resync' | 'pause';
+
+/**
+ * A change of a dataset's sync state that has ended, kept for annotations: failing until a run
+ * succeeded again, resyncing after a store loss until caught up, or paused while the service
+ * was not running. Regions still under way live in the sync status instead.
+ */
+export interface SyncRegion {
+  kind: RegionKind;
+  startedAt: number;
+  endedAt: number;
+  /** failure: runs that failed; resync: records read again. */
+  count: number;
+  /** failure: the last error. */
+  error?: { message: string; class: string; origin?: ErrorOrigin };
+}
+
 /** One sync run, kept in a capped list per dataset: the last-updated annotations. */
 export interface SyncEvent {
   startedAt: number;
   endedAt: number;
   outcome: SyncOutcome;
   records: number;
-  error?: { message: string; class: string };
+  /** `origin` is absent on events recorded before it was kept. */
+  error?: { message: string; class: string; origin?: ErrorOrigin };
 }
 
 export interface Store {
@@ -87,8 +116,15 @@ export interface Store {
   /** Prepares a dataset (scripts, in-memory maps); idempotent. */
   register(dataset: DatasetSpec): Promise<void>;
   readState(dataset: string): Promise<SyncState | null>;
-  /** Drops everything held for the dataset and starts a new generation at the beginning. */
-  resetDataset(dataset: string): Promise<SyncState>;
+  /** The dataset's generation, or null when the store holds none (lost): one cheap read for every answer. */
+  readGeneration(dataset: string): Promise<string | null>;
+  /**
+   * Drops everything held for the dataset and starts a new generation at the beginning; with
+   * `resync`, the new generation is marked as a resync in the same write.
+   */
+  resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState>;
+  /** Updates (or, with null, clears) the resync mark of the generation; false when that generation is gone. */
+  writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean>;
   applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult>;
   /**
    * Completes a batch that a crash left half applied (or drops one of which nothing was
@@ -111,6 +147,9 @@ export interface Store {
   appendEvent(dataset: string, event: SyncEvent): Promise<void>;
   /** Events whose run overlaps [from, to], newest first. */
   readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]>;
+  appendRegion(dataset: string, region: SyncRegion): Promise<void>;
+  /** Ended regions that overlap [from, to], newest first. */
+  readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]>;
   writeStatus(dataset: string, status: Record<string, unknown>): Promise<void>;
   readStatus(dataset: string): Promise<Record<string, unknown> | null>;
   /** Resolves when the store answers; rejects quickly when it cannot. */
@@ -121,7 +160,16 @@ export interface Store {
 /** Blocks a data stamp looks at one by one before it falls back to the dataset version. */
 export const STAMP_MAX_BLOCKS = 2048;
 
-export class StoreUnavailableError extends Error {
+/** The store refused or failed a command (a script error, a wrong type): never the upstream's fault. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** The store cannot answer for now (down, loading, busy with a script, out of memory): worth retrying. */
+export class StoreUnavailableError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';

@@ -1,29 +1,33 @@
 import { EventEmitter } from 'node:events';
-import {
-  BrokenCircuitError,
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  circuitBreaker,
-  fullJitterGenerator,
-  handleWhen,
-  type CircuitBreakerPolicy,
-  type IBackoff,
-} from 'cockatiel';
 import type { Logger } from 'pino';
 import type { DatasetSpec } from '../config/dataset';
 import type { Position, Source } from '../sources/types';
-import type { Store, SyncState } from '../store/types';
+import type { ResyncMark, Store, SyncEvent, SyncRegion, SyncState } from '../store/types';
 import { classify, type ClassifiedError } from './errors';
-import { initialStatus, type DatasetStatus, type SyncStateName } from './status';
+import { RETRY_DEFAULTS, RetryPolicy, type RetryOptions } from './retry';
+import { restoredStatus } from './restore';
+import { backfillOf, initialStatus, type DatasetStatus, type SyncStateName } from './status';
+
+/** Runs `fn` after `ms`; the returned function cancels it. Tests pass a clock they move by hand. */
+export type SetTimer = (fn: () => void, ms: number) => () => void;
+
+/** Node's timers overflow past 2^31 - 1 ms (and would then fire at once): longer waits are cut to that. */
+const LONGEST_TIMER_MS = 2_147_483_647;
+
+export const realTimer: SetTimer = (fn, ms) => {
+  const timer = setTimeout(fn, Math.min(ms, LONGEST_TIMER_MS));
+  return () => clearTimeout(timer);
+};
 
 export interface EngineOptions {
   now?: () => number;
-  /** Capped exponential backoff with full jitter for transient failures. */
-  backoff?: { initialMs: number; maxMs: number };
-  /** Consecutive transient failures that open the circuit, and how long it stays open. */
-  breaker?: { threshold: number; halfOpenAfterMs: number };
-  /** How long to wait after a permanent error (bad credentials, missing table) before trying again. */
-  permanentRetryMs?: number;
+  setTimer?: SetTimer;
+  /** Jitter of retry delays; tests make it deterministic. */
+  random?: () => number;
+  /** Exponential backoff with full jitter for transient failures (see sync/retry.ts). */
+  backoff?: RetryOptions['backoff'];
+  /** When the circuit opens, and how long it stays open before a probe (see sync/retry.ts). */
+  breaker?: Partial<RetryOptions['breaker']>;
   /** How often retention is enforced. */
   trimEveryMs?: number;
 }
@@ -48,7 +52,6 @@ export interface RunEvent {
   upserts: number;
   deletes: number;
   error?: ClassifiedError;
-  skipped?: boolean;
 }
 
 interface EngineEvents {
@@ -59,14 +62,12 @@ interface EngineEvents {
   scheduled: [{ delayMs: number; state: SyncStateName }];
 }
 
-const DEFAULTS = {
-  backoff: { initialMs: 500, maxMs: 60_000 },
-  breaker: { threshold: 5, halfOpenAfterMs: 30_000 },
-  permanentRetryMs: 5 * 60_000,
-  trimEveryMs: 60_000,
-};
-
+const TRIM_EVERY_MS = 60_000;
 const PROGRESS_EVERY_MS = 2_000;
+/** Events kept while the store cannot take them (one per failed run: minutes of outage). */
+const UNRECORDED_KEPT = 100;
+/** A gap in syncing longer than this many sync intervals, across a restart, is annotated as a pause. */
+const PAUSE_INTERVALS = 2;
 
 class StateLostError extends Error {}
 class ConflictError extends Error {}
@@ -77,25 +78,24 @@ const CONFLICT_RETRIES = 3;
 /**
  * One sync loop for one dataset: fetch a batch after the committed position, apply it and
  * the new position atomically, repeat until the upstream has nothing more, then wait for
- * the interval. Failures back off with full jitter behind a circuit breaker; permanent
- * ones wait long. A store that lost the dataset's state is noticed on the next apply and
- * the dataset is read again from the start.
+ * the interval. Failures wait as sync/retry.ts decides. A store that lost the dataset's
+ * state is noticed on the next apply, or sooner by a reader (`checkStore`), and the dataset
+ * is read again from the start, marked as a resync in the store until it has caught up.
  */
 export class SyncEngine extends EventEmitter<EngineEvents> {
   private readonly now: () => number;
-  private readonly options: Required<Omit<EngineOptions, 'now'>>;
-  private readonly breaker: CircuitBreakerPolicy;
-  private readonly backoffFactory: ExponentialBackoff<number>;
-  private backoff: IBackoff<unknown> | undefined;
+  private readonly setTimer: SetTimer;
+  private readonly trimEveryMs: number;
+  private readonly retry: RetryPolicy;
   private current: DatasetStatus;
   private generation: string | null = null;
   private lastTrimAt = 0;
   private lastEstimateAt = 0;
-  /** The last failure of a run that did call the upstream (skipped runs report it). */
-  private lastFailure: ClassifiedError | null = null;
+  private readonly unrecorded: SyncEvent[] = [];
+  private readonly unrecordedRegions: SyncRegion[] = [];
   private stopped = true;
   private loopDone: Promise<void> = Promise.resolve();
-  private running: Promise<void> | null = null;
+  private running: Promise<number> | null = null;
   private wake: (() => void) | null = null;
   private abort = new AbortController();
   private readonly waiters: (() => void)[] = [];
@@ -109,29 +109,47 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   ) {
     super();
     this.now = options.now ?? Date.now;
-    this.options = {
-      backoff: options.backoff ?? DEFAULTS.backoff,
-      breaker: options.breaker ?? DEFAULTS.breaker,
-      permanentRetryMs: options.permanentRetryMs ?? DEFAULTS.permanentRetryMs,
-      trimEveryMs: options.trimEveryMs ?? DEFAULTS.trimEveryMs,
-    };
-    this.backoffFactory = new ExponentialBackoff({
-      generator: fullJitterGenerator,
-      initialDelay: this.options.backoff.initialMs,
-      maxDelay: this.options.backoff.maxMs,
-    });
-    this.breaker = circuitBreaker(
-      handleWhen((err) => classify(err).class === 'transient'),
+    this.setTimer = options.setTimer ?? realTimer;
+    this.trimEveryMs = options.trimEveryMs ?? TRIM_EVERY_MS;
+    this.retry = new RetryPolicy(
       {
-        halfOpenAfter: this.options.breaker.halfOpenAfterMs,
-        breaker: new ConsecutiveBreaker(this.options.breaker.threshold),
+        backoff: options.backoff ?? RETRY_DEFAULTS.backoff,
+        breaker: { ...RETRY_DEFAULTS.breaker, ...options.breaker },
       },
+      spec.sync.permanentRetryMs,
+      options.random,
     );
     this.current = initialStatus(spec.name);
   }
 
   status(): DatasetStatus {
     return structuredClone(this.current);
+  }
+
+  /**
+   * Takes up what the store holds for the dataset (records, version, position, a resync under
+   * way) and the status the last process saved (last success, last error, failures under
+   * way), so a restarted service does not report a held dataset as empty or never synced. A
+   * gap in syncing across the restart is recorded as a pause.
+   */
+  async restore(): Promise<void> {
+    const { name } = this.spec;
+    try {
+      const [state, saved] = await Promise.all([this.store.readState(name), this.store.readStatus(name)]);
+      const now = this.now();
+      const restored = restoredStatus(this.current, state, saved, now);
+      this.generation = restored.generation;
+      this.update(restored);
+      const lastActive =
+        restored.lastAttemptAt === null ? null : restored.lastAttemptAt + (restored.lastRunDurationMs ?? 0);
+      if (lastActive !== null && now - lastActive > PAUSE_INTERVALS * this.spec.sync.intervalMs) {
+        this.unrecordedRegions.push({ kind: 'pause', startedAt: lastActive, endedAt: now, count: 0 });
+        await this.flushRecords();
+      }
+    } catch (err) {
+      // The first run reads the store again; nothing here is needed for correctness.
+      this.log.warn({ err }, 'could not restore the sync status from the store');
+    }
   }
 
   start(): void {
@@ -151,7 +169,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
 
   /**
    * Runs a sync now, or joins the one under way, and resolves when a run that started
-   * after this call has finished.
+   * after this call has finished. It does not wait out a backoff, an open circuit or the
+   * wait after a permanent error: asking is a reason to try.
    */
   syncNow(): Promise<void> {
     return new Promise((resolve) => {
@@ -160,11 +179,37 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     });
   }
 
+  /**
+   * The read path's check: a reader about to answer from the store asks whether the store
+   * still holds the generation this engine synced. When it does not (flushed, restarted
+   * without persistence), the dataset is marked as resyncing at once, so the answer says
+   * its totals are incomplete, and the resync starts now instead of at the next run.
+   */
+  async checkStore(): Promise<void> {
+    const known = this.generation;
+    if (known === null) return;
+    // A store that cannot answer cannot tell: the sync loop reports its trouble, and answers that need it fail.
+    const held = await this.store.readGeneration(this.spec.name).catch(() => undefined);
+    if (held !== undefined && held !== known && this.generation === known) this.noteLoss();
+  }
+
+  private noteLoss(): void {
+    if (this.current.resyncSince !== null) return;
+    this.log.warn('the store lost this dataset; reading it again from the start');
+    const { state } = this.current;
+    this.update({
+      resyncSince: this.now(),
+      state: state === 'backoff' || state === 'failing' ? state : 'resyncing',
+      backfill: backfillOf(0, null),
+    });
+    if (!this.running) this.wake?.();
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const waiting = this.waiters.splice(0);
       this.running = this.attempt();
-      const delay = await this.running.then(() => this.nextDelay());
+      const delay = await this.running;
       this.running = null;
       for (const resolve of waiting) resolve();
       if (this.stopped) break;
@@ -172,9 +217,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       this.update({ nextAttemptAt: this.now() + delay });
       this.emit('scheduled', { delayMs: delay, state: this.current.state });
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const cancel = this.setTimer(resolve, delay);
         this.wake = () => {
-          clearTimeout(timer);
+          cancel();
           resolve();
         };
       });
@@ -182,29 +227,33 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     }
   }
 
-  /** Time until the next run, from the outcome of the last one. */
-  private nextDelay(): number {
-    const { state, lastError } = this.current;
-    if (state === 'idle' || state === 'syncing' || state === 'resyncing') return this.spec.sync.intervalMs;
-    if (lastError?.class === 'permanent') return this.options.permanentRetryMs;
-    if (state === 'failing') return this.options.breaker.halfOpenAfterMs;
-    this.backoff = (this.backoff ?? this.backoffFactory).next(undefined);
-    return this.backoff.duration;
-  }
-
-  private async attempt(): Promise<void> {
+  /** One run, recorded; resolves with the wait before the next one. */
+  private async attempt(): Promise<number> {
     const startedAt = this.now();
     this.update({ lastAttemptAt: startedAt, nextAttemptAt: null });
-    let totals = { upserts: 0, deletes: 0 };
+    const totals = { upserts: 0, deletes: 0 };
     try {
-      totals = await this.breaker.execute(() => this.run(totals));
-      this.backoff = undefined;
+      await this.run(totals);
+      this.retry.succeeded();
       const endedAt = this.now();
+      const { failingSince, consecutiveFailures, lastError } = this.current;
+      if (failingSince !== null) {
+        this.unrecordedRegions.push({
+          kind: 'failure',
+          startedAt: failingSince,
+          endedAt,
+          count: consecutiveFailures,
+          ...(lastError
+            ? { error: { message: lastError.message, class: lastError.class, origin: lastError.origin } }
+            : {}),
+        });
+      }
       this.update({
         state: 'idle',
         lastSuccessAt: endedAt,
         lastRunDurationMs: endedAt - startedAt,
         consecutiveFailures: 0,
+        failingSince: null,
         backfill: null,
       });
       await this.record({ startedAt, endedAt, outcome: 'success', records: totals.upserts + totals.deletes });
@@ -214,30 +263,22 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         durationMs: endedAt - startedAt,
         ...totals,
       });
+      return this.spec.sync.intervalMs;
     } catch (err) {
-      if (this.stopped && this.abort.signal.aborted) return;
-      const skipped = err instanceof BrokenCircuitError;
-      // While the circuit is open the upstream is not called: report the failure that opened it.
-      const opened = this.lastFailure;
-      const error: ClassifiedError = skipped
-        ? {
-            message: `circuit open: ${opened?.message ?? 'too many failures'}`,
-            class: opened?.class ?? 'transient',
-            origin: opened?.origin ?? 'upstream',
-          }
-        : classify(err);
-      if (!skipped) this.lastFailure = error;
+      if (this.stopped && this.abort.signal.aborted) return 0;
+      const error = classify(err);
       const endedAt = this.now();
-      const failures = this.current.consecutiveFailures + 1;
-      const state: SyncStateName =
-        error.class === 'permanent' || skipped || failures >= this.options.breaker.threshold
-          ? 'failing'
-          : 'backoff';
-      if (!skipped) this.log.warn({ err, class: error.class, origin: error.origin }, 'sync run failed');
+      const decision = this.retry.failed(error.class, endedAt);
+      this.log.warn({ err, class: error.class, origin: error.origin }, 'sync run failed');
+      // Batches this run committed before it failed are held: count them (if the store answers).
+      const held = await this.store.readState(this.spec.name).catch(() => null);
+      if (held && held.generation === this.generation)
+        this.update({ records: held.records, version: held.version });
       this.update({
-        state,
-        consecutiveFailures: failures,
-        lastError: { message: error.message, class: error.class, at: endedAt },
+        state: decision.state,
+        consecutiveFailures: this.current.consecutiveFailures + 1,
+        failingSince: this.current.failingSince ?? startedAt,
+        lastError: { message: error.message, class: error.class, origin: error.origin, at: endedAt },
         lastRunDurationMs: endedAt - startedAt,
       });
       await this.record({
@@ -245,7 +286,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         endedAt,
         outcome: 'failure',
         records: totals.upserts + totals.deletes,
-        error: { message: error.message, class: error.class },
+        error: { message: error.message, class: error.class, origin: error.origin },
       });
       this.emit('run', {
         dataset: this.spec.name,
@@ -253,25 +294,31 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         durationMs: endedAt - startedAt,
         ...totals,
         error,
-        skipped,
       });
+      return decision.delayMs;
     }
   }
 
   /** One run: every page the upstream has after the committed position. */
-  private async run(totals: {
-    upserts: number;
-    deletes: number;
-  }): Promise<{ upserts: number; deletes: number }> {
+  private async run(totals: { upserts: number; deletes: number }): Promise<void> {
     const { name } = this.spec;
+    let state: SyncState;
+    let caughtUp: boolean;
     for (let conflicts = 0; ; conflicts++) {
       // A batch that a crash (or a failed run) left half applied is completed first, so
       // that the position read next is the committed one.
       await this.store.finishPending(name);
-      // No state: a first sync, or (when this engine had synced before) a store that lost it.
-      const state = (await this.store.readState(name)) ?? (await this.begin(this.generation !== null));
+      const held = await this.store.readState(name);
+      if (held) {
+        state = held;
+      } else {
+        // No state: a first sync, or (when this engine knew a generation) a store that lost it.
+        const lost = this.generation !== null;
+        if (lost) this.noteLoss();
+        state = await this.begin(lost);
+      }
       try {
-        await this.readPages(state, totals);
+        caughtUp = await this.readPages(state, totals);
         break;
       } catch (err) {
         if (err instanceof ConflictError && conflicts < CONFLICT_RETRIES) {
@@ -279,37 +326,59 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
           continue;
         }
         if (!(err instanceof StateLostError)) throw err;
-        this.log.warn('the store lost this dataset; reading it again from the start');
-        await this.readPages(await this.begin(true), totals);
+        this.noteLoss();
+        state = await this.begin(true);
+        caughtUp = await this.readPages(state, totals);
         break;
       }
     }
+    if (caughtUp && this.current.resyncSince !== null) await this.finishResync(state.generation);
     await this.trimIfDue();
-    return totals;
   }
 
-  /** Starts a fresh copy: an empty generation in the store and a backfill from the start. */
+  /** Starts a fresh copy: an empty generation in the store (marked when it is a resync) and a backfill from the start. */
   private async begin(resync: boolean): Promise<SyncState> {
-    const state = await this.store.resetDataset(this.spec.name);
+    const since = resync ? (this.current.resyncSince ?? this.now()) : null;
+    const mark: ResyncMark | undefined = since === null ? undefined : { since, applied: 0, remaining: null };
+    const state = await this.store.resetDataset(this.spec.name, mark);
     this.generation = state.generation;
     const remaining = await this.estimate(null);
     this.update({
       state: resync ? 'resyncing' : 'syncing',
       generation: state.generation,
       cursor: null,
-      backfill: { applied: 0, remaining, progress: remaining === null ? null : 0 },
+      version: 0,
+      records: 0,
+      resyncSince: since,
+      backfill: backfillOf(0, remaining),
     });
     return state;
   }
 
-  private async readPages(state: SyncState, totals: { upserts: number; deletes: number }): Promise<void> {
+  /** The resync has read everything the upstream had: the totals are whole again. */
+  private async finishResync(generation: string): Promise<void> {
+    const since = this.current.resyncSince!;
+    await this.store.writeResync(this.spec.name, generation, null);
+    this.unrecordedRegions.push({
+      kind: 'resync',
+      startedAt: since,
+      endedAt: this.now(),
+      count: this.current.backfill?.applied ?? 0,
+    });
+    this.update({ resyncSince: null });
+  }
+
+  /** Reads and applies pages until the upstream has no more (true) or the engine stops (false). */
+  private async readPages(state: SyncState, totals: { upserts: number; deletes: number }): Promise<boolean> {
     const { name, sync } = this.spec;
     this.generation = state.generation;
+    if (state.resync && this.current.resyncSince === null) this.update({ resyncSince: state.resync.since });
     let committed: Position | null = state.position;
     let after = committed;
     let rewindMs = committed && sync.lookbackMs > 0 ? sync.lookbackMs : undefined;
-    if (this.current.state !== 'resyncing' && this.current.state !== 'syncing')
-      this.update({ state: 'syncing' });
+    let caughtUp = false;
+    const running: SyncStateName = this.current.resyncSince !== null ? 'resyncing' : 'syncing';
+    if (this.current.state !== running) this.update({ state: running });
     for (;;) {
       const batchStart = this.now();
       const page = await this.source.fetch({
@@ -342,7 +411,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         version: result.version,
         recordsApplied: this.current.recordsApplied + result.upserts + result.deletes,
         lastBatchDurationMs: this.now() - batchStart,
-        backfill: backfill && (await this.progress(backfill.applied + page.records.length, after)),
+        backfill:
+          backfill && (await this.progress(state.generation, backfill.applied + page.records.length, after)),
       });
       if (result.touchedFrom !== null && result.touchedTo !== null) {
         this.emit('change', {
@@ -355,27 +425,35 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
           at: this.now(),
         });
       }
-      if (page.done || page.records.length === 0 || this.stopped) break;
+      caughtUp = page.done || page.records.length === 0;
+      if (caughtUp || this.stopped) break;
     }
     const held = await this.store.readState(name);
     if (held) this.update({ records: held.records, version: held.version });
+    return caughtUp;
   }
 
-  /** Backfill progress; the upstream is asked for an estimate at most once per PROGRESS_EVERY_MS. */
-  private async progress(applied: number, after: Position | null): Promise<DatasetStatus['backfill']> {
+  /**
+   * Backfill progress; the upstream is asked for an estimate at most once per
+   * PROGRESS_EVERY_MS, and a resync's progress is saved with it so a restart can report it.
+   */
+  private async progress(
+    generation: string,
+    applied: number,
+    after: Position | null,
+  ): Promise<DatasetStatus['backfill']> {
     const before = this.current.backfill;
     let remaining = before?.remaining ?? null;
     if (this.now() - this.lastEstimateAt >= PROGRESS_EVERY_MS) {
       this.lastEstimateAt = this.now();
       remaining = await this.estimate(after);
+      const since = this.current.resyncSince;
+      if (since !== null)
+        await this.store.writeResync(this.spec.name, generation, { since, applied, remaining });
     } else if (remaining !== null && before) {
       remaining = Math.max(0, remaining - (applied - before.applied));
     }
-    return {
-      applied,
-      remaining,
-      progress: remaining === null ? null : Math.min(1, applied / Math.max(1, applied + remaining)),
-    };
+    return backfillOf(applied, remaining);
   }
 
   private async estimate(after: Position | null): Promise<number | null> {
@@ -389,18 +467,40 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
 
   private async trimIfDue(): Promise<void> {
     const now = this.now();
-    if (now - this.lastTrimAt < this.options.trimEveryMs) return;
+    if (now - this.lastTrimAt < this.trimEveryMs) return;
     this.lastTrimAt = now;
     const removed = await this.store.trim(this.spec.name, now - this.spec.retentionMs);
     if (removed > 0) this.log.info({ removed }, 'trimmed records past retention');
   }
 
-  private async record(event: Parameters<Store['appendEvent']>[1]): Promise<void> {
+  /**
+   * Stores the run's event, the regions that ended and the status. A run that failed because
+   * the store was away could not be recorded then: they wait here (a bounded number of
+   * events; every region) and go in order once it answers.
+   */
+  private async record(event: SyncEvent): Promise<void> {
+    this.unrecorded.push(event);
+    if (this.unrecorded.length > UNRECORDED_KEPT) this.unrecorded.shift();
+    await this.flushRecords();
+  }
+
+  private async flushRecords(): Promise<void> {
+    const { name } = this.spec;
     try {
-      await this.store.appendEvent(this.spec.name, event);
-      await this.store.writeStatus(this.spec.name, { ...this.current });
+      while (this.unrecordedRegions.length > 0) {
+        await this.store.appendRegion(name, this.unrecordedRegions[0]!);
+        this.unrecordedRegions.shift();
+      }
+      while (this.unrecorded.length > 0) {
+        await this.store.appendEvent(name, this.unrecorded[0]!);
+        this.unrecorded.shift();
+      }
+      await this.store.writeStatus(name, { ...this.current });
     } catch (err) {
-      this.log.debug({ err }, 'could not record the sync event');
+      this.log.debug(
+        { err, pending: this.unrecorded.length + this.unrecordedRegions.length },
+        'could not record the sync event yet',
+      );
     }
   }
 

@@ -28,8 +28,10 @@ export class SyncManager {
     }
   }
 
+  /** Registers the datasets, takes up what the store holds of each (see SyncEngine.restore), then starts syncing. */
   async start(): Promise<void> {
     for (const engine of this.engines.values()) await this.store.register(engine.spec);
+    await Promise.all([...this.engines.values()].map((e) => e.restore()));
     for (const engine of this.engines.values()) engine.start();
   }
 
@@ -48,5 +50,13 @@ export class SyncManager {
 
   statuses(): DatasetStatus[] {
     return [...this.engines.values()].map((e) => e.status());
+  }
+
+  /**
+   * Before answering from the store: checks that it still holds what each named dataset
+   * synced (see SyncEngine.checkStore), so no answer after a loss goes out as complete.
+   */
+  async checkStore(names: Iterable<string>): Promise<void> {
+    await Promise.all([...new Set(names)].map((name) => this.engines.get(name)?.checkStore()));
   }
 }

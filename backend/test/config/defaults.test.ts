@@ -1,11 +1,18 @@
 import { loadConfig } from '../../src/config/load';
+import { LIMIT_DEFAULTS } from '../../src/config/schema';
 import { configFiles, loadFile, problemsOfEnv } from './helpers';
 
 describe('loadConfig without a config file', () => {
   it('runs the demo dataset on the embedded store with no environment', () => {
     const config = loadConfig({});
     expect(config.source).toBe('defaults');
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '', rateLimitPerMinute: 6000 });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 3001,
+      apiKey: '',
+      rateLimitPerMinute: 6000,
+      limits: LIMIT_DEFAULTS,
+    });
     expect(config.redis).toBeNull();
     expect(config.datasets).toHaveLength(1);
     const [demo] = config.datasets;
@@ -101,7 +108,13 @@ describe('loadConfig without a config file', () => {
         REDIS_URL: 'redis://cache',
         DATABASE_URL: 'postgres://db/x',
       });
-      expect(config.server).toEqual({ host: '127.0.0.1', port: 4000, apiKey: '', rateLimitPerMinute: 6000 });
+      expect(config.server).toEqual({
+        host: '127.0.0.1',
+        port: 4000,
+        apiKey: '',
+        rateLimitPerMinute: 6000,
+        limits: LIMIT_DEFAULTS,
+      });
       expect(config.redis).toBeNull();
       expect(config.datasets.map((dataset) => dataset.name)).toEqual(['only']);
       expect(config.source).toBe(file);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load';
+import { LIMIT_DEFAULTS } from '../../src/config/schema';
 
 const EXAMPLE = join(__dirname, '../../livesync.example.yaml');
 
@@ -10,7 +11,13 @@ describe('livesync.example.yaml', () => {
       DATABASE_URL: 'postgres://livesync:pw@db:5432/shop',
       ORDERS_API_TOKEN: 't0ken',
     });
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '', rateLimitPerMinute: 6000 });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 3001,
+      apiKey: '',
+      rateLimitPerMinute: 6000,
+      limits: LIMIT_DEFAULTS,
+    });
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379/0', prefix: 'livesync' });
     expect(config.datasets.map((dataset) => [dataset.name, dataset.source.kind])).toEqual([
       ['events', 'postgres'],

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from '../../src/config/load';
+import { LIMIT_DEFAULTS } from '../../src/config/schema';
 import { configFiles, loadFile, problemsOf } from './helpers';
 
 const files = configFiles();
@@ -28,13 +29,19 @@ datasets:
     metrics: [amount, duration_ms]
     distinct: [user_id]
     resolution: 10s
-    sync: { interval: 2s, batchSize: 1000, lag: 1s, lookback: 1m }
+    sync: { interval: 2s, batchSize: 1000, lag: 1s, lookback: 1m, permanentRetry: 90s }
     staleAfter: 30s
     retention: 2d
 `);
     const config = loadFile(file);
     expect(config).toEqual({
-      server: { host: '0.0.0.0', port: 3100, apiKey: 'k3y', rateLimitPerMinute: 6000 },
+      server: {
+        host: '0.0.0.0',
+        port: 3100,
+        apiKey: 'k3y',
+        rateLimitPerMinute: 6000,
+        limits: LIMIT_DEFAULTS,
+      },
       redis: { url: 'rediss://cache:6380/1', prefix: 'ls:prod' },
       grafanaLive: null,
       source: file,
@@ -56,7 +63,13 @@ datasets:
           metrics: ['amount', 'duration_ms'],
           distinct: ['user_id'],
           resolutionMs: 10_000,
-          sync: { intervalMs: 2_000, batchSize: 1000, lagMs: 1_000, lookbackMs: 60_000 },
+          sync: {
+            intervalMs: 2_000,
+            batchSize: 1000,
+            lagMs: 1_000,
+            lookbackMs: 60_000,
+            permanentRetryMs: 90_000,
+          },
           staleAfterMs: 30_000,
           retentionMs: 2 * 86_400_000,
           layout: expect.objectContaining({ tiers: [10_000, 3_600_000, 86_400_000] }),
@@ -69,7 +82,13 @@ datasets:
     const config = loadFile(
       files.write(`datasets:\n  - name: events\n    source: { kind: demo }\n    sync: { batchSize: 10 }\n`),
     );
-    expect(config.server).toEqual({ host: '127.0.0.1', port: 3001, apiKey: '', rateLimitPerMinute: 6000 });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 3001,
+      apiKey: '',
+      rateLimitPerMinute: 6000,
+      limits: LIMIT_DEFAULTS,
+    });
     expect(config.redis).toBeNull();
     expect(config.datasets[0]).toMatchObject({
       dimensions: [],
@@ -163,6 +182,25 @@ datasets:
     expect(config.datasets[0]?.source).toMatchObject({ url: 'postgres://db/x' });
   });
 
+  it('reads server.limits, each key defaulting on its own, and names a bad one', () => {
+    const file = files.write(
+      `server:\n  limits: { maxCellsPerRequest: 1000000, maxConcurrentQueries: 4 }\ndatasets:\n${DEMO}`,
+    );
+    expect(loadFile(file).server.limits).toEqual({
+      ...LIMIT_DEFAULTS,
+      maxCellsPerRequest: 1_000_000,
+      maxConcurrentQueries: 4,
+    });
+    const bad = files.write(
+      `server:\n  limits: { maxConcurrentQueries: 0, maxHeapUsedPercent: 120, maxPointsPerRequest: lots }\ndatasets:\n${DEMO}`,
+    );
+    expect(problemsOf(bad)).toEqual([
+      'server.limits.maxPointsPerRequest: must be a whole number (got "lots")',
+      'server.limits.maxConcurrentQueries: must be at least 1 (got 0)',
+      'server.limits.maxHeapUsedPercent: must be at most 100 (got 120)',
+    ]);
+  });
+
   it('coerces a variable to a number where the schema wants one', () => {
     const file = files.write(`server: { port: "\${PORT}" }\ndatasets:\n${DEMO}`);
     expect(loadFile(file, { PORT: '4321' }).server.port).toBe(4321);
@@ -231,6 +269,9 @@ describe('validation problems', () => {
   it('a bad duration', () => {
     expect(problemsOf(dataset('    sync: { interval: 5 seconds }\n'))).toEqual([
       'datasets[0].sync.interval: must be a duration like 5s, 2m, 1h (got "5 seconds")',
+    ]);
+    expect(problemsOf(dataset('    sync: { permanentRetry: soon }\n'))).toEqual([
+      'datasets[0].sync.permanentRetry: must be a duration like 5s, 2m, 1h (got "soon")',
     ]);
   });
 

@@ -57,18 +57,40 @@ describe('datasets, values, annotations, manual sync', () => {
     ).toBe(400);
   });
 
-  it('returns sync runs as annotations, failures tagged', async () => {
-    const res = await h.app.inject({
-      method: 'GET',
-      url: `/api/annotations?dataset=events&from=0&to=${Date.now() + MIN}&limit=10`,
-    });
+  it('annotates state changes as regions, never routine runs; big batches only when asked', async () => {
+    const to = Date.now() + MIN;
+    h.clock.now = Date.now();
+    const get = (query: string) =>
+      h.app.inject({ method: 'GET', url: `/api/annotations?dataset=events&from=0&to=${to}${query}` });
+    const res = await get('');
     expect(res.statusCode).toBe(200);
-    const [failure, success] = res.json();
-    expect(failure).toMatchObject({ title: 'events sync failed', tags: ['sync', 'failure', 'events'] });
-    expect(failure.text).toContain('error (transient): upstream said 503');
-    expect(success).toMatchObject({ title: 'events synced', tags: ['sync', 'success', 'events'] });
-    expect(success.text).toMatch(/^4 records applied; took \d+ ms$/);
-    expect(success.timeEnd).toBeGreaterThanOrEqual(success.time);
+    // The successful run of 4 records is not an annotation; the failure under way is one region.
+    expect(res.json()).toHaveLength(1);
+    const [failing] = res.json();
+    expect(failing).toMatchObject({
+      title: 'events: sync failing',
+      tags: ['sync', 'failure', 'events', 'ongoing'],
+    });
+    expect(failing.text).toMatch(
+      /^1 failed run over \d+ s; last error \(upstream, transient\): upstream said 503$/,
+    );
+    expect(failing.timeEnd).toBeGreaterThanOrEqual(failing.time);
+
+    const batches = (await get('&minRecords=4')).json();
+    expect(batches.map((a: { tags: string[] }) => a.tags[1])).toEqual(['failure', 'batch']);
+    expect(batches[1]).toMatchObject({
+      title: 'events: 4 records synced',
+      tags: ['sync', 'batch', 'events'],
+    });
+    expect(batches[1].time).toBe(batches[1].timeEnd);
+    expect((await get('&minRecords=5')).json()).toHaveLength(1);
+    expect((await get('&kinds=resync,pause')).json()).toEqual([]);
+
+    const wrongKind = await get('&kinds=failure,nope');
+    expect(wrongKind.statusCode).toBe(400);
+    expect(wrongKind.json().message).toBe(
+      'kinds: "nope" is not a kind of annotation; use failure, resync, pause',
+    );
     const bad = await h.app.inject({ method: 'GET', url: '/api/annotations?from=10&to=5' });
     expect(bad.statusCode).toBe(400);
     expect(
@@ -76,11 +98,29 @@ describe('datasets, values, annotations, manual sync', () => {
     ).toContain('querystring.from');
   });
 
+  it('answers HEAD on the event stream with its headers and ends it', async () => {
+    // inject resolves only once the response has ended: a stream left open would hang here.
+    const res = await h.app.inject({ method: 'HEAD', url: '/api/datasets/events/events' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(res.body).toBe('');
+    await expect(h.app.metrics.sseClients.get()).resolves.toMatchObject({ values: [{ value: 0 }] });
+  });
+
   it('syncs on demand and refuses to be hammered', async () => {
     h.source.rows.push(row(5, T0, 'JP', 5, 50));
     const res = await h.app.inject({ method: 'POST', url: '/api/datasets/events/sync' });
     expect(res.statusCode).toBe(200);
     expect(res.json().status).toMatchObject({ state: 'idle', records: 5 });
+    // The recovery closed the failure: one region from the first failed run to the recovery.
+    h.clock.now = Date.now();
+    const [recovered] = (
+      await h.app.inject({ method: 'GET', url: `/api/annotations?from=0&to=${Date.now() + MIN}` })
+    ).json();
+    expect(recovered).toMatchObject({
+      title: 'events: sync failed, then recovered',
+      tags: ['sync', 'failure', 'events'],
+    });
     const again = await h.app.inject({ method: 'POST', url: '/api/datasets/events/sync' });
     expect(again.statusCode).toBe(429);
     expect(again.headers['retry-after']).toBeDefined();
@@ -105,7 +145,15 @@ describe('health and metrics', () => {
     expect(before.statusCode).toBe(200);
     expect(before.json()).toMatchObject({
       status: 'degraded',
-      checks: { redis: { status: 'ok' }, datasets: { events: { status: 'failing', ageSeconds: null } } },
+      checks: {
+        store: {
+          kind: 'memory',
+          status: 'ok',
+          message:
+            'the embedded in-memory store: its data is lost when the service restarts, then synced again',
+        },
+        datasets: { events: { status: 'failing', ageSeconds: null } },
+      },
     });
     expect(before.json().checks.datasets.events.message).toBe(
       'events: not synced yet; threshold 2 min; last error: relation "events" does not exist',

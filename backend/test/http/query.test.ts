@@ -80,6 +80,7 @@ describe('POST /api/query', () => {
 
   const query = (body: unknown) => app.inject({ method: 'POST', url: '/api/query', payload: body as object });
   const base = { range: { from: T0, to: T0 + 3 * MIN }, intervalMs: MIN, maxDataPoints: 1000 };
+  const count = { ...base, queries: [{ refId: 'A', dataset: 'events', aggregations: ['count'] }] };
 
   it('returns one time series frame per group with labels and fields named as requested', async () => {
     const res = await query({
@@ -210,13 +211,24 @@ describe('POST /api/query', () => {
     [
       { ...base, queries: [{ refId: 'A', dataset: 'events', aggregations: { count: 1 } }] },
       400,
-      'body.queries[0].aggregations: must be array',
+      'body.queries[0].aggregations: must be an array',
     ],
     [
       { ...base, queries: [{ refId: 'A', dataset: 'events', aggregations: ['count'], format: 'csv' }] },
       400,
-      'body.queries[0].format',
+      'body.queries[0].format: must be one of timeseries, table',
     ],
+    [
+      { ...base, queries: [{ refId: 'A', dataset: 'events', aggregations: ['count'], kind: 'logs' }] },
+      400,
+      'body.queries[0].kind: must be one of metrics, freshness, status',
+    ],
+    // Numbers in a JSON body are numbers: text that merely reads as one, finite or not, is refused.
+    [{ ...count, range: { from: T0, to: 'Infinity' } }, 400, 'body.range.to: must be an integer'],
+    [{ ...count, intervalMs: 'Infinity' }, 400, 'body.intervalMs: must be an integer'],
+    [{ ...count, intervalMs: '-Infinity' }, 400, 'body.intervalMs: must be an integer'],
+    [{ ...count, maxDataPoints: 'NaN' }, 400, 'body.maxDataPoints: must be an integer'],
+    [{ ...count, intervalMs: '60000' }, 400, 'body.intervalMs: must be an integer'],
     [
       { ...base, queries: [{ refId: 'A', dataset: 'events', aggregations: ['count'], colour: 1 }] },
       400,
@@ -228,6 +240,22 @@ describe('POST /api/query', () => {
     expect(res.statusCode).toBe(status);
     expect(res.json().message).toContain(message);
     expect(res.body).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('refuses a JSON number too large to be finite, naming the field', async () => {
+    for (const [field, text] of [
+      ['range.to', `{"from": ${T0}, "to": 1e400}`],
+      ['range.from', `{"from": -1e400, "to": ${T0}}`],
+    ]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/query',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"range": ${text}, "queries": [{"refId": "A", "dataset": "events", "aggregations": ["count"]}]}`,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toBe(`body.${field}: must be an integer`);
+    }
   });
 
   it('reports a bad query on its own refId and answers the others', async () => {

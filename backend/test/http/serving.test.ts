@@ -1,3 +1,4 @@
+import { MemoryStore } from '../../src/store/memory';
 import type { Store } from '../../src/store/types';
 import { harness, MIN, row, T0, type Harness } from './harness';
 
@@ -167,9 +168,50 @@ describe('freshness on every answer', () => {
       'age_seconds:number',
       'state:string',
       'stale:boolean',
+      'incomplete:boolean',
       'records:number',
     ]);
-    expect(frame.data.values).toEqual([['events'], [synced], [90], ['idle'], [false], [1]]);
+    expect(frame.data.values).toEqual([['events'], [synced], [90], ['idle'], [false], [false], [1]]);
+  });
+
+  it('notices a lost store when answering: every answer says incomplete until the resync catches up', async () => {
+    await h.syncNow();
+    h.clock.now = Date.now();
+    // The upstream is away: the resync cannot finish, and answers must say so all along.
+    h.source.failWith = { message: 'connect ECONNREFUSED 10.0.0.5:5432', class: 'transient' };
+    (h.store as MemoryStore).forget('events');
+    const incomplete = 'events: resyncing from the start after the store lost its data';
+    const res = await query(h, {
+      ...metricsBody(),
+      queries: [...metricsBody().queries, { refId: 'F', kind: 'freshness' }, { refId: 'S', kind: 'status' }],
+    });
+    const meta = res.json().results.A.frames[0].schema.meta;
+    expect(meta.custom).toMatchObject({ incomplete: true, state: 'resyncing' });
+    expect(meta.notices[0].text).toContain(incomplete);
+    const freshness = res.json().results.F.frames[0];
+    expect(freshness.schema.meta.notices[0].text).toContain(incomplete);
+    expect(freshness.data.values[5]).toEqual([true]);
+    const health = (await h.app.inject({ method: 'GET', url: '/api/health' })).json();
+    expect(health).toMatchObject({
+      status: 'degraded',
+      checks: { datasets: { events: { status: 'resyncing' } } },
+    });
+
+    // The resync's runs fail: still incomplete, whatever state the runs report.
+    await h.syncNow();
+    expect(h.sync.get('events')!.status().state).toBe('backoff');
+    const failed = (await query(h, metricsBody())).json().results.A.frames[0].schema.meta;
+    expect(failed.custom).toMatchObject({ incomplete: true, state: 'backoff' });
+    expect(failed.notices[0].text).toMatch(
+      new RegExp(`^${incomplete}.*; last error: connect ECONNREFUSED 10.0.0.5:5432$`),
+    );
+
+    h.source.failWith = null;
+    await h.syncNow();
+    const whole = (await query(h, metricsBody())).json().results.A.frames[0];
+    expect(whole.schema.meta.custom).toMatchObject({ incomplete: false, state: 'idle' });
+    expect(whole.schema.meta.notices).toBeUndefined();
+    expect(whole.data.values[1]).toEqual([1]);
   });
 
   it('answers a status query with a table of datasets', async () => {

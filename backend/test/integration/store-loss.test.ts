@@ -1,9 +1,13 @@
 /**
  * Issue 2, store loss: Redis loses the dataset in the middle of a sync run (FLUSHALL, or a
  * restart of a server without persistence). The engine must notice, say `resyncing`, read the
- * upstream again from the start and end equal to SQL.
+ * upstream again from the start and end equal to SQL. Issue 11: a loss while idle is noticed by
+ * the first reader, and the resync is marked in Redis so failed runs and restarts keep saying
+ * the totals are incomplete until it has caught up.
  */
 import { Redis } from 'ioredis';
+import { freshnessOf } from '../../src/query/freshness';
+import { SourceError } from '../../src/sources/types';
 import { RedisStore } from '../../src/store/redis';
 import type { RunEvent } from '../../src/sync/engine';
 import type { SyncStateName } from '../../src/sync/status';
@@ -26,6 +30,7 @@ const T0 = Date.UTC(2026, 0, 5);
 const RANGE = { from: T0 - DAY, to: T0 + 4 * DAY };
 
 const schema = new PgSchema();
+const prefix = uniquePrefix();
 const server = new ThrowawayRedis();
 let table: string;
 let store: RedisStore;
@@ -73,7 +78,7 @@ beforeAll(async () => {
   table = await schema.createEvents();
   await addRows(20_000, 0.5);
   await server.start();
-  store = await RedisStore.connect(server.url, uniquePrefix());
+  store = await RedisStore.connect(server.url, prefix);
   admin = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   admin.on('error', () => undefined);
   // The service's retry timings, scaled down: the circuit half-opens after 300 ms, not 30 s.
@@ -146,5 +151,51 @@ it('notices a restart of Redis (without persistence) in the middle of a run, res
   expect(states).toContain('resyncing');
   expect(states.at(-1)).toBe('idle');
   expect((await store.readState('events'))!.generation).not.toBe(before.generation);
+  await expectEqualToSql();
+});
+
+it('notices a FLUSHALL while idle on the read path, and keeps the resync through a failed run and a restart', async () => {
+  await sync.syncOnce();
+  const lastSuccessAt = sync.engine.status().lastSuccessAt;
+  // The resync commits two batches, then the upstream fails.
+  beforeFetch = {
+    at: 3,
+    action: async () => {
+      throw new SourceError('connection terminated unexpectedly', 'transient');
+    },
+  };
+  const failed = nextEvent<RunEvent>(sync.engine, 'run', (run) => run.outcome === 'failure', 30_000);
+  await admin.flushall();
+  // What a query does before it answers: the loss is noticed there, not at the next run.
+  await sync.engine.checkStore();
+  expect(sync.engine.status()).toMatchObject({ state: 'resyncing' });
+  expect(freshnessOf(spec(), sync.engine.status(), Date.now())).toMatchObject({
+    incomplete: true,
+    notice: { text: expect.stringContaining('totals are incomplete until it catches up') },
+  });
+  await failed;
+  const since = sync.engine.status().resyncSince!;
+  expect(sync.engine.status()).toMatchObject({ state: 'backoff', resyncSince: since, records: 2000 });
+  expect(JSON.parse((await admin.hget(`${prefix}:{events}:state`, 'resync'))!)).toMatchObject({ since });
+  await sync.engine.stop();
+
+  // Another process takes over the same Redis: until its first run ends it reports what Redis holds.
+  const next = pgEngine(spec(), store);
+  const restarted = next.engine;
+  await restarted.restore();
+  expect(restarted.status()).toMatchObject({
+    state: 'resyncing',
+    resyncSince: since,
+    records: 2000,
+    lastSuccessAt,
+  });
+  expect(freshnessOf(spec(), restarted.status(), Date.now()).incomplete).toBe(true);
+  const caughtUp = nextEvent<RunEvent>(restarted, 'run', (run) => run.outcome === 'success', 30_000);
+  restarted.start();
+  await caughtUp;
+  await next.close();
+  expect(restarted.status()).toMatchObject({ state: 'idle', resyncSince: null });
+  expect(await admin.hget(`${prefix}:{events}:state`, 'resync')).toBeNull();
+  expect((await store.readRegions('events', 0, Date.now(), 10)).map((r) => r.kind)).toContain('resync');
   await expectEqualToSql();
 });

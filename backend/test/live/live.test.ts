@@ -14,16 +14,29 @@ interface Push {
   body: string;
 }
 
-/** A stand-in for Grafana's Live push endpoint: records each request, answers as told. */
-async function fakeGrafana(answer: (n: number) => number | 'hang') {
+/** Pushes of data changes (channel `events`), not of freshness (`events/freshness`). */
+const isChange = (push: Push) => push.body.startsWith('events ');
+const isFreshness = (push: Push) => push.body.startsWith('events/freshness ');
+
+/** A freshness push's update, from its `json` field. */
+function freshnessOfPush(push: Push): Record<string, unknown> {
+  const json = /json="((?:[^"\\]|\\.)*)"/.exec(push.body)![1]!;
+  return JSON.parse(json.replace(/\\(["\\])/g, '$1')) as Record<string, unknown>;
+}
+
+/** A stand-in for Grafana's Live push endpoint: records each request, answers as told (`n` counts pushes of that kind). */
+async function fakeGrafana(answer: (n: number, push: Push) => number | 'hang') {
+  const counts = new Map<boolean, number>();
   const pushes: Push[] = [];
   const waiters: (() => void)[] = [];
   const server: Server = createServer(async (req: IncomingMessage, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
-    pushes.push({ url: req.url!, authorization: req.headers.authorization, body });
+    const push = { url: req.url!, authorization: req.headers.authorization, body };
+    pushes.push(push);
     waiters.splice(0).forEach((w) => w());
-    const status = answer(pushes.length);
+    counts.set(isChange(push), (counts.get(isChange(push)) ?? 0) + 1);
+    const status = answer(counts.get(isChange(push))!, push);
     if (status === 'hang') return;
     res.writeHead(status).end();
   });
@@ -32,10 +45,10 @@ async function fakeGrafana(answer: (n: number) => number | 'hang') {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     pushes,
-    /** Resolves once at least n pushes arrived. */
-    until: (n: number) =>
+    /** Resolves once at least n pushes that pass `which` arrived. */
+    until: (n: number, which: (push: Push) => boolean = isChange) =>
       new Promise<void>((resolve) => {
-        const check = () => (pushes.length >= n ? resolve() : waiters.push(check));
+        const check = () => (pushes.filter(which).length >= n ? resolve() : waiters.push(check));
         check();
       }),
     close: () => {
@@ -99,7 +112,7 @@ describe('Grafana Live push', () => {
     h.source.rows.push(row(1, T0 + 5_000, 'US', 12.5), row(2, T0 + 6_000, 'DE', 7.5));
     await h.syncNow();
     await grafana.until(1);
-    const [push] = grafana.pushes;
+    const push = grafana.pushes.find(isChange);
     expect(push!.url).toBe('/api/live/push/livesync');
     expect(push!.authorization).toBe('Bearer glsa_filetoken');
     const parsed = parseLine(push!.body);
@@ -114,30 +127,45 @@ describe('Grafana Live push', () => {
       bucket_sum_amount: '20',
     });
     expect(parsed.ts).toMatch(/^\d{19}$/);
-    await metricAppears(h, 'livesync_live_pushes_total{outcome="success"} 1');
+    await metricAppears(h, 'livesync_live_pushes_total{channel="change",outcome="success"} 1');
   });
 
   it('coalesces bursts to at most one push per dataset per 250 ms, merging the ranges', async () => {
     grafana = await fakeGrafana(() => 200);
     h = await harness({ grafanaLive: { url: grafana.url, token: 't', streamId: 'livesync' } });
     await h.syncNow();
-    const started = Date.now();
-    for (let i = 0; i < 8; i++) {
-      h.source.rows.push(row(10 + i, T0 + i * 60_000, 'US', 1));
-      await h.syncNow();
-    }
-    const elapsed = Date.now() - started;
-    await grafana.until(1);
-    // Let the last coalesced push land: it is due at most 250 ms after the previous one.
+    // The pusher's clock and timers are jest's: a change every 100 ms of that clock, however
+    // long each sync takes on this machine.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
     const pushedUpserts = () =>
-      grafana.pushes.reduce((n, p) => n + Number(parseLine(p.body).fields.upserts!.slice(0, -1)), 0);
-    for (let i = 0; i < 200 && pushedUpserts() < 8; i++)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      grafana.pushes
+        .filter(isChange)
+        .reduce((n, p) => n + Number(parseLine(p.body).fields.upserts!.slice(0, -1)), 0);
+    let elapsed = 0;
+    try {
+      for (let i = 0; i < 8; i++) {
+        h.source.rows.push(row(10 + i, T0 + i * 60_000, 'US', 1));
+        await h.syncNow();
+        await jest.advanceTimersByTimeAsync(100);
+        elapsed += 100;
+      }
+      // Whatever is still merged is due at most 250 ms after the previous push.
+      await jest.advanceTimersByTimeAsync(250);
+      elapsed += 250;
+    } finally {
+      jest.useRealTimers();
+    }
+    // The pushes are on their way: wait for them to land (each arrival wakes the wait).
+    while (pushedUpserts() < 8) await grafana.until(grafana.pushes.filter(isChange).length + 1);
+    const changes = grafana.pushes.filter(isChange);
     expect(pushedUpserts()).toBe(8);
-    expect(grafana.pushes.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 2);
-    expect(grafana.pushes.length).toBeLessThan(8);
-    const last = parseLine(grafana.pushes[grafana.pushes.length - 1]!.body);
-    expect(Number(last.fields.to!.slice(0, -1))).toBe(T0 + 8 * 60_000);
+    expect(changes.length).toBeLessThanOrEqual(Math.ceil(elapsed / 250) + 1);
+    expect(changes.length).toBeLessThan(8);
+    const latest = changes
+      .map((p) => parseLine(p.body).fields)
+      .sort((a, b) => Number(a.version!.slice(0, -1)) - Number(b.version!.slice(0, -1)))
+      .at(-1)!;
+    expect(Number(latest.to!.slice(0, -1))).toBe(T0 + 8 * 60_000);
   });
 
   it('retries failed pushes with backoff and counts them', async () => {
@@ -147,9 +175,36 @@ describe('Grafana Live push', () => {
     h.source.rows.push(row(1, T0, 'US', 1));
     await h.syncNow();
     await grafana.until(3);
-    const text = await metricAppears(h, 'livesync_live_pushes_total{outcome="success"} 1');
-    expect(text).toContain('livesync_live_pushes_total{outcome="failure"} 2');
-    expect(new Set(grafana.pushes.map((p) => p.body)).size).toBe(1);
+    const text = await metricAppears(h, 'livesync_live_pushes_total{channel="change",outcome="success"} 1');
+    expect(text).toContain('livesync_live_pushes_total{channel="change",outcome="failure"} 2');
+    expect(new Set(grafana.pushes.filter(isChange).map((p) => p.body)).size).toBe(1);
+  });
+
+  it('pushes a freshness update to <dataset>/freshness when the sync state changes, the whole update as JSON', async () => {
+    grafana = await fakeGrafana(() => 200);
+    h = await harness({ grafanaLive: { url: grafana.url, token: 't', streamId: 'livesync' } });
+    await h.syncNow();
+    await grafana.until(1, (p) => isFreshness(p) && freshnessOfPush(p)['state'] === 'idle');
+    h.source.failWith = { message: 'relation "events" does not exist', class: 'permanent' };
+    await h.syncNow();
+    await grafana.until(1, (p) => isFreshness(p) && freshnessOfPush(p)['state'] === 'failing');
+    const push = grafana.pushes.filter(isFreshness).at(-1)!;
+    expect(push.url).toBe('/api/live/push/livesync');
+    expect(push.body).toMatch(/^events\/freshness state="failing",stale=false,incomplete=false,json="/);
+    const update = freshnessOfPush(push);
+    expect(update).toMatchObject({
+      dataset: 'events',
+      state: 'failing',
+      incomplete: false,
+      notice: { severity: 'warning', text: 'events: last error: relation "events" does not exist' },
+      row: {
+        dataset: 'events',
+        state: 'failing',
+        last_error: 'relation "events" does not exist',
+        records: 0,
+      },
+    });
+    await metricAppears(h, 'livesync_live_pushes_total{channel="freshness",outcome="success"}');
   });
 
   it('never holds up the sync, even when Grafana does not answer', async () => {
@@ -210,6 +265,31 @@ describe('server-sent events', () => {
     const closing = h.app.close();
     expect(await stream.ended()).toBe(true);
     await closing;
+  });
+
+  it("greets with the dataset's freshness and sends every change of it", async () => {
+    h = await harness();
+    await h.syncNow();
+    const stream = await open(h);
+    const hello = JSON.parse(/event: hello\ndata: (.*)\n/.exec(await stream.until('event: hello'))![1]!);
+    expect(hello.freshness).toMatchObject({
+      dataset: 'events',
+      state: 'idle',
+      incomplete: false,
+      notice: null,
+    });
+    expect(hello.freshness.row).toMatchObject({ dataset: 'events', state: 'idle', records: 0 });
+    h.source.failWith = { message: 'relation "events" does not exist', class: 'permanent' };
+    await h.syncNow();
+    const text = await stream.until('"state":"failing"');
+    const update = JSON.parse(/event: freshness\ndata: (.*"state":"failing".*)\n/.exec(text)![1]!);
+    expect(update).toMatchObject({
+      dataset: 'events',
+      state: 'failing',
+      notice: { text: 'events: last error: relation "events" does not exist' },
+      row: { state: 'failing', error_class: 'permanent' },
+    });
+    await h.app.close();
   });
 
   it('answers 404 for an unknown dataset', async () => {

@@ -264,6 +264,8 @@ describe('HttpSource', () => {
     handler = (_url, _req, res) => json(res, {}, status);
     const err = await failure(source({}).fetch({ after: null, limit: 10 }));
     expect(err.errorClass).toBe(errorClass);
+    // A wrong URL or refused credentials are the dataset's configuration to fix.
+    expect(err.origin).toBe(status === 404 || status === 403 ? 'config' : 'upstream');
     expect(err.message).toContain(`responded ${status}`);
   });
 

@@ -256,6 +256,7 @@ describe('PostgresSource', () => {
   it('reports a missing table as permanent, naming the dataset', async () => {
     const err = await failure(source({ table: `${schema.name}.evnts` }).fetch({ after: null, limit: 10 }));
     expect(err.errorClass).toBe('permanent');
+    expect(err.origin).toBe('config');
     expect(err.message).toBe(`events: relation "${schema.name}.evnts" does not exist`);
   });
 
@@ -265,6 +266,7 @@ describe('PostgresSource', () => {
       source({ table: name }, { metrics: ['nope'] }).fetch({ after: null, limit: 10 }),
     );
     expect(err.errorClass).toBe('permanent');
+    expect(err.origin).toBe('config');
     expect(err.message).toMatch(/^events: column columns.nope does not exist/);
   });
 
@@ -279,6 +281,7 @@ describe('PostgresSource', () => {
     const url = 'postgres://root:Sup3r-Secret%21@127.0.0.1:1/test';
     const err = await failure(source({ url, table: 'events' }).fetch({ after: null, limit: 10 }));
     expect(err.errorClass).toBe('transient');
+    expect(err.origin).toBe('upstream');
     expect(err.message).toMatch(/^events: cannot reach PostgreSQL: .*ECONNREFUSED/);
     for (const text of [err.message, err.stack ?? '', String(err)]) {
       expect(text).not.toContain('Sup3r-Secret');
@@ -299,6 +302,7 @@ describe('PostgresSource', () => {
     const url = PG_URL.replace(/\/[^/]*$/, '/ls_no_such_database');
     const err = await failure(source({ url, table: 'events' }).fetch({ after: null, limit: 1 }));
     expect(err.errorClass).toBe('permanent');
+    expect(err.origin).toBe('config');
     expect(err.message).toBe('events: database "ls_no_such_database" does not exist');
   });
 

@@ -224,6 +224,65 @@ describe.each(subjects)('%s store contract', (_name, make) => {
     expect(groups).toEqual([]);
   });
 
+  it('answers the generation it holds, and none once the state is lost', async () => {
+    expect(await subject.store.readGeneration('events')).toBe(generation);
+    await subject.forget();
+    await subject.store.register(spec);
+    expect(await subject.store.readGeneration('events')).toBeNull();
+  });
+
+  it('keeps a resync mark with the generation, guarded by it, until cleared', async () => {
+    expect((await subject.store.readState('events'))!.resync).toBeNull();
+    const mark = { since: T0, applied: 0, remaining: null };
+    const resync = await subject.store.resetDataset('events', mark);
+    expect(resync.resync).toEqual(mark);
+    expect((await subject.store.readState('events'))!.resync).toEqual(mark);
+    const progress = { since: T0, applied: 500, remaining: 1500 };
+    expect(await subject.store.writeResync('events', resync.generation, progress)).toBe(true);
+    // Batches applied meanwhile leave the mark alone.
+    await subject.store.applyBatch('events', {
+      generation: resync.generation,
+      records: [makeRecord(prng(3), 1, 60_000)],
+      position: { cursor: 'c', id: '1' },
+      cutoffMs: 0,
+    });
+    expect((await subject.store.readState('events'))!.resync).toEqual(progress);
+    // A writer of an older generation cannot touch it.
+    expect(await subject.store.writeResync('events', generation, null)).toBe(false);
+    expect((await subject.store.readState('events'))!.resync).toEqual(progress);
+    expect(await subject.store.writeResync('events', resync.generation, null)).toBe(true);
+    expect((await subject.store.readState('events'))!.resync).toBeNull();
+    // Nothing is written for a generation that is gone.
+    await subject.forget();
+    await subject.store.register(spec);
+    expect(await subject.store.writeResync('events', resync.generation, progress)).toBe(false);
+    expect(await subject.store.readState('events')).toBeNull();
+  });
+
+  it('keeps ended regions, newest first, and keeps them and the status across a reset', async () => {
+    await subject.store.appendRegion('events', {
+      kind: 'failure',
+      startedAt: 100,
+      endedAt: 400,
+      count: 3,
+      error: { message: 'down', class: 'transient', origin: 'upstream' },
+    });
+    await subject.store.appendRegion('events', { kind: 'pause', startedAt: 500, endedAt: 900, count: 0 });
+    await subject.store.appendRegion('events', { kind: 'resync', startedAt: 1000, endedAt: 1200, count: 42 });
+    await subject.store.writeStatus('events', { state: 'idle', lastSuccessAt: 1200 });
+    await subject.store.resetDataset('events');
+    expect((await subject.store.readRegions('events', 0, 2000, 10)).map((r) => r.kind)).toEqual([
+      'resync',
+      'pause',
+      'failure',
+    ]);
+    expect(await subject.store.readRegions('events', 450, 950, 10)).toEqual([
+      { kind: 'pause', startedAt: 500, endedAt: 900, count: 0 },
+    ]);
+    expect(await subject.store.readRegions('events', 0, 2000, 1)).toHaveLength(1);
+    expect(await subject.store.readStatus('events')).toEqual({ state: 'idle', lastSuccessAt: 1200 });
+  });
+
   it('drops records outside retention and trims old buckets', async () => {
     const random = prng(9);
     const old = Array.from({ length: 100 }, (_, i) => ({ ...makeRecord(random, i, 3_600_000) }));

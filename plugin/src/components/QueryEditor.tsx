@@ -50,7 +50,7 @@ const FORMAT_OPTIONS: Array<{ value: QueryFormat; label: string }> = [
 ];
 
 const LIVE_TOOLTIP =
-  'While the time range ends at now, update the panel as soon as LiveSync syncs changes in it, re-reading only the changed time buckets.';
+  "While the time range ends at now, update the panel as soon as LiveSync syncs changes in it, re-reading only the changed time buckets. The panel's freshness warnings follow the dataset either way.";
 const LIVE_OFF_TOOLTIP =
   "Live updates are turned off for this data source: turn on Live updates in the data source's settings to use them.";
 

@@ -28,7 +28,8 @@ export const selectors = {
   annotationEditor: {
     container: 'livesync-annotation-editor',
     dataset: 'Dataset',
-    changesOnly: 'Only changes',
+    kinds: { failure: 'Failures', resync: 'Resyncs', pause: 'Pauses' },
+    minRecords: 'Batches of at least',
   },
   variableEditor: {
     container: 'livesync-variable-editor',

@@ -1,7 +1,7 @@
 /**
- * Where a dataset's changes come from: Grafana Live (the service pushes to
- * `stream/<streamId>/<dataset>`) or the service's own server-sent events, read through the
- * data-source proxy. Both become the same few events.
+ * Where a dataset's changes and freshness come from: Grafana Live (the service pushes to
+ * `stream/<streamId>/<dataset>` and `stream/<streamId>/<dataset>/freshness`) or the service's
+ * own server-sent events, read through the data-source proxy. Both become the same few events.
  */
 import {
   type DataFrame,
@@ -25,6 +25,7 @@ import {
   mergeMap,
   of,
 } from 'rxjs';
+import { type DatasetFreshness, parseFreshness } from './freshness';
 import { SseParser } from './sse';
 
 export type LiveEvent =
@@ -38,7 +39,9 @@ export type LiveEvent =
   /** The stream has a problem; updates may lag or have stopped. */
   | { type: 'trouble'; message: string }
   /** The problem is over. */
-  | { type: 'recovered' };
+  | { type: 'recovered' }
+  /** The dataset's freshness changed (state, last success, staleness, completeness, notice). */
+  | { type: 'freshness'; freshness: DatasetFreshness };
 
 /** The reconnection delay until the service names one with `retry:`. */
 export const DEFAULT_RETRY_MS = 3000;
@@ -86,6 +89,52 @@ export function grafanaLiveEvents(
         return events;
       }),
       // Grafana ends a channel's stream only for good: say so rather than go quiet.
+      endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
+      catchError((err: unknown) =>
+        of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
+      ),
+    );
+  });
+}
+
+/**
+ * Freshness updates over Grafana Live (`stream/<streamId>/<dataset>/freshness`, one row per
+ * update, the whole update as JSON in its `json` field). Grafana sends the channel's last
+ * message to each new subscriber; an update older than one already seen is skipped.
+ */
+export function grafanaLiveFreshness(
+  live: GrafanaLiveSrv,
+  streamId: string,
+  dataset: string,
+): Observable<LiveEvent> {
+  return defer(() => {
+    let latest = Number.NEGATIVE_INFINITY;
+    let troubled = false;
+    const stream = live.getDataStream({
+      addr: { scope: LiveChannelScope.Stream, stream: streamId, path: `${dataset}/freshness` },
+      buffer: { maxLength: LIVE_BUFFER_ROWS },
+    });
+    return stream.pipe(
+      mergeMap((packet: DataQueryResponse): LiveEvent[] => {
+        const events: LiveEvent[] = [];
+        const error = packet.errors?.[0] ?? packet.error;
+        if (error || packet.state === LoadingState.Error) {
+          troubled = true;
+          events.push({ type: 'trouble', message: `Grafana Live: ${error?.message || 'channel error'}` });
+        } else if (troubled) {
+          troubled = false;
+          events.push({ type: 'recovered' });
+        }
+        const frame = toFrame(packet.data?.[0]);
+        const json = frame?.fields.find((f) => f.name === 'json')?.values ?? [];
+        for (let i = 0; i < json.length; i++) {
+          const freshness = parseFreshness(json[i]);
+          if (!freshness || freshness.dataset !== dataset || freshness.at <= latest) continue;
+          latest = freshness.at;
+          events.push({ type: 'freshness', freshness });
+        }
+        return events;
+      }),
       endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
       catchError((err: unknown) =>
         of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
@@ -210,6 +259,12 @@ export function sseEvents(backendSrv: BackendSrv, options: SseOptions): Observab
             version: isFiniteNumber(hello.version) ? hello.version : undefined,
             lastSyncAt: toEpochMs(hello.freshness?.lastSyncAt),
           });
+          // Every (re)connection starts with the dataset's freshness: what a reconnect missed.
+          const freshness = parseFreshness(hello.freshness);
+          if (freshness) subscriber.next({ type: 'freshness', freshness });
+        } else if (event === 'freshness') {
+          const freshness = parseFreshness(data);
+          if (freshness) subscriber.next({ type: 'freshness', freshness });
         } else if (event === 'change') {
           const change = parseJson<ChangeData>(data);
           if (!change || !isFiniteNumber(change.from) || !isFiniteNumber(change.to)) return;

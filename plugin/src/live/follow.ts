@@ -6,6 +6,7 @@ import {
 } from '@grafana/data';
 import { Observable, Subscription } from 'rxjs';
 import type { LiveEvent } from './changes';
+import { shownOf, shownOfFrames, skewOf, withFreshness } from './freshness';
 import { mergeTouched } from './merge';
 import { type Span, alignDown, alignUp, overlaps, union } from './range';
 
@@ -29,12 +30,18 @@ export interface FollowOptions {
   window: () => Span;
   /** Asks the service for the query over a span (step-aligned). */
   fetchSpan: (span: Span) => Observable<TouchedAnswer>;
+  /** When the answer arrived, on `now`'s clock: with its age it tells the service's clock. */
+  receivedAt?: number;
+  /** This browser's clock. */
+  now?: () => number;
 }
 
 /**
  * Keeps one query's frames up to date: on a change that touches the panel's range it asks for
  * the touched steps only, merges them in, and emits the frames as a Streaming packet. One
- * request at a time: changes that arrive meanwhile are gathered into a single follow-up.
+ * request at a time: changes that arrive meanwhile are gathered into a single follow-up. A
+ * freshness update of the dataset replaces the frames' freshness, and sends them again when
+ * their notice changes (stale, failing, incomplete, and back).
  * Problems (a lost stream, a failed request) become a warning on the frames, never an error.
  * Unsubscribing closes the change stream and cancels the request in flight.
  */
@@ -52,6 +59,9 @@ export function followQuery(options: FollowOptions): Observable<DataQueryRespons
     let requestProblem: string | undefined;
     /** The dataset's data version as far as the change stream told. */
     let version: number | undefined = options.version;
+    const now = options.now ?? Date.now;
+    const skew = skewOf(options.initial, options.receivedAt ?? now()) ?? 0;
+    let shown = shownOfFrames(frames);
 
     const emit = (state: LoadingState) => {
       const problems = [streamProblem, requestProblem].filter((p): p is string => Boolean(p));
@@ -90,6 +100,7 @@ export function followQuery(options: FollowOptions): Observable<DataQueryRespons
           } else if ('frames' in answer) {
             requestProblem = undefined;
             frames = mergeTouched(frames, answer.frames, span, alignDown(options.window().from, stepMs));
+            shown = shownOfFrames(frames);
           }
           emit(LoadingState.Streaming);
         },
@@ -137,6 +148,14 @@ export function followQuery(options: FollowOptions): Observable<DataQueryRespons
                     event.lastSyncAt > options.since;
               version = event.version;
               if (missed) touch({ from: alignDown(range.from, stepMs), to: alignUp(range.to, stepMs) });
+              return;
+            }
+            case 'freshness': {
+              frames = frames.map((frame) => withFreshness(frame, event.freshness, now() + skew));
+              const next = shownOf(event.freshness);
+              if (next === shown) return;
+              shown = next;
+              emit(LoadingState.Streaming);
               return;
             }
             case 'trouble':

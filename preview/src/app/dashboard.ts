@@ -18,7 +18,8 @@ export interface LiveSyncTarget extends DataQuery {
   groupBy?: string[];
   filters?: Record<string, string[]>;
   format?: 'timeseries' | 'table';
-  changesOnly?: boolean;
+  annotationKinds?: Array<'failure' | 'resync' | 'pause'>;
+  minRecords?: number;
   live?: boolean;
 }
 
@@ -69,7 +70,7 @@ export function durationSeconds(text: string | undefined): number | undefined {
 
 /**
  * The dashboard the preview shows, as dashboard JSON would declare it: a `$dataset` variable
- * from the data source's variable support; sync runs as annotations; events by country (time
+ * from the data source's variable support; sync state changes as annotations; events by country (time
  * series, following the dataset live), data age (stat with stale thresholds), sync status
  * (table) and events by country as a table.
  */
@@ -103,7 +104,7 @@ export function buildDashboard(datasource: DataSourceRef, staleAfterSeconds: num
     timezone: 'browser',
     annotations: [
       {
-        name: 'Sync runs',
+        name: 'Sync state changes',
         enable: true,
         iconColor: 'rgba(0, 211, 255, 1)',
         datasource,
@@ -111,7 +112,6 @@ export function buildDashboard(datasource: DataSourceRef, staleAfterSeconds: num
           refId: 'Anno',
           kind: 'annotations',
           dataset: '$dataset',
-          changesOnly: true,
         } as LiveSyncTarget,
       } as AnnotationQuery,
     ],
@@ -119,7 +119,8 @@ export function buildDashboard(datasource: DataSourceRef, staleAfterSeconds: num
       {
         id: panelIds.eventsByCountry,
         title: 'Events by country',
-        description: 'count by country, following the dataset live; sync runs as annotations',
+        description:
+          'count by country, following the dataset live; failures, resyncs and pauses as annotated regions',
         type: 'timeseries',
         gridPos: { x: 0, y: 0, w: 16, h: 9 },
         annotations: true,

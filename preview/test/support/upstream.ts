@@ -58,6 +58,31 @@ export class Upstream {
     }
   }
 
+  /** Renames the table, as a migration would: until `restore()` the service's source has no table to read. */
+  async rename(): Promise<{ restore: () => Promise<void> }> {
+    const gone = `${this.table.split('.')[1]}_gone`;
+    await this.pool.query(`ALTER TABLE ${this.table} RENAME TO ${gone}`);
+    return {
+      restore: async () => {
+        await this.pool.query(`ALTER TABLE ${this.schema}.${gone} RENAME TO events`);
+      },
+    };
+  }
+
+  /**
+   * Holds an exclusive lock on the table until the returned function is called: every read of
+   * it (a sync run, a resync) waits meanwhile, and fails at its statement timeout.
+   */
+  async lock(): Promise<() => Promise<void>> {
+    const client = await this.pool.connect();
+    await client.query('BEGIN');
+    await client.query(`LOCK TABLE ${this.table} IN ACCESS EXCLUSIVE MODE`);
+    return async () => {
+      await client.query('ROLLBACK');
+      client.release();
+    };
+  }
+
   async drop(): Promise<void> {
     await this.relay.stop();
     await this.pool.query(`DROP SCHEMA IF EXISTS ${this.schema} CASCADE`).catch(() => undefined);

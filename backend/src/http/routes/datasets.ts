@@ -36,6 +36,8 @@ export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
       nextAttemptAt: status.nextAttemptAt,
       ageSeconds: fresh.ageSeconds,
       stale: fresh.stale,
+      incomplete: fresh.incomplete,
+      resyncSince: status.resyncSince,
       notice: fresh.notice?.text ?? null,
       lastError: status.lastError,
       records: status.records,
@@ -62,13 +64,16 @@ function specOf(app: FastifyInstance, name: string): DatasetSpec {
 export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const lastManualSync = new Map<string, number>();
 
-  app.get('/api/datasets', async () => ({
-    datasets: app.sync.specs().map((spec) => datasetSummary(app, spec)),
-  }));
+  app.get('/api/datasets', async () => {
+    await app.sync.checkStore(app.sync.specs().map((spec) => spec.name));
+    return { datasets: app.sync.specs().map((spec) => datasetSummary(app, spec)) };
+  });
 
-  app.get('/api/datasets/:name', { schema: { params: NameParams } }, async (request) =>
-    datasetSummary(app, specOf(app, request.params.name)),
-  );
+  app.get('/api/datasets/:name', { schema: { params: NameParams } }, async (request) => {
+    const spec = specOf(app, request.params.name);
+    await app.sync.checkStore([spec.name]);
+    return datasetSummary(app, spec);
+  });
 
   app.get(
     '/api/datasets/:name/values/:dimension',

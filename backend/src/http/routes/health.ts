@@ -1,13 +1,29 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { redactUrl } from '../../config/redact';
 import { freshnessOf } from '../../query/freshness';
 
 const STORE_PING_TIMEOUT_MS = 1_000;
 
-export const healthRoutes: FastifyPluginAsync = async (app) => {
+/** Liveness: open (see http/api.ts), and it touches nothing that could be slow. */
+export const livenessRoutes: FastifyPluginAsync = async (app) => {
   app.get('/api/health/live', async () => ({ status: 'ok' }));
+};
 
+/** The store the service really uses, and whether it answers, in words "Save & test" can show. */
+interface StoreCheck {
+  kind: 'memory' | 'redis';
+  status: 'ok' | 'down';
+  /** Redis only, without its password. */
+  url?: string;
+  message: string;
+}
+
+export const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/api/health', async (_request, reply) => {
-    const redis = await pingStore(app.store.ping(), app.store.kind);
+    const store = await checkStore(app);
+    // A store that lost a dataset answers pings like any other: ask it for what was synced.
+    if (store.status === 'ok')
+      await app.sync.checkStore(app.sync.specs().map((s) => s.name)).catch(() => undefined);
     const now = app.clock();
     const datasets = Object.fromEntries(
       app.sync.specs().map((spec) => {
@@ -16,7 +32,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         const state =
           status.state === 'failing'
             ? 'failing'
-            : status.state === 'resyncing'
+            : f.incomplete
               ? 'resyncing'
               : status.lastSuccessAt === null
                 ? 'syncing'
@@ -29,21 +45,27 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
         ];
       }),
     );
-    const checks = { redis, datasets };
-    if (redis.status === 'down') return reply.status(503).send({ status: 'down', checks });
+    const checks = { store, datasets };
+    if (store.status === 'down') return reply.status(503).send({ status: 'down', checks });
     const degraded = Object.values(datasets).some((d) => d.status !== 'ok');
     return { status: degraded ? 'degraded' : 'ok', checks };
   });
 };
 
-async function pingStore(
-  ping: Promise<void>,
-  kind: string,
-): Promise<{ status: 'ok' | 'down'; message?: string }> {
+async function checkStore(app: FastifyInstance): Promise<StoreCheck> {
+  if (app.store.kind === 'memory') {
+    return {
+      kind: 'memory',
+      status: 'ok',
+      message: 'the embedded in-memory store: its data is lost when the service restarts, then synced again',
+    };
+  }
+  const url = app.config.redis ? redactUrl(app.config.redis.url) : undefined;
+  const redis = url ? `Redis at ${url}` : 'Redis';
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      ping,
+      app.store.ping(),
       new Promise((_, reject) => {
         timer = setTimeout(
           () => reject(new Error(`no answer within ${STORE_PING_TIMEOUT_MS} ms`)),
@@ -51,9 +73,15 @@ async function pingStore(
         );
       }),
     ]);
-    return kind === 'memory' ? { status: 'ok', message: 'embedded in-memory store' } : { status: 'ok' };
+    return { kind: 'redis', status: 'ok', ...(url ? { url } : {}), message: `${redis} is reachable` };
   } catch (err) {
-    return { status: 'down', message: err instanceof Error ? err.message : String(err) };
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      kind: 'redis',
+      status: 'down',
+      ...(url ? { url } : {}),
+      message: `${redis} is not reachable: ${reason}`,
+    };
   } finally {
     clearTimeout(timer);
   }

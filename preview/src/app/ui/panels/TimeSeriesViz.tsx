@@ -38,7 +38,7 @@ export function TimeSeriesViz({ frames, width, height, timeRange, timeZone, anno
 /**
  * Annotation events as Grafana's time series draws them: a dashed line (or a shaded region for
  * events with an end) across the plot, and a marker under it whose tooltip has the title and
- * text. Failed sync runs come in red from the data source (`color`).
+ * text. Failures, resyncs and pauses come coloured from the data source (`color`).
  */
 function AnnotationMarkers({
   config,
