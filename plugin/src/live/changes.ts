@@ -63,37 +63,17 @@ export function grafanaLiveEvents(
 ): Observable<LiveEvent> {
   return defer(() => {
     const seen = new Set<string>();
-    let troubled = false;
-    const stream = live.getDataStream({
-      addr: { scope: LiveChannelScope.Stream, stream: streamId, path: dataset },
-      buffer: { maxLength: LIVE_BUFFER_ROWS },
+    return grafanaLiveChannel(live, streamId, dataset, (frame) => {
+      const events: LiveEvent[] = [];
+      for (const row of changeRows(frame)) {
+        const key = `${row.version}@${row.at}`;
+        if (seen.has(key)) continue;
+        remember(seen, key);
+        if (since !== undefined && row.at <= since) continue;
+        events.push({ type: 'change', from: row.from, to: row.to, version: row.version });
+      }
+      return events;
     });
-    return stream.pipe(
-      mergeMap((packet: DataQueryResponse): LiveEvent[] => {
-        const events: LiveEvent[] = [];
-        const error = packet.errors?.[0] ?? packet.error;
-        if (error || packet.state === LoadingState.Error) {
-          troubled = true;
-          events.push({ type: 'trouble', message: `Grafana Live: ${error?.message || 'channel error'}` });
-        } else if (troubled) {
-          troubled = false;
-          events.push({ type: 'recovered' });
-        }
-        for (const row of changeRows(packet.data?.[0])) {
-          const key = `${row.version}@${row.at}`;
-          if (seen.has(key)) continue;
-          remember(seen, key);
-          if (since !== undefined && row.at <= since) continue;
-          events.push({ type: 'change', from: row.from, to: row.to, version: row.version });
-        }
-        return events;
-      }),
-      // Grafana ends a channel's stream only for good: say so rather than go quiet.
-      endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
-      catchError((err: unknown) =>
-        of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
-      ),
-    );
   });
 }
 
@@ -109,12 +89,39 @@ export function grafanaLiveFreshness(
 ): Observable<LiveEvent> {
   return defer(() => {
     let latest = Number.NEGATIVE_INFINITY;
-    let troubled = false;
-    const stream = live.getDataStream({
-      addr: { scope: LiveChannelScope.Stream, stream: streamId, path: `${dataset}/freshness` },
-      buffer: { maxLength: LIVE_BUFFER_ROWS },
+    return grafanaLiveChannel(live, streamId, `${dataset}/freshness`, (packetFrame) => {
+      const events: LiveEvent[] = [];
+      const frame = toFrame(packetFrame);
+      const json = frame?.fields.find((f) => f.name === 'json')?.values ?? [];
+      for (let i = 0; i < json.length; i++) {
+        const freshness = parseFreshness(json[i]);
+        if (!freshness || freshness.dataset !== dataset || freshness.at <= latest) continue;
+        latest = freshness.at;
+        events.push({ type: 'freshness', freshness });
+      }
+      return events;
     });
-    return stream.pipe(
+  });
+}
+
+/**
+ * One Grafana Live channel as events: its packets' rows through `rows`, a channel error as
+ * `trouble` and the next good packet as `recovered`; Grafana ends a channel's stream only for
+ * good, so its end is said rather than left quiet.
+ */
+function grafanaLiveChannel(
+  live: GrafanaLiveSrv,
+  streamId: string,
+  path: string,
+  rows: (frame: DataQueryResponse['data'][number] | undefined) => LiveEvent[],
+): Observable<LiveEvent> {
+  let troubled = false;
+  return live
+    .getDataStream({
+      addr: { scope: LiveChannelScope.Stream, stream: streamId, path },
+      buffer: { maxLength: LIVE_BUFFER_ROWS },
+    })
+    .pipe(
       mergeMap((packet: DataQueryResponse): LiveEvent[] => {
         const events: LiveEvent[] = [];
         const error = packet.errors?.[0] ?? packet.error;
@@ -125,22 +132,13 @@ export function grafanaLiveFreshness(
           troubled = false;
           events.push({ type: 'recovered' });
         }
-        const frame = toFrame(packet.data?.[0]);
-        const json = frame?.fields.find((f) => f.name === 'json')?.values ?? [];
-        for (let i = 0; i < json.length; i++) {
-          const freshness = parseFreshness(json[i]);
-          if (!freshness || freshness.dataset !== dataset || freshness.at <= latest) continue;
-          latest = freshness.at;
-          events.push({ type: 'freshness', freshness });
-        }
-        return events;
+        return [...events, ...rows(packet.data?.[0])];
       }),
       endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
       catchError((err: unknown) =>
         of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
       ),
     );
-  });
 }
 
 function remember(seen: Set<string>, key: string): void {
