@@ -17,7 +17,7 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { ROOT, type Service, demoConfig, freePort, startService } from '../scripts/serve';
 import { panelIds, testIds } from '../src/testIds';
 import { type PageProblems, launchBrowser, openPage } from './support/browser';
-import { ThrowawayRedis } from './support/redis';
+import { ThrowawayRedis } from '../../backend/test/servers';
 import { Upstream } from './support/upstream';
 import { waitUntil } from './support/wait';
 
