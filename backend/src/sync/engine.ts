@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DatasetSpec } from '../config/dataset';
 import type { Position, Source } from '../sources/types';
-import type { ResyncMark, Store, SyncEvent, SyncRegion, SyncState } from '../store/types';
+import {
+  StoreError,
+  type ResyncMark,
+  type Store,
+  type SyncEvent,
+  type SyncRegion,
+  type SyncState,
+} from '../store/types';
 import { classify, type ClassifiedError } from './errors';
 import { RETRY_DEFAULTS, RetryPolicy, type RetryOptions } from './retry';
 import { restoredStatus } from './restore';
@@ -70,7 +77,8 @@ const UNRECORDED_KEPT = 100;
 const PAUSE_INTERVALS = 2;
 
 class StateLostError extends Error {}
-class ConflictError extends Error {}
+/** Another writer changed the dataset in the store between planning and writing: the store's side. */
+class ConflictError extends StoreError {}
 
 /** Times a run starts over from the stored position when another write got in first. */
 const CONFLICT_RETRIES = 3;
