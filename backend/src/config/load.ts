@@ -4,6 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { resolveDataset, type DatasetSpec } from './dataset';
 import { formatDuration, parseDuration } from './duration';
 import { interpolateEnv } from './interpolate';
+import { reconcileProblems } from './reconcile';
 import { formatKeyPath, isPlainObject, type KeyPath } from './keypath';
 import { ConfigSchema, type Limits, type RawDataset } from './schema';
 import { show, validate, type Problem } from './validate';
@@ -254,6 +255,7 @@ function checkDataset(dataset: RawDataset, path: KeyPath): Problem[] {
   if (parseDuration(dataset.retention) < resolution) {
     problem(['retention'], `must be at least the resolution (${formatDuration(resolution)})`);
   }
+  problems.push(...reconcileProblems(dataset, path));
   return problems;
 }
 

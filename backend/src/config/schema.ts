@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from './duration';
+import { ReconcileSchema } from './reconcile';
 
 const Duration = (description: string, def?: string) =>
   Type.String({ pattern: DURATION_PATTERN, description, ...(def === undefined ? {} : { default: def }) });
@@ -59,6 +60,12 @@ export const HttpSourceSchema = Type.Object(
     fields: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
     headers: Type.Record(Type.String(), Type.String(), { default: {} }),
     timeout: Duration('request timeout', '10s'),
+    idParam: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'query parameter that selects records by id, repeated per id',
+      }),
+    ),
     ...SourceFields,
   },
   { additionalProperties: false },
@@ -104,6 +111,7 @@ export const DatasetSchema = Type.Object(
             PERMANENT_RETRY_DEFAULT,
           ),
         ),
+        reconcile: Type.Optional(ReconcileSchema),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,6 +1,7 @@
 import { KindGuard, Type, type Static, type TSchema, type TUnion } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { DURATION_PATTERN } from './duration';
+import { RECONCILE_EVERY_PATTERN } from './reconcile';
 import { redactUrl } from './redact';
 import { isPlainObject, keyPathOfPointer, type KeyPath } from './keypath';
 
@@ -15,6 +16,7 @@ export interface Problem {
  */
 export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [DURATION_PATTERN]: 'must be a duration like 5s, 2m, 1h',
+  [RECONCILE_EVERY_PATTERN]: 'must be a duration like 30m, 1h, or off',
   '^[a-z0-9_-]{1,64}$': 'must be 1 to 64 lowercase letters, digits, _ or -',
   '^[A-Za-z_][A-Za-z0-9_$]*$': 'must be a column name: letters, digits, _ or $, not starting with a digit',
   '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$':
