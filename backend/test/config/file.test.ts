@@ -69,6 +69,7 @@ datasets:
             lagMs: 1_000,
             lookbackMs: 60_000,
             permanentRetryMs: 90_000,
+            reconcile: { everyMs: 3_600_000, pageSize: 1000, perRun: 10_000 },
           },
           staleAfterMs: 30_000,
           retentionMs: 2 * 86_400_000,
