@@ -165,8 +165,8 @@ describe.each(subjects)('reconciliation against PostgreSQL, %s store', (_, open)
       await sync.syncOnce();
       expect(await sqlIds(table, deleted)).toEqual([]);
       expectHourlyEqual(await storeHourly(store, spec, RANGE), await sqlHourly(schema, table));
-      const [{ n }] = await schema.sql<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
-      expect(sync.engine.status().records).toBe(Number(n));
+      const [row] = await schema.sql<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
+      expect(sync.engine.status().records).toBe(Number(row!.n));
     } finally {
       await sync.close();
     }

@@ -30,6 +30,7 @@ export function specFor(source: SourceConfig, options: SpecOptions = {}): Datase
       lagMs: options.lagMs ?? 0,
       lookbackMs: 30_000,
       permanentRetryMs: 300_000,
+      reconcile: { everyMs: null, pageSize: 1000, perRun: 10_000 },
     },
     staleAfterMs: 120_000,
     retentionMs: 30 * 86_400_000,
