@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveDataset, type DatasetSpec } from '../../src/config/dataset';
 import { HttpSource } from '../../src/sources/http';
-import { MemoryStore } from '../../src/store/memory';
-import type { ApplyBatch, Store } from '../../src/store/types';
+import type { Store } from '../../src/store/types';
 import { SyncEngine } from '../../src/sync/engine';
-import { prng, redisStore } from '../helpers';
-import { expectHourlyEqual, freePort, HOUR, silent, storeHourly, until } from './support';
+import { BOTH_STORES, prng } from '../helpers';
+import { expectHourlyEqual, freePort, HOUR, recordTombstones, silent, storeHourly, until } from './support';
 
 const T0 = Date.UTC(2026, 0, 5);
 const RANGE = { from: T0 - 2 * HOUR, to: T0 + 4 * 24 * HOUR };
@@ -130,12 +129,7 @@ function httpSpec(url: string, idParam: string): DatasetSpec {
   });
 }
 
-const subjects: [string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: new MemoryStore(), cleanup: async () => {} })],
-  ['redis', () => redisStore()],
-];
-
-describe.each(subjects)('reconciliation against json-server, %s store', (_, open) => {
+describe.each(BOTH_STORES)('reconciliation against json-server, %s store', (_, open) => {
   let store: Store;
   let cleanup: () => Promise<void>;
   let api: JsonServer;
@@ -192,12 +186,7 @@ describe.each(subjects)('reconciliation against json-server, %s store', (_, open
     const spec = httpSpec(api.url, 'id');
     await startEngine(spec);
     await syncOnce();
-    const tombstoned: string[] = [];
-    const apply = store.applyBatch.bind(store);
-    store.applyBatch = (dataset: string, batch: ApplyBatch) => {
-      if (batch.position === null) tombstoned.push(...batch.records.map((r) => r.id));
-      return apply(dataset, batch);
-    };
+    const tombstoned = recordTombstones(store);
     const existing = source.existing.bind(source);
     let next = 1000;
     source.existing = async (ids, signal) => {

@@ -1,8 +1,7 @@
 import type { DatasetSpec } from '../../src/config/dataset';
 import type { ReconcileSpec } from '../../src/config/reconcile';
-import { MemoryStore } from '../../src/store/memory';
-import type { ApplyBatch, Store } from '../../src/store/types';
-import { redisStore } from '../helpers';
+import type { Store } from '../../src/store/types';
+import { BOTH_STORES } from '../helpers';
 import {
   COUNTRY_SQL,
   DEVICE_SQL,
@@ -11,17 +10,13 @@ import {
   HOUR,
   PgSchema,
   pgEngine,
+  recordTombstones,
   sqlHourly,
   storeHourly,
 } from './support';
 
 const T0 = Date.UTC(2026, 0, 5);
 const RANGE = { from: T0 - 2 * HOUR, to: T0 + 4 * 24 * HOUR };
-
-const subjects: [string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: new MemoryStore(), cleanup: async () => {} })],
-  ['redis', () => redisStore()],
-];
 
 const schema = new PgSchema();
 let tables = 0;
@@ -50,18 +45,7 @@ async function sqlIds(table: string, ids: string[]): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-/** Records every id the store was asked to delete without moving the cursor: reconciliation's tombstones. */
-function recordTombstones(store: Store): string[] {
-  const ids: string[] = [];
-  const apply = store.applyBatch.bind(store);
-  store.applyBatch = (dataset: string, batch: ApplyBatch) => {
-    if (batch.position === null) ids.push(...batch.records.filter((r) => r.deleted).map((r) => r.id));
-    return apply(dataset, batch);
-  };
-  return ids;
-}
-
-describe.each(subjects)('reconciliation against PostgreSQL, %s store', (_, open) => {
+describe.each(BOTH_STORES)('reconciliation against PostgreSQL, %s store', (_, open) => {
   let store: Store;
   let cleanup: () => Promise<void>;
   let clock: number;

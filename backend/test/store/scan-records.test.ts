@@ -1,7 +1,6 @@
 import type { SourceRecord } from '../../src/sources/types';
-import { MemoryStore } from '../../src/store/memory';
 import type { Store } from '../../src/store/types';
-import { datasetSpec, redisStore } from '../helpers';
+import { BOTH_STORES, datasetSpec } from '../helpers';
 
 const T0 = Date.UTC(2026, 0, 5);
 const spec = datasetSpec();
@@ -18,12 +17,7 @@ function record(id: number, deleted = false): SourceRecord {
   };
 }
 
-const subjects: [string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: new MemoryStore(), cleanup: async () => {} })],
-  ['redis', () => redisStore()],
-];
-
-describe.each(subjects)('scanRecords on the %s store', (_, open) => {
+describe.each(BOTH_STORES)('scanRecords on the %s store', (_, open) => {
   let store: Store;
   let cleanup: () => Promise<void>;
   let generation: string;
