@@ -1,0 +1,58 @@
+import { datasetSpec } from '../helpers';
+import { harness, row, T0, type Harness } from './harness';
+
+describe('reconciliation in the API: status, annotations, metrics', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    const spec = datasetSpec({ retention: '3650d' });
+    // A pass at every run, so the second run's pass finds what the upstream dropped meanwhile.
+    spec.sync.reconcile = { everyMs: 1, pageSize: 4, perRun: 1000 };
+    h = await harness({
+      spec,
+      upstream: (source) => {
+        source.existing = async (ids) => new Set(ids.filter((id) => source.rows.some((r) => r.id === id)));
+      },
+    });
+    h.source.rows = Array.from({ length: 20 }, (_, i) => row(i + 1, T0, i % 2 ? 'US' : 'DE', i + 1));
+    await h.syncNow();
+    // Five rows deleted upstream: nothing a cursor could see.
+    h.source.rows = h.source.rows.filter((r) => Number(r.id) % 4 !== 0);
+    await h.syncNow();
+  });
+  afterAll(async () => h.app.close());
+
+  it('reports the config and the last pass in /api/datasets', async () => {
+    const events = (await h.app.inject({ method: 'GET', url: '/api/datasets/events' })).json();
+    expect(events.sync.reconcile).toEqual({ every: '1ms', pageSize: 4, perRun: 1000 });
+    expect(events.status.records).toBe(15);
+    expect(events.status.reconcile).toMatchObject({
+      pass: null,
+      lastPass: { checked: 20, tombstoned: 5 },
+      lastError: null,
+    });
+  });
+
+  it('annotates a pass that removed records', async () => {
+    const res = await h.app.inject({
+      method: 'GET',
+      url: `/api/annotations?dataset=events&from=0&to=${Date.now() + 60_000}&kinds=reconcile`,
+    });
+    expect(res.json()).toEqual([
+      expect.objectContaining({
+        title: 'events: 5 records deleted upstream removed',
+        text: expect.stringMatching(
+          /^a reconciliation pass checked 20 records in \d+ s and removed those gone upstream$/,
+        ),
+        tags: ['sync', 'reconcile', 'events'],
+      }),
+    ]);
+  });
+
+  it('counts checked and removed records in /metrics', async () => {
+    const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toContain('livesync_reconcile_records_total{dataset="events",result="deleted"} 5');
+    expect(text).toMatch(/livesync_reconcile_records_total\{dataset="events",result="checked"\} (\d+)/);
+    expect(Number(/result="checked"\} (\d+)/.exec(text)![1])).toBeGreaterThanOrEqual(40);
+    expect(text).toMatch(/livesync_reconcile_last_pass_timestamp_seconds\{dataset="events"\} \d/);
+  });
+});
