@@ -10,7 +10,9 @@ describe('reconciliation in the API: status, annotations, metrics', () => {
     h = await harness({
       spec,
       upstream: (source) => {
-        source.existing = async (ids) => new Set(ids.filter((id) => source.rows.some((r) => r.id === id)));
+        const existing = async (ids: string[]) =>
+          new Set(ids.filter((id) => source.rows.some((r) => r.id === id)));
+        Object.assign(source, { existing });
       },
     });
     h.source.rows = Array.from({ length: 20 }, (_, i) => row(i + 1, T0, i % 2 ? 'US' : 'DE', i + 1));
