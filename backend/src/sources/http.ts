@@ -99,13 +99,8 @@ export class HttpSource implements Source {
   async existing(ids: string[], signal?: AbortSignal): Promise<Set<string>> {
     const param = this.config.idParam;
     if (param === undefined) {
-      throw new SourceError(
-        `${this.spec.name}: source.idParam is not set: deletes cannot be found`,
-        'permanent',
-        {
-          origin: 'config',
-        },
-      );
+      const message = `${this.spec.name}: source.idParam is not set: deletes cannot be found`;
+      throw new SourceError(message, 'permanent', { origin: 'config' });
     }
     const found = new Set<string>();
     for (const chunk of idChunks(ids, this.spec.sync.batchSize)) {
