@@ -230,5 +230,7 @@ describe.each(BOTH_STORES)('reconciliation against json-server, %s store', (_, o
       origin: 'config',
       message: expect.stringContaining('does not filter by that parameter'),
     });
+    // A permanent error is not retried at every run.
+    expect(status.reconcile!.nextPassAt).toBe(status.reconcile!.lastError!.at + spec.sync.permanentRetryMs);
   });
 });

@@ -1,5 +1,6 @@
 import type { DatasetSpec } from '../../src/config/dataset';
 import type { ReconcileSpec } from '../../src/config/reconcile';
+import { SourceError } from '../../src/sources/types';
 import type { Store } from '../../src/store/types';
 import { BOTH_STORES } from '../helpers';
 import {
@@ -151,6 +152,46 @@ describe.each(BOTH_STORES)('reconciliation against PostgreSQL, %s store', (_, op
       expectHourlyEqual(await storeHourly(store, spec, RANGE), await sqlHourly(schema, table));
       const [row] = await schema.sql<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
       expect(sync.engine.status().records).toBe(Number(row!.n));
+    } finally {
+      await sync.close();
+    }
+  });
+
+  it('a failed lookup keeps the pass where it was, and the next run checks that page again', async () => {
+    const table = await eventsTable(1200);
+    const spec = withReconcile(eventsSpec(table), { everyMs: HOUR, pageSize: 100, perRun: 200 });
+    const sync = pgEngine(spec, store, { now });
+    try {
+      await sync.syncOnce();
+      const before = sync.engine.status().reconcile!.pass!;
+      await schema.sql(
+        `DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} ORDER BY random() LIMIT 10)`,
+      );
+      const existing = sync.source.existing.bind(sync.source);
+      sync.source.existing = async () => {
+        throw new SourceError('events: connection reset', 'transient');
+      };
+      await sync.syncOnce();
+      const failed = sync.engine.status().reconcile!;
+      expect(failed.pass).toEqual(before);
+      expect(failed.lastError).toMatchObject({ message: 'events: connection reset', class: 'transient' });
+      expect(failed.nextPassAt).toBeNull();
+
+      sync.source.existing = existing;
+      await sync.syncOnce();
+      const resumed = sync.engine.status().reconcile!;
+      expect(resumed.pass!.startedAt).toBe(before.startedAt);
+      expect(resumed.pass!.checked).toBeGreaterThan(before.checked);
+      // The pass ends, then the next one finds whatever it had checked before the deletes.
+      clock += HOUR;
+      const ended = () => (sync.engine.status().reconcile!.lastPass?.startedAt ?? 0) > before.startedAt;
+      for (let runs = 0; !ended(); runs++) {
+        if (runs > 60) throw new Error('the passes did not end');
+        await sync.syncOnce();
+      }
+      expect(sync.engine.status().reconcile!.lastError).toBeNull();
+      expect(sync.engine.status().records).toBe(1190);
+      expectHourlyEqual(await storeHourly(store, spec, RANGE), await sqlHourly(schema, table));
     } finally {
       await sync.close();
     }
