@@ -137,7 +137,7 @@ export class Reconciler {
         const ids = page.records.map((record) => record.id);
         const exists = ids.length === 0 ? new Set<string>() : await this.source.existing(ids, signal);
         const gone = ids.filter((id) => !exists.has(id));
-        let tombstoned = 0;
+        let applied: (ApplyResult & { applied: true }) | null = null;
         if (gone.length > 0) {
           const result = await this.store.applyBatch(this.spec.name, {
             generation,
@@ -148,14 +148,16 @@ export class Reconciler {
           // Lost: the next run resyncs, and a new pass starts on the new generation. Conflict:
           // another write got in; this page is checked again next time.
           if (!result.applied) break;
-          tombstoned = result.deletes;
-          if (tombstoned > 0)
-            this.log.info({ tombstoned, checked: ids.length }, 'removed records deleted upstream');
-          current = this.advance(current, pass, page.cursor, ids.length, tombstoned);
-          progress(current, result);
-        } else {
-          current = this.advance(current, pass, page.cursor, ids.length, 0);
+          applied = result;
+          if (result.deletes > 0)
+            this.log.info(
+              { tombstoned: result.deletes, checked: ids.length },
+              'removed records deleted upstream',
+            );
         }
+        const tombstoned = applied?.deletes ?? 0;
+        current = this.advance(current, pass, page.cursor, ids.length, tombstoned);
+        if (applied) progress(current, applied);
         pass = current.pass!;
         report.checked += ids.length;
         report.tombstoned += tombstoned;
