@@ -657,7 +657,7 @@ describe('README: syncing a PostgreSQL table, and the example config', () => {
         (await datasetStatus(service, 'events')).records === 10_801 ? true : undefined,
       );
       expect(await count('SELECT count(*) FROM events WHERE deleted_at IS NULL')).toBe(10_800);
-    });
+    }, 120_000);
   });
 
   describe('the example config, started as its header says', () => {
