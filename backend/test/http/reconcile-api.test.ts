@@ -34,6 +34,25 @@ describe('reconciliation in the API: status, annotations, metrics', () => {
     });
   });
 
+  it('reports the last pass in the status table', async () => {
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/api/query',
+      payload: {
+        range: { from: T0, to: T0 + 60_000 },
+        queries: [{ refId: 'S', kind: 'status', dataset: 'events' }],
+      },
+    });
+    const [frame] = res.json().results.S.frames;
+    const column = (name: string) => {
+      const index = frame.schema.fields.findIndex((field: { name: string }) => field.name === name);
+      return frame.data.values[index][0];
+    };
+    expect(column('reconcile_checked')).toBe(20);
+    expect(column('reconcile_deleted')).toBe(5);
+    expect(column('reconcile_last_pass')).toBeGreaterThan(T0);
+  });
+
   it('annotates a pass that removed records', async () => {
     const res = await h.app.inject({
       method: 'GET',
