@@ -46,6 +46,14 @@ async function sqlIds(table: string, ids: string[]): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/** Syncs run by run until a pass that started after `startedAt` has ended. */
+async function syncUntilPassEnds(sync: ReturnType<typeof pgEngine>, startedAt: number): Promise<void> {
+  for (let runs = 0; (sync.engine.status().reconcile!.lastPass?.startedAt ?? 0) <= startedAt; runs++) {
+    if (runs > 60) throw new Error('the pass did not end within 60 runs');
+    await sync.syncOnce();
+  }
+}
+
 describe.each(BOTH_STORES)('reconciliation against PostgreSQL, %s store', (_, open) => {
   let store: Store;
   let cleanup: () => Promise<void>;
@@ -184,11 +192,7 @@ describe.each(BOTH_STORES)('reconciliation against PostgreSQL, %s store', (_, op
       expect(resumed.pass!.checked).toBeGreaterThan(before.checked);
       // The pass ends, then the next one finds whatever it had checked before the deletes.
       clock += HOUR;
-      const ended = () => (sync.engine.status().reconcile!.lastPass?.startedAt ?? 0) > before.startedAt;
-      for (let runs = 0; !ended(); runs++) {
-        if (runs > 60) throw new Error('the passes did not end');
-        await sync.syncOnce();
-      }
+      await syncUntilPassEnds(sync, before.startedAt);
       expect(sync.engine.status().reconcile!.lastError).toBeNull();
       expect(sync.engine.status().records).toBe(1190);
       expectHourlyEqual(await storeHourly(store, spec, RANGE), await sqlHourly(schema, table));
@@ -239,11 +243,7 @@ describe.each(BOTH_STORES)('reconciliation against PostgreSQL, %s store', (_, op
 
       // Rows deleted behind the scan are found by the next pass.
       clock += HOUR;
-      const ended = () => sync.engine.status().reconcile!.lastPass!.startedAt > split.startedAt;
-      while (!ended()) {
-        await sync.syncOnce();
-        if (shares > 60) throw new Error('the second pass did not end');
-      }
+      await syncUntilPassEnds(sync, split.startedAt);
       const second = sync.engine.status().reconcile!.lastPass!;
       expect(split.tombstoned + second.tombstoned).toBe(10);
       expect(sync.engine.status().records).toBe(1190);
