@@ -45,13 +45,15 @@ func TestQueryToService(t *testing.T) {
 	}
 	for model, want := range map[string]string{
 		`{"kind":"metrics"}`:     "choose a dataset",
-		`{"kind":"annotations"}`: "annotation queries",
 		`{"kind":"logs"}`:        `unknown query kind "logs"`,
 	} {
 		q, _ := ParseQuery(json.RawMessage(model))
 		if err := q.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", model, err)
 		}
+	}
+	if q, _ := ParseQuery(json.RawMessage(`{"kind":"annotations"}`)); q.Validate() != nil {
+		t.Errorf("an annotations query over every dataset refused: %v", q.Validate())
 	}
 	if _, err := ParseQuery(json.RawMessage(`{`)); err == nil {
 		t.Error("bad model accepted")
