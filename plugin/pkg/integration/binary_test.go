@@ -23,11 +23,10 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/livesync/livesync-datasource/pkg/grafanahost"
 )
 
 const dataset = "fixed"
@@ -140,65 +139,23 @@ func (s *service) call(t *testing.T, method, path string, body any) (int, []byte
 	return res.StatusCode, payload
 }
 
-// plugin is the backend binary, started and spoken to as Grafana's plugin manager does.
-type plugin struct {
-	data        pluginv2.DataClient
-	diagnostics pluginv2.DiagnosticsClient
-	resource    pluginv2.ResourceClient
-	stream      pluginv2.StreamClient
-}
-
 func binaryPath(t *testing.T) string {
 	t.Helper()
 	if path := os.Getenv("LIVESYNC_PLUGIN_BINARY"); path != "" {
 		return path
 	}
-	path := filepath.Join(repoRoot(t), "plugin", "dist", fmt.Sprintf("gpx_livesync_%s_%s", runtime.GOOS, runtime.GOARCH))
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("the backend binary is not built (%v): run `go tool mage` in plugin/ (or `npm run build`)", err)
-	}
-	return path
+	return filepath.Join(repoRoot(t), "plugin", "dist", fmt.Sprintf("gpx_livesync_%s_%s", runtime.GOOS, runtime.GOARCH))
 }
 
-func startPlugin(t *testing.T) *plugin {
+// startPlugin starts the backend binary and speaks to it as Grafana's plugin manager does.
+func startPlugin(t *testing.T) *grafanahost.Plugin {
 	t.Helper()
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig: goplugin.HandshakeConfig{
-			ProtocolVersion:  grpcplugin.ProtocolVersion,
-			MagicCookieKey:   grpcplugin.MagicCookieKey,
-			MagicCookieValue: grpcplugin.MagicCookieValue,
-		},
-		VersionedPlugins: map[int]goplugin.PluginSet{
-			grpcplugin.ProtocolVersion: {
-				"data":        &grpcplugin.DataGRPCPlugin{},
-				"diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{},
-				"resource":    &grpcplugin.ResourceGRPCPlugin{},
-				"stream":      &grpcplugin.StreamGRPCPlugin{},
-			},
-		},
-		Cmd:              exec.Command(binaryPath(t)),
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		// The handshake's chatter only when something is wrong.
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
-	})
-	t.Cleanup(client.Kill)
-	rpc, err := client.Client()
+	p, err := grafanahost.Start(binaryPath(t))
 	if err != nil {
-		t.Fatalf("the binary did not complete the go-plugin handshake: %v", err)
+		t.Fatal(err)
 	}
-	dispense := func(name string) any {
-		raw, err := rpc.Dispense(name)
-		if err != nil {
-			t.Fatalf("dispense %s: %v", name, err)
-		}
-		return raw
-	}
-	return &plugin{
-		data:        dispense("data").(pluginv2.DataClient),
-		diagnostics: dispense("diagnostics").(pluginv2.DiagnosticsClient),
-		resource:    dispense("resource").(pluginv2.ResourceClient),
-		stream:      dispense("stream").(pluginv2.StreamClient),
-	}
+	t.Cleanup(p.Kill)
+	return p
 }
 
 // pluginContext is what Grafana sends with each call. Grafana's instance manager keeps one
@@ -261,7 +218,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 
 	t.Run("QueryData", func(t *testing.T) {
 		_, before := svc.call(t, http.MethodPost, "/api/query", body)
-		protoRes, err := p.data.QueryData(ctx, backend.ToProto().QueryDataRequest(&backend.QueryDataRequest{PluginContext: pc, Queries: queries}))
+		protoRes, err := p.Data.QueryData(ctx, backend.ToProto().QueryDataRequest(&backend.QueryDataRequest{PluginContext: pc, Queries: queries}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -307,7 +264,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 	})
 
 	t.Run("CheckHealth", func(t *testing.T) {
-		res, err := p.diagnostics.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pc)})
+		res, err := p.Diagnostics.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pc)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +273,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 			t.Errorf("got %v %q", res.Status, res.Message)
 		}
 		wrong := &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pluginContext(svc, "wrong", 2))}
-		res, err = p.diagnostics.CheckHealth(ctx, wrong)
+		res, err = p.Diagnostics.CheckHealth(ctx, wrong)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +287,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 			"datasets":                      "/api/datasets",
 			"datasets/fixed/values/country": "/api/datasets/fixed/values/country?limit=100",
 		} {
-			stream, err := p.resource.CallResource(ctx, &pluginv2.CallResourceRequest{
+			stream, err := p.Resource.CallResource(ctx, &pluginv2.CallResourceRequest{
 				PluginContext: backend.ToProto().PluginContext(pc), Path: path, Method: http.MethodGet, Url: path + "?limit=100",
 			})
 			if err != nil {
@@ -349,13 +306,13 @@ func TestBinaryAgainstTheService(t *testing.T) {
 
 	t.Run("RunStream", func(t *testing.T) {
 		req := &backend.SubscribeStreamRequest{PluginContext: pc, Path: dataset}
-		sub, err := p.stream.SubscribeStream(ctx, backend.ToProto().SubscribeStreamRequest(req))
+		sub, err := p.Stream.SubscribeStream(ctx, backend.ToProto().SubscribeStreamRequest(req))
 		if err != nil || sub.Status != pluginv2.SubscribeStreamResponse_OK {
 			t.Fatalf("subscribe: %v %v", sub, err)
 		}
 		streamCtx, stop := context.WithCancel(ctx)
 		defer stop()
-		run, err := p.stream.RunStream(streamCtx, backend.ToProto().RunStreamRequest(&backend.RunStreamRequest{PluginContext: pc, Path: dataset}))
+		run, err := p.Stream.RunStream(streamCtx, backend.ToProto().RunStreamRequest(&backend.RunStreamRequest{PluginContext: pc, Path: dataset}))
 		if err != nil {
 			t.Fatal(err)
 		}
