@@ -181,7 +181,6 @@ function initialDataSource(plugin: PluginJson, options: PreviewOptions): StoredD
     jsonData: {
       url: options.serviceUrl(),
       liveEnabled: true,
-      liveStreamId: options.live?.streamId ?? 'livesync',
     },
     secureJsonData: {},
     readOnly: false,
