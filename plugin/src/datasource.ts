@@ -228,9 +228,18 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     const endsNow = followsNow(request.range.raw, request.timezone, receivedAt);
     // Over Grafana Live, each dataset's channel ds/<uid>/<dataset> (Grafana runs one backend
     // stream per channel, however many panels listen); without Live, the service's events.
+    // The request's queries on one dataset share one subscription to it.
     const liveSrv = this.grafanaLive();
-    const eventsOf = (dataset: string, since?: number): Observable<LiveEvent> =>
-      liveSrv ? dataSourceEvents(liveSrv, this.uid, dataset, since) : this.sseChanges(dataset);
+    const channels = new Map<string, Observable<LiveEvent>>();
+    const eventsOf = (dataset: string, since?: number): Observable<LiveEvent> => {
+      if (!liveSrv) return this.sseChanges(dataset);
+      let events = channels.get(dataset);
+      if (!events) {
+        events = dataSourceEvents(liveSrv, this.uid, dataset, since).pipe(share());
+        channels.set(dataset, events);
+      }
+      return events;
+    };
     const panelRange = () => currentWindow(request.range, request.timezone, Date.now());
 
     const followed: Array<{ refId: string; frames: DataFrame[]; follow: Observable<DataQueryResponse> }> = [];

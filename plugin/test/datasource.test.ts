@@ -52,13 +52,6 @@ const metrics = (refId: string, extra: Partial<LiveSyncQuery> = {}): LiveSyncQue
   ...extra,
 });
 
-const body = (queries: unknown[]) => ({
-  range: { from: FROM, to: TO },
-  intervalMs: 60_000,
-  maxDataPoints: 720,
-  queries,
-});
-
 const countFrame = (refId: string, country: string, values: number[]) => ({
   schema: {
     refId,
