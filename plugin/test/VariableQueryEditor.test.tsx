@@ -4,7 +4,8 @@ import { useState } from 'react';
 import { VariableQueryEditor } from '../src/components/VariableQueryEditor';
 import { selectors } from '../src/components/selectors';
 import type { LiveSyncVariableQuery } from '../src/types';
-import { ORDERS, PROXY, SIGNUPS, makeDataSource } from './helpers/fixtures';
+import { resourceCall } from './helpers/dsQuery';
+import { ORDERS, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles } from './helpers/runtime';
 
 jest.mock('@grafana/runtime', () => jest.requireActual('./helpers/runtime').mockRuntime());
@@ -15,7 +16,7 @@ const labels = selectors.variableEditor;
 
 function renderEditor(initial: LiveSyncVariableQuery | string) {
   backendSrv().expect(
-    { method: 'GET', url: `${PROXY}/api/datasets` },
+    resourceCall('datasets'),
     { status: 200, data: { datasets: [ORDERS, SIGNUPS] } },
   );
   const onChange = jest.fn<void, [LiveSyncVariableQuery]>();
@@ -91,7 +92,7 @@ describe('VariableQueryEditor', () => {
 
   it('asks the service for the dimensions of a dataset it has not listed (a variable)', async () => {
     backendSrv().expect(
-      { method: 'GET', url: `${PROXY}/api/datasets/archive` },
+      resourceCall('datasets/archive'),
       { status: 200, data: { ...ORDERS, name: 'archive', dimensions: ['region'] } },
     );
     const { onChange, user } = renderEditor({ refId: 'V', type: 'values', dataset: 'archive' });
