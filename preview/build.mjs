@@ -196,7 +196,13 @@ async function copyAssets() {
 /** The Go host program, with the plugin's Go toolchain script (Go 1.26+). */
 async function buildHost() {
   const plugin = path.join(root, '..', 'plugin');
-  const args = [path.join(plugin, 'scripts/go.sh'), 'build', '-o', path.join(dist, 'grafana-host'), './cmd/grafana-host'];
+  const args = [
+    path.join(plugin, 'scripts/go.sh'),
+    'build',
+    '-o',
+    path.join(dist, 'grafana-host'),
+    './cmd/grafana-host',
+  ];
   await new Promise((resolve, reject) =>
     execFile('sh', args, { cwd: plugin }, (err, _stdout, stderr) =>
       err ? reject(new Error(`building grafana-host failed: ${stderr || err.message}`)) : resolve(undefined),
@@ -208,7 +214,13 @@ async function build() {
   const started = Date.now();
   await rm(dist, { recursive: true, force: true });
   await mkdir(path.join(dist, 'public/build'), { recursive: true });
-  const [vendor, app] = await Promise.all([buildVendor(), buildApp(), buildServer(), copyAssets(), buildHost()]);
+  const [vendor, app] = await Promise.all([
+    buildVendor(),
+    buildApp(),
+    buildServer(),
+    copyAssets(),
+    buildHost(),
+  ]);
   const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
   console.error(
     `preview dist/: vendor.js ${kib(vendor)}, app.js ${kib(app)}, server.cjs, grafana-host (${Date.now() - started} ms)`,

@@ -24,22 +24,8 @@ import {
   getGrafanaLiveSrv,
   getTemplateSrv,
 } from '@grafana/runtime';
-import {
-  type Observable,
-  concat,
-  from,
-  interval,
-  map,
-  merge,
-  mergeMap,
-  of,
-  share,
-} from 'rxjs';
-import type {
-  DatasetInfo,
-  DatasetsResponse,
-  ValuesResponse,
-} from './api';
+import { type Observable, concat, from, interval, map, merge, mergeMap, of, share } from 'rxjs';
+import type { DatasetInfo, DatasetsResponse, ValuesResponse } from './api';
 import { AnnotationQueryEditor } from './components/AnnotationQueryEditor';
 import { describeBackendError, describeFetchError } from './errors';
 import { expandFilters, expandList, interpolateSingle } from './interpolate';
@@ -176,7 +162,8 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     const key = request.requestId;
     // Variables may expand to nothing: a query is sent only if it is still whole once applied.
     const kept = request.targets.filter(
-      (query) => this.filterQuery(query) && this.filterQuery(this.applyTemplateVariables(query, request.scopedVars)),
+      (query) =>
+        this.filterQuery(query) && this.filterQuery(this.applyTemplateVariables(query, request.scopedVars)),
     );
     if (kept.length === 0) return of({ data: [], key, state: LoadingState.Done });
     const targets = kept.map((query) => this.applyTemplateVariables(query, request.scopedVars));
@@ -386,7 +373,7 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
   override async testDatasource(): Promise<TestDataSourceResponse> {
     const health = (await this.callHealthCheck()) as HealthCheckResult | undefined;
     if (!health?.message) {
-      return { status: 'error', message: 'Grafana could not run the LiveSync backend\'s health check.' };
+      return { status: 'error', message: "Grafana could not run the LiveSync backend's health check." };
     }
     if (health.status !== HealthStatus.OK) return { status: 'error', message: health.message };
     const verdict = (health.details as { verdict?: unknown } | undefined)?.verdict;

@@ -15,10 +15,7 @@ installDoubles();
 const labels = selectors.annotationEditor;
 
 function renderEditor(initial: LiveSyncQuery) {
-  backendSrv().expect(
-    resourceCall('datasets'),
-    { status: 200, data: { datasets: [ORDERS, SIGNUPS] } },
-  );
+  backendSrv().expect(resourceCall('datasets'), { status: 200, data: { datasets: [ORDERS, SIGNUPS] } });
   const onChange = jest.fn<void, [LiveSyncQuery]>();
   const datasource = makeDataSource();
   function AnnotationSettings() {

@@ -174,10 +174,10 @@ describe('QueryEditor', () => {
 
   it('adds a filter, then picks a value the service suggests', async () => {
     serveDatasets();
-    backendSrv().expect(
-      resourceCall('datasets/orders/values/device', { limit: 100 }),
-      { status: 200, data: { values: ['android', 'ios'] } },
-    );
+    backendSrv().expect(resourceCall('datasets/orders/values/device', { limit: 100 }), {
+      status: 200,
+      data: { values: ['android', 'ios'] },
+    });
     const { onChange, onRunQuery, user } = renderEditor(ORDERS_QUERY);
 
     await pick(user, labels.addFilter, 'device');
@@ -266,10 +266,10 @@ describe('QueryEditor', () => {
   });
 
   it('says why datasets could not load, and leaves the query alone', async () => {
-    backendSrv().expect(
-      resourceCall('datasets'),
-      { status: 502, data: { message: `Could not reach LiveSync at ${SERVICE_URL}: connection refused.` } },
-    );
+    backendSrv().expect(resourceCall('datasets'), {
+      status: 502,
+      data: { message: `Could not reach LiveSync at ${SERVICE_URL}: connection refused.` },
+    });
     const { onChange } = renderEditor({ refId: 'A', kind: 'metrics', aggregations: ['count'] });
 
     const alert = await screen.findByRole('alert', { name: labels.loadError });

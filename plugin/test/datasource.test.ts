@@ -143,7 +143,11 @@ describe('query()', () => {
     expect(done!.state).toBe(LoadingState.Done);
     expect((done!.data as DataFrame[]).map((f) => f.refId)).toEqual(['A']);
     expect(done!.errors).toEqual([
-      expect.objectContaining({ refId: 'B', message: 'queries[1].dataset: unknown dataset "nope"', status: 404 }),
+      expect.objectContaining({
+        refId: 'B',
+        message: 'queries[1].dataset: unknown dataset "nope"',
+        status: 404,
+      }),
     ]);
   });
 
@@ -158,7 +162,11 @@ describe('query()', () => {
     expect(done!.key).toBe('Q1');
     expect(done!.data).toEqual([]);
     expect(done!.errors).toEqual([
-      expect.objectContaining({ refId: 'A', message: 'queries[0].dataset: unknown dataset "nope"', status: 404 }),
+      expect.objectContaining({
+        refId: 'A',
+        message: 'queries[0].dataset: unknown dataset "nope"',
+        status: 404,
+      }),
     ]);
   });
 
@@ -263,7 +271,14 @@ describe('query()', () => {
 /** The backend's annotations frame (pkg/plugin/annotations.go): one row per record, colours by kind. */
 function annotationsFrame(
   refId: string,
-  rows: Array<{ time: number; timeEnd: number; title: string; text: string; tags: string[]; color: string | null }>,
+  rows: Array<{
+    time: number;
+    timeEnd: number;
+    title: string;
+    text: string;
+    tags: string[];
+    color: string | null;
+  }>,
 ) {
   return {
     schema: {
@@ -379,7 +394,8 @@ describe('annotations', () => {
       annotationKinds: ['failure', 'resync'],
       minRecords: 1000,
     };
-    const message = 'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.';
+    const message =
+      'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.';
     backendSrv().expect(sent([query]), dsAnswer({ Anno: { error: message, status: 401 } }));
     const [done, ...more] = await run(makeDataSource(), request([query]));
     expect(more).toEqual([]);
@@ -394,7 +410,13 @@ describe('template variable queries', () => {
   it.each<[string | LiveSyncVariableQuery, string, Record<string, unknown> | undefined, unknown, string[]]>([
     ['datasets', 'datasets', undefined, { datasets: [ORDERS, SIGNUPS] }, ['orders', 'signups']],
     [' dimensions( orders ) ', 'datasets/orders', undefined, ORDERS, ['country', 'device']],
-    ['values($ds, country)', 'datasets/orders/values/country', { limit: 100 }, { values: ['FR', 'DE'] }, ['FR', 'DE']],
+    [
+      'values($ds, country)',
+      'datasets/orders/values/country',
+      { limit: 100 },
+      { values: ['FR', 'DE'] },
+      ['FR', 'DE'],
+    ],
     [
       { refId: 'V', type: 'values', dataset: 'orders', dimension: '$dim' },
       'datasets/orders/values/device',
@@ -458,19 +480,22 @@ describe('testDatasource()', () => {
     );
 
   it("says what the backend's health check says", async () => {
-    const message = 'Connected to LiveSync (store: Redis at redis://cache:6379/0, reachable); 1 dataset up to date (orders).';
+    const message =
+      'Connected to LiveSync (store: Redis at redis://cache:6379/0, reachable); 1 dataset up to date (orders).';
     health('OK', message, 'success');
     expect(await makeDataSource().testDatasource()).toEqual({ status: 'success', message });
   });
 
   it('shows a warning when the backend says datasets need attention', async () => {
-    const message = 'Connected to LiveSync (store: embedded memory), but 1 dataset needs attention: orders is stale.';
+    const message =
+      'Connected to LiveSync (store: embedded memory), but 1 dataset needs attention: orders is stale.';
     health('OK', message, 'warning');
     expect(await makeDataSource().testDatasource()).toEqual({ status: 'warning', message });
   });
 
   it('shows an error with the words of a failed check', async () => {
-    const message = 'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.';
+    const message =
+      'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.';
     health('ERROR', message, 'error');
     expect(await makeDataSource().testDatasource()).toEqual({ status: 'error', message });
   });

@@ -33,7 +33,9 @@ export function registerBackendApi(app: FastifyInstance, options: BackendApiOpti
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     let uid: string | undefined;
     try {
-      const parsed = JSON.parse(body.toString('utf8')) as { queries?: Array<{ datasource?: { uid?: string } }> };
+      const parsed = JSON.parse(body.toString('utf8')) as {
+        queries?: Array<{ datasource?: { uid?: string } }>;
+      };
       uid = parsed.queries?.[0]?.datasource?.uid;
     } catch {
       return reply.status(400).send({ message: 'bad request data' });
@@ -56,7 +58,14 @@ export function registerBackendApi(app: FastifyInstance, options: BackendApiOpti
     if (!ds) return reply.status(404).send({ message: 'Data source not found' });
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-    return forward(request, reply, options.host, ds, `/api/datasources/uid/${ds.uid}/resources/${rest}${query}`, body);
+    return forward(
+      request,
+      reply,
+      options.host,
+      ds,
+      `/api/datasources/uid/${ds.uid}/resources/${rest}${query}`,
+      body,
+    );
   });
 }
 

@@ -86,7 +86,9 @@ export class GrafanaHost {
       child.once('error', reject);
       child.once('exit', (code) => {
         this.started = undefined;
-        reject(new Error(`the preview host exited (${code ?? 'signal'}) before it listened: ${stderr.trim()}`));
+        reject(
+          new Error(`the preview host exited (${code ?? 'signal'}) before it listened: ${stderr.trim()}`),
+        );
       });
       createInterface({ input: child.stdout }).once('line', (line) => {
         try {

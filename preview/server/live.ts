@@ -157,7 +157,8 @@ export function registerLive(app: FastifyInstance, options: LiveOptions): void {
     res.on('close', () => {
       clearInterval(heartbeat);
       if (sessions.get(id) === session) sessions.delete(id);
-      for (const channel of session.channels) if (channel.startsWith('ds/')) releaseDataSourceChannel(channel);
+      for (const channel of session.channels)
+        if (channel.startsWith('ds/')) releaseDataSourceChannel(channel);
     });
   });
 

@@ -125,7 +125,9 @@ export class ServiceEvents {
     if (event === 'trouble') {
       this.troubled = true;
       const message = parseJson<{ message?: unknown }>(data)?.message;
-      return [{ type: 'trouble', message: typeof message === 'string' ? message : 'LiveSync is unreachable' }];
+      return [
+        { type: 'trouble', message: typeof message === 'string' ? message : 'LiveSync is unreachable' },
+      ];
     }
     return [];
   }
@@ -150,27 +152,25 @@ function grafanaLiveChannel(
   rows: (frame: DataQueryResponse['data'][number] | undefined) => LiveEvent[],
 ): Observable<LiveEvent> {
   let troubled = false;
-  return live
-    .getDataStream({ addr, buffer: { maxLength: LIVE_BUFFER_ROWS } })
-    .pipe(
-      mergeMap((packet: DataQueryResponse): LiveEvent[] => {
-        const events: LiveEvent[] = [];
-        const error = packet.errors?.[0] ?? packet.error;
-        if (error || packet.state === LoadingState.Error) {
-          troubled = true;
-          decoder.troubled = true;
-          events.push({ type: 'trouble', message: `Grafana Live: ${error?.message || 'channel error'}` });
-        } else if (troubled) {
-          troubled = false;
-          events.push({ type: 'recovered' });
-        }
-        return [...events, ...rows(packet.data?.[0])];
-      }),
-      endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
-      catchError((err: unknown) =>
-        of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
-      ),
-    );
+  return live.getDataStream({ addr, buffer: { maxLength: LIVE_BUFFER_ROWS } }).pipe(
+    mergeMap((packet: DataQueryResponse): LiveEvent[] => {
+      const events: LiveEvent[] = [];
+      const error = packet.errors?.[0] ?? packet.error;
+      if (error || packet.state === LoadingState.Error) {
+        troubled = true;
+        decoder.troubled = true;
+        events.push({ type: 'trouble', message: `Grafana Live: ${error?.message || 'channel error'}` });
+      } else if (troubled) {
+        troubled = false;
+        events.push({ type: 'recovered' });
+      }
+      return [...events, ...rows(packet.data?.[0])];
+    }),
+    endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
+    catchError((err: unknown) =>
+      of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
+    ),
+  );
 }
 
 function remember(seen: Set<string>, key: string): void {

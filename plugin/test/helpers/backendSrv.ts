@@ -90,7 +90,10 @@ export class FakeBackendSrv implements BackendSrv {
 
   fetch<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
     // Grafana shows no toast for a failed data query unless asked (BackendSrv's isDataQuery rule).
-    if (options.showErrorAlert !== false && !(options.showErrorAlert === undefined && isDataQuery(options.url))) {
+    if (
+      options.showErrorAlert !== false &&
+      !(options.showErrorAlert === undefined && isDataQuery(options.url))
+    ) {
       this.fail(`request would pop Grafana's error toast (showErrorAlert not false): ${describe(options)}`);
     }
     const index = this.pending.findIndex(({ request }) => matches(request, options));

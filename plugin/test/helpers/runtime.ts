@@ -31,7 +31,9 @@ export function installDoubles() {
   beforeEach(() => {
     doubles.backendSrv = new FakeBackendSrv();
     // DataSourceWithBackend reaches BackendSrv inside @grafana/runtime, past the mock above.
-    jest.requireActual<typeof import('@grafana/runtime')>('@grafana/runtime').setBackendSrv(doubles.backendSrv);
+    jest
+      .requireActual<typeof import('@grafana/runtime')>('@grafana/runtime')
+      .setBackendSrv(doubles.backendSrv);
     doubles.templateSrv = new FakeTemplateSrv();
     doubles.liveSrv = undefined;
   });

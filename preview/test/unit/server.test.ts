@@ -244,7 +244,10 @@ test('Grafana Live: a ds/ channel runs the backend stream; its failure is a chan
     });
   const refused = await subscribe('1/ds/nope/orders');
   assert.equal(refused.status, 404);
-  assert.equal(((await refused.json()) as { message: string }).message, 'no data source with uid "nope" has a backend here');
+  assert.equal(
+    ((await refused.json()) as { message: string }).message,
+    'no data source with uid "nope" has a backend here',
+  );
 
   assert.equal((await subscribe('1/ds/livesync/orders')).status, 200);
   let text = '';
