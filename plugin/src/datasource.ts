@@ -55,13 +55,13 @@ interface PartialResult {
 }
 
 /**
- * The data source's frontend. Its class is Grafana's DataSourceWithBackend: the plugin has a Go
- * backend (pkg/), which Grafana calls for alert rules, recording rules and everything else that
- * runs on the server. Panels in the browser still query the service through the proxy route
- * (see plugin/README.md, "Backend"), so live updates work as before.
+ * The data source's frontend, a DataSourceWithBackend: queries (panels, Explore, annotations),
+ * the editors' resources, "Save & test" and live updates all go through the plugin's Go backend
+ * (pkg/), the same one Grafana runs alert and recording rules with. Only the event streams of a
+ * Grafana without Live use the proxy route (see plugin/README.md, "Backend").
  */
 export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOptions> {
-  /** Root of the proxy route; `${url}/api/...` reaches the service with the API key attached. */
+  /** Root of the proxy route, for the service's events when Grafana Live is off (see sseChanges). */
   readonly url: string;
   /** The service URL as configured, for messages ("could not reach …"): the browser never calls it. */
   readonly serviceUrl: string;

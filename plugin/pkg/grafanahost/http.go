@@ -99,6 +99,15 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// okOrBadRequest is how Grafana answers a plugin's verdict: 200 when it went well, else 400 with
+// the same body.
+func okOrBadRequest(ok bool) int {
+	if ok {
+		return http.StatusOK
+	}
+	return http.StatusBadRequest
+}
+
 func message(w http.ResponseWriter, status int, text string) {
 	writeJSON(w, status, map[string]string{"message": text})
 }
@@ -207,13 +216,11 @@ func query(b Backend, w http.ResponseWriter, r *http.Request) {
 		message(w, http.StatusInternalServerError, "Query data error: "+err.Error())
 		return
 	}
-	status := http.StatusOK
+	failed := false
 	for _, one := range res.Responses {
-		if one.Error != nil {
-			status = http.StatusBadRequest
-		}
+		failed = failed || one.Error != nil
 	}
-	writeJSON(w, status, res)
+	writeJSON(w, okOrBadRequest(!failed), res)
 }
 
 // health is /api/datasources/uid/<uid>/health: {status: OK|ERROR|UNKNOWN, message, details?},
@@ -237,11 +244,7 @@ func health(b Backend, w http.ResponseWriter, r *http.Request) {
 		}
 		payload["details"] = details
 	}
-	status := http.StatusOK
-	if res.Status != backend.HealthStatusOk {
-		status = http.StatusBadRequest
-	}
-	writeJSON(w, status, payload)
+	writeJSON(w, okOrBadRequest(res.Status == backend.HealthStatusOk), payload)
 }
 
 // resource is /api/datasources/uid/<uid>/resources/<path>: the plugin's status, headers and body.

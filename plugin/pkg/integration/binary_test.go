@@ -263,6 +263,52 @@ func TestBinaryAgainstTheService(t *testing.T) {
 		}
 	})
 
+	t.Run("QueryData annotations", func(t *testing.T) {
+		// The service's start synced the dataset's history in runs of many records: big batches.
+		annoFrom, annoTo := time.Now().Add(-3*time.Hour), time.Now().Add(time.Minute)
+		_, direct := svc.call(t, http.MethodGet, fmt.Sprintf("/api/annotations?dataset=%s&from=%d&to=%d&limit=1000&minRecords=1",
+			dataset, annoFrom.UnixMilli(), annoTo.UnixMilli()), nil)
+		var records []struct {
+			Time  int64    `json:"time"`
+			Title string   `json:"title"`
+			Text  string   `json:"text"`
+			Tags  []string `json:"tags"`
+		}
+		if err := json.Unmarshal(direct, &records); err != nil || len(records) == 0 {
+			t.Fatalf("the service answered no annotations to compare (%v): %s", err, direct)
+		}
+		protoRes, err := p.Data.QueryData(ctx, backend.ToProto().QueryDataRequest(&backend.QueryDataRequest{
+			PluginContext: pc,
+			Queries: []backend.DataQuery{{
+				RefID: "Anno", JSON: json.RawMessage(`{"kind":"annotations","dataset":"` + dataset + `","minRecords":1}`),
+				TimeRange: backend.TimeRange{From: annoFrom, To: annoTo}, Interval: time.Minute, MaxDataPoints: 1000,
+			}},
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := backend.FromProto().QueryDataResponse(protoRes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res.Responses["Anno"]
+		if got.Error != nil || len(got.Frames) != 1 {
+			t.Fatalf("annotations: %v, %d frames", got.Error, len(got.Frames))
+		}
+		frame := got.Frames[0]
+		if frame.Rows() != len(records) {
+			t.Fatalf("%d annotations through the binary, %d from /api/annotations", frame.Rows(), len(records))
+		}
+		for i, r := range records {
+			var tags []string
+			_ = json.Unmarshal(frame.Fields[4].At(i).(json.RawMessage), &tags)
+			if at := frame.Fields[0].At(i).(time.Time).UnixMilli(); at != r.Time || frame.Fields[2].At(i) != r.Title ||
+				frame.Fields[3].At(i) != r.Text || strings.Join(tags, ",") != strings.Join(r.Tags, ",") {
+				t.Errorf("row %d: %d %v %v %v, want %+v", i, at, frame.Fields[2].At(i), frame.Fields[3].At(i), tags, r)
+			}
+		}
+	})
+
 	t.Run("CheckHealth", func(t *testing.T) {
 		res, err := p.Diagnostics.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pc)})
 		if err != nil {
