@@ -473,7 +473,7 @@ func assertSameFrame(t *testing.T, at string, got *data.Frame, before, after jso
 	if n, ok := wantMeta["notices"].([]any); ok && len(n) == 0 {
 		delete(wantMeta, "notices")
 	}
-	// What the frontend adds to every frame, the backend adds too.
+	// What panels need of every frame, the backend adds.
 	if pv, ok := gotMeta["preferredVisualisationType"]; ok {
 		if pv != "table" {
 			t.Errorf("%s: preferredVisualisationType %v", at, pv)

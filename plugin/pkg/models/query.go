@@ -46,7 +46,7 @@ func ParseQuery(raw json.RawMessage) (Query, error) {
 	return q, nil
 }
 
-// ServiceQuery is one entry of POST /api/query's `queries` (the plugin's api.ts ServiceQuery).
+// ServiceQuery is one entry of POST /api/query's `queries`.
 type ServiceQuery struct {
 	RefID        string              `json:"refId"`
 	Kind         string              `json:"kind,omitempty"`
@@ -71,7 +71,7 @@ func (q Query) Validate() error {
 	return nil
 }
 
-// ToService is the service's form of the query, as the frontend's toServiceQuery builds it.
+// ToService is the service's form of the query (an entry of POST /api/query's `queries`).
 func (q Query) ToService() ServiceQuery {
 	if q.Kind == KindFreshness || q.Kind == KindStatus {
 		return ServiceQuery{RefID: q.RefID, Kind: q.Kind, Dataset: q.Dataset}
