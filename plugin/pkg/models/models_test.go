@@ -58,8 +58,8 @@ func TestQueryToService(t *testing.T) {
 		t.Errorf("status: %s", got)
 	}
 	for model, want := range map[string]string{
-		`{"kind":"metrics"}`:     "choose a dataset",
-		`{"kind":"logs"}`:        `unknown query kind "logs"`,
+		`{"kind":"metrics"}`: "choose a dataset",
+		`{"kind":"logs"}`:    `unknown query kind "logs"`,
 	} {
 		q, _ := ParseQuery(json.RawMessage(model))
 		if err := q.Validate(); err == nil || !strings.Contains(err.Error(), want) {
