@@ -43,6 +43,13 @@ interface Step {
   check: Position | null;
 }
 
+/** A response: its JSON body and the RFC 8288 links to the next and previous pages. */
+interface Reply {
+  body: unknown;
+  next: string | null;
+  prev: string | null;
+}
+
 interface FieldPaths {
   id: JsonPath;
   time: JsonPath;
@@ -136,9 +143,9 @@ export class HttpSource implements Source {
     let floor = rewound === null ? after : null;
     const records: SourceRecord[] = [];
     for (let rescans = 0; ;) {
-      const { body, link } = await this.get(step.url, request.signal);
-      const page = this.page(body);
-      if (!(await this.follows(step, page, request.signal))) {
+      const reply = await this.get(step.url, request.signal);
+      const page = this.page(reply.body);
+      if (!(await this.follows(step, page, reply, request.signal))) {
         if (++rescans > RESCANS) throw this.moving(step);
         step = this.anchored(step.since, null, limit);
         continue;
@@ -149,7 +156,7 @@ export class HttpSource implements Source {
       floor = fresh.at(-1) ?? floor;
       // Whatever follows is newer than now - lag: read on the next run.
       if (ripe.length < page.length) return result(records, true);
-      const next = this.next(step, page, body, link, limit);
+      const next = this.next(step, page, reply, limit);
       if (next === null) return result(records, true);
       if (next.url.href === step.url.href) throw this.stuck(page);
       if (records.length >= limit && floor !== null) {
@@ -217,26 +224,19 @@ export class HttpSource implements Source {
   }
 
   /** The request after this page, or null when the upstream has nothing more. */
-  private next(
-    step: Step,
-    page: SourceRecord[],
-    body: unknown,
-    link: string | null,
-    limit: number,
-  ): Step | null {
+  private next(step: Step, page: SourceRecord[], reply: Reply, limit: number): Step | null {
     const { pagination, cursorParam, idParam } = this.config;
     const last = page.at(-1);
     if (last === undefined) return null;
     if (pagination.kind === 'cursor') {
-      const token = valueAt(body, parsePath(pagination.nextPath));
+      const token = valueAt(reply.body, parsePath(pagination.nextPath));
       if (token === undefined || token === null || token === '') return null;
       const url = new URL(step.url);
       url.searchParams.set(cursorParam, String(token));
       if (idParam !== undefined) url.searchParams.delete(idParam);
       return { url, since: null, index: 0, check: null };
     }
-    if (pagination.kind === 'link')
-      return link === null ? null : { url: this.linked(link), since: null, index: 0, check: null };
+    if (pagination.kind === 'link' && reply.next === null) return null;
     if (page.length < limit) return null;
     const tie =
       idParam === undefined &&
@@ -246,6 +246,14 @@ export class HttpSource implements Source {
     // A page of one cursor value, the one the query is anchored at: step within it.
     if (pagination.kind === 'page') return this.at(step, step.index + 1, positionOf(last));
     if (pagination.kind === 'offset') return this.at(step, step.index + page.length - 1, positionOf(last));
+    if (pagination.kind === 'link' && reply.next !== null) {
+      return {
+        url: this.linked(reply.next),
+        since: step.since,
+        index: step.index + 1,
+        check: positionOf(last),
+      };
+    }
     // Refused at start-up (config/http-source.ts); kept so that nothing could loop.
     throw this.stuck(page);
   }
@@ -255,14 +263,26 @@ export class HttpSource implements Source {
    * an earlier page (updated to a later cursor, deleted) shifts every later one a place
    * forward, so one record would fall between two pages unread.
    */
-  private async follows(step: Step, page: SourceRecord[], signal?: AbortSignal): Promise<boolean> {
+  private async follows(
+    step: Step,
+    page: SourceRecord[],
+    reply: Reply,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     const { check } = step;
+    const { pagination } = this.config;
     if (check === null) return true;
-    if (this.config.pagination.kind === 'offset') {
+    if (pagination.kind === 'offset') {
       const first = page[0];
       return first !== undefined && samePosition(first, check);
     }
-    const before = this.page((await this.get(this.at(step, step.index - 1, null).url, signal)).body).at(-1);
+    // A Link-paged API that gives no previous page leaves nothing to check against.
+    if (pagination.kind === 'link' && reply.prev === null) return true;
+    const previous =
+      pagination.kind === 'link' && reply.prev !== null
+        ? this.linked(reply.prev)
+        : this.at(step, step.index - 1, null).url;
+    const before = this.page((await this.get(previous, signal)).body).at(-1);
     return before !== undefined && samePosition(before, check);
   }
 
@@ -276,13 +296,13 @@ export class HttpSource implements Source {
     return end < 0 ? page : page.slice(0, end);
   }
 
-  /** A Link header's next page, refused when it would take the configured headers elsewhere. */
+  /** A page a Link header names, refused when it would take the configured headers elsewhere. */
   private linked(link: string): URL {
     const url = new URL(link);
     const origin = new URL(this.config.url).origin;
     if (url.origin !== origin) {
       throw this.configError(
-        `the Link header's next page is on ${url.origin}, not ${origin}; the configured headers are only sent to ${origin}`,
+        `a page the Link header names is on ${url.origin}, not ${origin}; the configured headers are only sent to ${origin}`,
       );
     }
     return url;
@@ -309,12 +329,12 @@ export class HttpSource implements Source {
     return new SourceError(`${this.spec.name}: ${message}`, 'permanent', { origin: 'config' });
   }
 
-  private async get(url: URL, signal?: AbortSignal): Promise<{ body: unknown; link: string | null }> {
+  private async get(url: URL, signal?: AbortSignal): Promise<Reply> {
     // Never the query string: it may carry an API key.
     const where = `GET ${url.origin}${url.pathname}`;
     const timeout = AbortSignal.timeout(this.timeoutMs);
     let text: string;
-    let link: string | null;
+    let links: string | null;
     try {
       const response = await fetch(url, {
         headers: { accept: 'application/json', ...this.config.headers },
@@ -324,7 +344,7 @@ export class HttpSource implements Source {
         await response.body?.cancel();
         throw this.statusError(where, response);
       }
-      link = linkTarget(response.headers.get('link'), 'next', url.href);
+      links = response.headers.get('link');
       text = await response.text();
     } catch (err) {
       if (err instanceof SourceError) throw err;
@@ -341,7 +361,8 @@ export class HttpSource implements Source {
       );
     }
     try {
-      return { body: JSON.parse(text) as unknown, link };
+      const body = JSON.parse(text) as unknown;
+      return { body, next: linkTarget(links, 'next', url.href), prev: linkTarget(links, 'prev', url.href) };
     } catch (err) {
       throw new SourceError(
         `${this.spec.name}: ${where} returned invalid JSON (${messageOf(err)})`,

@@ -44,7 +44,7 @@ function config(overrides: Partial<HttpSourceConfig>): HttpSourceConfig {
     cursorParam: 'since',
     limitParam: 'limit',
     recordsPath: 'records',
-    pagination: { kind: 'none' },
+    pagination: { kind: 'page', pageParam: 'page' },
     fields: {},
     headers: {},
     timeout: '5s',
@@ -56,7 +56,11 @@ function config(overrides: Partial<HttpSourceConfig>): HttpSourceConfig {
 }
 
 function source(overrides: Partial<HttpSourceConfig>, dimensions: string[] = [], metrics: string[] = []) {
-  return new HttpSource(specFor(config(overrides), { dimensions, metrics }), config(overrides));
+  // Numeric cursors are sequences here: no lag, no lookback.
+  return new HttpSource(
+    specFor(config(overrides), { dimensions, metrics, lookbackMs: 0 }),
+    config(overrides),
+  );
 }
 
 async function failure(promise: Promise<unknown>): Promise<SourceError> {
@@ -155,7 +159,7 @@ describe('HttpSource', () => {
     expect(ids(records)).toEqual(range(7, 12));
   });
 
-  it('follows page pagination, keeping the cursor fixed across pages', async () => {
+  it('in page mode, anchors every query at the last record read', async () => {
     const rows = upstream(23);
     handler = (url, _req, res) => {
       const page = Number(url.searchParams.get('p'));
@@ -167,30 +171,57 @@ describe('HttpSource', () => {
       id: '3',
     });
     expect(ids(records)).toEqual(range(4, 23));
+    // A page number only ever counts pages of one cursor value; see the tie tests.
     expect(requests.map((url) => [url.searchParams.get('since'), url.searchParams.get('p')])).toEqual([
       ['3', '1'],
-      ['3', '2'],
-      ['3', '3'],
+      ['12', '1'],
+      ['21', '1'],
     ]);
   });
 
-  it('without pagination, asks again from the last cursor and drops what it already has', async () => {
-    const rows = upstream(30, (i) => Math.ceil(i / 3));
-    handler = (url, _req, res) => json(res, { records: since(rows, url).slice(0, limitOf(url)) });
-    const { records } = await drain(source({}), 10);
+  it('with idParam, continues after the last id within a cursor value', async () => {
+    const rows = upstream(30, () => 1);
+    handler = (url, _req, res) => {
+      const after = url.searchParams.get('after_id');
+      const rest = since(rows, url).filter((r) => after === null || r.cursor > 1 || r.id > Number(after));
+      json(res, { records: rest.slice(0, limitOf(url)) });
+    };
+    const { records } = await drain(source({ pagination: { kind: 'none' }, idParam: 'after_id' }), 10);
     expect(ids(records)).toEqual(range(1, 30));
-    expect(requests.map((url) => url.searchParams.get('since'))).toEqual([null, '4', '7', '10']);
+    expect(requests.map((url) => url.searchParams.get('after_id'))).toEqual([null, '10', '20', '30']);
   });
 
-  it('fails permanently rather than loop when more records share a cursor than fit a page', async () => {
+  it('refuses at construction an API shape that cannot read past a large tie', () => {
+    expect(() => source({ pagination: { kind: 'none' } })).toThrow(
+      'datasets.events.source.pagination: kind none with no idParam cannot read past more records sharing one cursor value',
+    );
+  });
+
+  it('fails permanently rather than loop when the API ignores its paging parameters', async () => {
     const rows = upstream(15, () => 1);
     handler = (url, _req, res) => json(res, { records: since(rows, url).slice(0, limitOf(url)) });
-    const src = source({});
+    const src = source({ pagination: { kind: 'none' }, idParam: 'after_id' });
     const first = await src.fetch({ after: null, limit: 10 });
     expect(first.done).toBe(false);
     const err = await failure(src.fetch({ after: first.last, limit: 10 }));
     expect(err.errorClass).toBe('permanent');
-    expect(err.message).toContain('share one cursor');
+    expect(err.message).toContain('does not honour the paging parameters');
+  });
+
+  it('refuses records out of (cursor, id) order', async () => {
+    handler = (_url, _req, res) =>
+      json(res, {
+        records: [
+          { id: 2, time: 1, cursor: 5 },
+          { id: 1, time: 1, cursor: 5 },
+        ],
+      });
+    const err = await failure(source({}).fetch({ after: null, limit: 10 }));
+    expect(err.errorClass).toBe('permanent');
+    expect(err.message).toBe(
+      'events: record 1 of the response (cursor "5", id "1") does not come after the one before it ' +
+        '(cursor "5", id "2"): the API must return records sorted by cursor, then id, each once',
+    );
   });
 
   it('accepts epoch milliseconds or ISO 8601 time and text or number ids', async () => {
