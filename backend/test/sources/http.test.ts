@@ -345,3 +345,196 @@ describe('HttpSource', () => {
     await expect(pending).rejects.toThrow('shutting down');
   });
 });
+
+/** Instants in nanoseconds, parsed here on their own so the test does not trust the code it tests. */
+function nanosOf(text: string): bigint {
+  const match = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(text);
+  if (!match) throw new Error(`not RFC 3339: ${text}`);
+  const fraction = (match[2] ?? '').padEnd(9, '0').slice(0, 9);
+  return BigInt(Date.parse(`${match[1]}${match[3]}`)) * 1_000_000n + BigInt(fraction);
+}
+
+/** RFC 3339 as different APIs print it: Go's RFC3339Nano (trimmed), nine digits, offsets. */
+function printed(nanos: bigint, style: number): string {
+  const offsetMinutes = [0, 0, 120, -330][style % 4]!;
+  const seconds = nanos / 1_000_000_000n;
+  const local = new Date(Number(seconds) * 1000 + offsetMinutes * 60_000).toISOString().slice(0, 19);
+  const digits = (nanos % 1_000_000_000n).toString().padStart(9, '0');
+  const fraction = style % 4 === 1 || style % 4 === 3 ? digits : digits.replace(/0+$/, '');
+  const hours = String(Math.floor(Math.abs(offsetMinutes) / 60)).padStart(2, '0');
+  const offset =
+    offsetMinutes === 0
+      ? 'Z'
+      : `${offsetMinutes < 0 ? '-' : '+'}${hours}:${String(Math.abs(offsetMinutes) % 60).padStart(2, '0')}`;
+  return `${local}${fraction ? `.${fraction}` : ''}${offset}`;
+}
+
+describe('HttpSource cursor types', () => {
+  const BASE = 1_704_067_200_000_000_000n;
+  // 2,000 records in groups of three sharing an instant: whole seconds, .25, .5, .75 and a nanosecond past.
+  const rows = Array.from({ length: 2000 }, (_, i) => {
+    const group = BigInt(Math.floor(i / 3));
+    const nanos = BASE + group * 250_000_000n + (group % 4n === 3n ? 1n : 0n);
+    return { id: i + 1, time: Number(nanos / 1_000_000n), cursor: printed(nanos, i), nanos };
+  });
+
+  /** An API that compares instants, as a Go service would, with keyset on (cursor, after_id). */
+  function serveInstants(url: URL, res: ServerResponse): void {
+    const since = url.searchParams.get('since');
+    const afterId = url.searchParams.get('after_id');
+    const from = since === null ? null : nanosOf(since);
+    const rest = rows.filter(
+      (row) =>
+        from === null ||
+        row.nanos > from ||
+        (row.nanos === from && (afterId === null || row.id > Number(afterId))),
+    );
+    json(res, { records: rest.slice(0, limitOf(url)).map(({ id, time, cursor }) => ({ id, time, cursor })) });
+  }
+
+  it('the spellings used here sort differently as text than as instants', () => {
+    const asText = [...rows].sort((a, b) => (a.cursor < b.cursor ? -1 : 1)).map((row) => row.id);
+    expect(asText).not.toEqual(rows.map((row) => row.id));
+  });
+
+  it.each([7, 50, 500])('reads 2,000 records of mixed RFC 3339 spellings in batches of %i', async (limit) => {
+    handler = (url, _req, res) => serveInstants(url, res);
+    const { records } = await drain(source({ pagination: { kind: 'none' }, idParam: 'after_id' }), limit);
+    expect(ids(records)).toEqual(range(1, 2000));
+  });
+
+  it('reads them with offset paging within ties, the cursor type inferred', async () => {
+    handler = (url, _req, res) => {
+      const from = nanosOf(url.searchParams.get('since') ?? printed(0n, 0));
+      const rest = rows.filter((row) => row.nanos >= from);
+      const offset = Number(url.searchParams.get('offset'));
+      json(res, {
+        records: rest
+          .slice(offset, offset + limitOf(url))
+          .map(({ id, time, cursor }) => ({ id, time, cursor })),
+      });
+    };
+    const { records } = await drain(source({ pagination: { kind: 'offset', offsetParam: 'offset' } }), 2);
+    expect(ids(records)).toEqual(range(1, 2000));
+  });
+
+  it('holds an inferred type: a cursor of another type is an error naming it', async () => {
+    handler = (_url, _req, res) =>
+      json(res, {
+        records: [
+          { id: 1, time: 1, cursor: '2024-01-01T00:00:05Z' },
+          { id: 2, time: 1, cursor: 1_704_067_206 },
+        ],
+      });
+    const err = await failure(source({}).fetch({ after: null, limit: 10 }));
+    expect(err.errorClass).toBe('permanent');
+    expect(err.message).toBe(
+      'events: record 1 of the response has a cursor "1704067206" that is not an RFC 3339 timestamp ' +
+        '(cursorType timestamp, inferred from the first cursor seen)',
+    );
+  });
+
+  it('refuses a JSON number cursor beyond 2^53, which parsing already rounded', async () => {
+    handler = (_url, _req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"records": [{"id": 1, "time": 1, "cursor": 1704067205123456789}]}');
+    };
+    const err = await failure(source({ cursorType: 'epoch_ns' }).fetch({ after: null, limit: 10 }));
+    expect(err.message).toBe(
+      'events: record 0 of the response has a "cursor" beyond 2^53, where JSON numbers lose digits: the API must send it as text',
+    );
+  });
+
+  it('asks for a cursor type when a number cursor meets a lookback', async () => {
+    handler = (_url, _req, res) => json(res, { records: [{ id: 1, time: 1, cursor: 17 }] });
+    const config_ = config({});
+    const src = new HttpSource(specFor(config_, { lookbackMs: 30_000 }), config_);
+    const err = await failure(src.fetch({ after: null, limit: 10 }));
+    expect(err.origin).toBe('config');
+    expect(err.message).toContain(
+      'is a number, and sync.lag and sync.lookback are durations: declare source.cursorType',
+    );
+  });
+
+  describe.each([
+    ['timestamp', (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z')],
+    ['epoch_ms', (ms: number) => ms],
+    ['epoch_s', (ms: number) => ms / 1000],
+  ] as const)('a %s cursor', (cursorType, spell) => {
+    const NOW = 1_704_067_300_000;
+    const times = [NOW - 10_000, NOW - 3_000, NOW - 1_000];
+
+    it('is read only up to now - lag, the rest on a later run', async () => {
+      handler = (url, _req, res) => {
+        const after = Number(url.searchParams.get('after_id') ?? 0);
+        json(res, {
+          records: times
+            .map((ms, i) => ({ id: i + 1, time: ms, cursor: spell(ms) }))
+            .filter((r) => r.id > after),
+        });
+      };
+      let now = NOW;
+      const config_ = config({ cursorType, pagination: { kind: 'none' }, idParam: 'after_id' });
+      const src = new HttpSource(specFor(config_, { lagMs: 2_000, lookbackMs: 0 }), config_, {
+        now: () => now,
+      });
+      const first = await src.fetch({ after: null, limit: 10 });
+      expect([ids(first.records), first.done]).toEqual([[1, 2], true]);
+      now += 2_000;
+      const second = await src.fetch({ after: first.last, limit: 10 });
+      expect(ids(second.records)).toEqual([3]);
+    });
+
+    it('is moved back by the lookback, in its own unit and spelling', async () => {
+      handler = (_url, _req, res) => json(res, { records: [] });
+      const config_ = config({ cursorType });
+      const src = new HttpSource(specFor(config_, { lookbackMs: 5_000 }), config_);
+      await src.fetch({ after: { cursor: String(spell(NOW)), id: '1' }, rewindMs: 5_000, limit: 10 });
+      expect(requests[0]?.searchParams.get('since')).toBe(String(spell(NOW - 5_000)));
+    });
+  });
+});
+
+describe('HttpSource Link paging', () => {
+  it('follows rel="next" in a tie, resolved against the request, and checks rel="prev"', async () => {
+    const rows = upstream(9, (i) => (i <= 6 ? 1 : i));
+    handler = (url, _req, res) => {
+      const page = Number(url.searchParams.get('page') ?? 1);
+      const limit = limitOf(url);
+      const rest = since(rows, url);
+      const links = [
+        page > 1
+          ? `<?since=${url.searchParams.get('since') ?? ''}&limit=${limit}&page=${page - 1}>; rel="prev"`
+          : '',
+        page * limit < rest.length
+          ? `<events?since=${url.searchParams.get('since') ?? ''}&limit=${limit}&page=${page + 1}>; rel="next"`
+          : '',
+      ].filter(Boolean);
+      res.writeHead(200, { 'content-type': 'application/json', link: links.join(', ') });
+      res.end(JSON.stringify({ records: rest.slice((page - 1) * limit, page * limit) }));
+    };
+    const { records } = await drain(source({ pagination: { kind: 'link' } }), 2);
+    expect(ids(records)).toEqual(range(1, 9));
+    // A tie of six records at cursor 1 is read by its Link pages, each proven by its rel="prev".
+    expect(
+      requests.map((url) => [url.searchParams.get('since'), url.searchParams.get('page')]),
+    ).toContainEqual(['1', '3']);
+  });
+
+  it('refuses a next page on another origin, which would take the headers there', async () => {
+    handler = (_url, _req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        link: '<http://elsewhere.test/events?page=2>; rel="next"',
+      });
+      res.end(JSON.stringify({ records: upstream(2, () => 1) }));
+    };
+    const src = source({ pagination: { kind: 'link' }, headers: { authorization: 'Bearer t' } });
+    const first = await src.fetch({ after: null, limit: 2 });
+    const err = await failure(src.fetch({ after: first.last, limit: 2 }));
+    expect(err.origin).toBe('config');
+    expect(err.message).toBe(
+      `events: a page the Link header names is on http://elsewhere.test, not ${base}; the configured headers are only sent to ${base}`,
+    );
+  });
+});
