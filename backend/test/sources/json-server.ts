@@ -18,16 +18,15 @@ interface App {
   listen(port: number, host: string, ready: () => void): Server;
 }
 
-interface Chain<T> {
-  find(match: Partial<T>): Chain<T>;
-  assign(patch: Partial<T>): Chain<T>;
-  value(): T;
-  write(): unknown;
+/** The parts of lowdb's lodash chains used here. */
+interface Collection<T> {
+  find(match: Partial<T>): { assign(patch: Partial<T>): { write(): unknown } };
+  value(): T[];
 }
 
 interface JsonServerModule {
   create(): App;
-  router(file: string): Handler & { db: { get<T>(name: string): Chain<T> & { value(): T[] } } };
+  router(file: string): Handler & { db: { get<T>(name: string): Collection<T> } };
   defaults(options: { logger: boolean }): Handler[];
 }
 
