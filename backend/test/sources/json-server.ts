@@ -21,6 +21,7 @@ interface App {
 /** The parts of lowdb's lodash chains used here. */
 interface Collection<T> {
   find(match: Partial<T>): { assign(patch: Partial<T>): { write(): unknown } };
+  remove(match: Partial<T>): { write(): unknown };
   value(): T[];
 }
 
@@ -71,6 +72,24 @@ export class JsonServer<T extends { id: number }> {
       .find({ id } as Partial<T>)
       .assign(patch)
       .write();
+  }
+
+  /** A record removed directly in json-server's database, as another client's DELETE would. */
+  remove(id: number): void {
+    this.router!.db.get<T>(this.collection)
+      .remove({ id } as Partial<T>)
+      .write();
+  }
+
+  /** A change through json-server's REST API, as a client of it makes one; resolves with the status. */
+  async send(method: 'PATCH' | 'DELETE', id: number, body?: Partial<T>): Promise<number> {
+    const response = await fetch(`${this.url}/${id}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    await response.body?.cancel();
+    return response.status;
   }
 
   async stop(): Promise<void> {
