@@ -228,16 +228,8 @@ export class HttpSource implements Source {
     const { pagination, cursorParam, idParam } = this.config;
     const last = page.at(-1);
     if (last === undefined) return null;
-    if (pagination.kind === 'cursor') {
-      const token = valueAt(reply.body, parsePath(pagination.nextPath));
-      if (token === undefined || token === null || token === '') return null;
-      const url = new URL(step.url);
-      url.searchParams.set(cursorParam, String(token));
-      if (idParam !== undefined) url.searchParams.delete(idParam);
-      return { url, since: null, index: 0, check: null };
-    }
-    if (pagination.kind === 'link' && reply.next === null) return null;
-    if (page.length < limit) return null;
+    const own = this.ownNext(reply);
+    if (own === null || page.length < limit) return null;
     const tie =
       idParam === undefined &&
       step.since !== null &&
@@ -246,16 +238,28 @@ export class HttpSource implements Source {
     // A page of one cursor value, the one the query is anchored at: step within it.
     if (pagination.kind === 'page') return this.at(step, step.index + 1, positionOf(last));
     if (pagination.kind === 'offset') return this.at(step, step.index + page.length - 1, positionOf(last));
-    if (pagination.kind === 'link' && reply.next !== null) {
-      return {
-        url: this.linked(reply.next),
-        since: step.since,
-        index: step.index + 1,
-        check: positionOf(last),
-      };
-    }
     // Refused at start-up (config/http-source.ts); kept so that nothing could loop.
-    throw this.stuck(page);
+    if (own === undefined) throw this.stuck(page);
+    if (pagination.kind === 'link') {
+      return { url: this.linked(own), since: step.since, index: step.index + 1, check: positionOf(last) };
+    }
+    // The API's token carries on within the value; the API answers for what moves meanwhile.
+    const url = new URL(step.url);
+    url.searchParams.set(cursorParam, own);
+    if (idParam !== undefined) url.searchParams.delete(idParam);
+    return { url, since: step.since, index: step.index + 1, check: null };
+  }
+
+  /**
+   * The API's own next page: the token at `nextPath` (cursor) or the Link header's rel="next"
+   * (link); null when the API says it has no more, undefined in the other modes.
+   */
+  private ownNext(reply: Reply): string | null | undefined {
+    const { pagination } = this.config;
+    if (pagination.kind === 'link') return reply.next;
+    if (pagination.kind !== 'cursor') return undefined;
+    const token = valueAt(reply.body, parsePath(pagination.nextPath));
+    return token === undefined || token === null || token === '' ? null : String(token);
   }
 
   /**

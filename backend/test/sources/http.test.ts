@@ -135,9 +135,9 @@ describe('HttpSource', () => {
     );
     const { records, fetches } = await drain(src, 10);
     expect(ids(records)).toEqual(range(1, 25));
-    expect(fetches).toBe(3);
-    // After the first request, the API's own token carries on, batch after batch.
-    expect(requests.map((url) => url.searchParams.get('since'))).toEqual([null, 'tok:10', 'tok:20']);
+    expect(fetches).toBe(2);
+    // Every query is anchored at the last record read; the token only carries on within a tie.
+    expect(requests.map((url) => url.searchParams.get('since'))).toEqual([null, '10', '19']);
     expect(records[6]).toEqual({
       id: '7',
       time: 1_700_000_006_000,
@@ -148,6 +148,33 @@ describe('HttpSource', () => {
       distinct: [],
     });
     expect(records.filter((r) => r.deleted)).toHaveLength(1);
+  });
+
+  it("follows the API's token within more records sharing one cursor than a page holds", async () => {
+    const rows = upstream(25, (i) => (i <= 15 ? 1 : i));
+    handler = (url, _req, res) => {
+      const token = url.searchParams.get('since') ?? '';
+      const offset = token.startsWith('tok:')
+        ? Number(token.slice(4))
+        : rows.findIndex((r) => r.cursor >= Number(token || 0));
+      const page = rows.slice(offset, offset + limitOf(url));
+      json(res, {
+        records: page,
+        next: offset + page.length < rows.length ? `tok:${offset + page.length}` : null,
+      });
+    };
+    const { records } = await drain(source({ pagination: { kind: 'cursor', nextPath: 'next' } }), 5);
+    expect(ids(records)).toEqual(range(1, 25));
+    // Within the 15 records at cursor 1, the token; after them, queries anchored at the last record again.
+    expect(requests.map((url) => url.searchParams.get('since'))).toEqual([
+      null,
+      '1',
+      'tok:5',
+      'tok:10',
+      'tok:15',
+      '20',
+      '24',
+    ]);
   });
 
   it('resumes from a position it did not read itself by asking for its cursor', async () => {
