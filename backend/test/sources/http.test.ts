@@ -72,6 +72,14 @@ async function failure(promise: Promise<unknown>): Promise<SourceError> {
   return err;
 }
 
+/** The message of the permanent error that a response of these records causes. */
+async function refusal(records: unknown[]): Promise<string> {
+  handler = (_url, _req, res) => json(res, { records });
+  const err = await failure(source({}).fetch({ after: null, limit: 10 }));
+  expect(err.errorClass).toBe('permanent');
+  return err.message;
+}
+
 /** An upstream of `count` records; `cursorOf(i)` lets several share a cursor. */
 function upstream(count: number, cursorOf = (i: number) => i) {
   return Array.from({ length: count }, (_, i) => ({
@@ -90,6 +98,16 @@ function since(rows: Row[], url: URL): Row[] {
 }
 
 const limitOf = (url: URL) => Number(url.searchParams.get('limit'));
+
+/** A page of an API whose `since` takes a cursor or its own token (`tok:<offset>`), and the next token. */
+function tokenPage(rows: Row[], url: URL): { page: Row[]; next: string | null } {
+  const token = url.searchParams.get('since') ?? '';
+  const offset = token.startsWith('tok:')
+    ? Number(token.slice(4))
+    : rows.findIndex((r) => r.cursor >= Number(token || 0));
+  const page = rows.slice(offset, offset + limitOf(url));
+  return { page, next: offset + page.length < rows.length ? `tok:${offset + page.length}` : null };
+}
 const ids = (records: { id: string }[]) => records.map((record) => Number(record.id));
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -97,12 +115,7 @@ describe('HttpSource', () => {
   it('follows cursor pagination and maps nested fields', async () => {
     const rows = upstream(25);
     handler = (url, _req, res) => {
-      const token = url.searchParams.get('since') ?? '';
-      const offset = token.startsWith('tok:')
-        ? Number(token.slice(4))
-        : rows.findIndex((r) => r.cursor >= Number(token || 0));
-      const page = rows.slice(offset, offset + limitOf(url));
-      const next = offset + page.length < rows.length ? `tok:${offset + page.length}` : null;
+      const { page, next } = tokenPage(rows, url);
       json(res, {
         data: {
           items: page.map((r) => ({
@@ -153,15 +166,8 @@ describe('HttpSource', () => {
   it("follows the API's token within more records sharing one cursor than a page holds", async () => {
     const rows = upstream(25, (i) => (i <= 15 ? 1 : i));
     handler = (url, _req, res) => {
-      const token = url.searchParams.get('since') ?? '';
-      const offset = token.startsWith('tok:')
-        ? Number(token.slice(4))
-        : rows.findIndex((r) => r.cursor >= Number(token || 0));
-      const page = rows.slice(offset, offset + limitOf(url));
-      json(res, {
-        records: page,
-        next: offset + page.length < rows.length ? `tok:${offset + page.length}` : null,
-      });
+      const { page, next } = tokenPage(rows, url);
+      json(res, { records: page, next });
     };
     const { records } = await drain(source({ pagination: { kind: 'cursor', nextPath: 'next' } }), 5);
     expect(ids(records)).toEqual(range(1, 25));
@@ -236,16 +242,11 @@ describe('HttpSource', () => {
   });
 
   it('refuses records out of (cursor, id) order', async () => {
-    handler = (_url, _req, res) =>
-      json(res, {
-        records: [
-          { id: 2, time: 1, cursor: 5 },
-          { id: 1, time: 1, cursor: 5 },
-        ],
-      });
-    const err = await failure(source({}).fetch({ after: null, limit: 10 }));
-    expect(err.errorClass).toBe('permanent');
-    expect(err.message).toBe(
+    const message = await refusal([
+      { id: 2, time: 1, cursor: 5 },
+      { id: 1, time: 1, cursor: 5 },
+    ]);
+    expect(message).toBe(
       'events: record 1 of the response (cursor "5", id "1") does not come after the one before it ' +
         '(cursor "5", id "2"): the API must return records sorted by cursor, then id, each once',
     );
@@ -446,16 +447,11 @@ describe('HttpSource cursor types', () => {
   });
 
   it('holds an inferred type: a cursor of another type is an error naming it', async () => {
-    handler = (_url, _req, res) =>
-      json(res, {
-        records: [
-          { id: 1, time: 1, cursor: '2024-01-01T00:00:05Z' },
-          { id: 2, time: 1, cursor: 1_704_067_206 },
-        ],
-      });
-    const err = await failure(source({}).fetch({ after: null, limit: 10 }));
-    expect(err.errorClass).toBe('permanent');
-    expect(err.message).toBe(
+    const message = await refusal([
+      { id: 1, time: 1, cursor: '2024-01-01T00:00:05Z' },
+      { id: 2, time: 1, cursor: 1_704_067_206 },
+    ]);
+    expect(message).toBe(
       'events: record 1 of the response has a cursor "1704067206" that is not an RFC 3339 timestamp ' +
         '(cursorType timestamp, inferred from the first cursor seen)',
     );
