@@ -29,16 +29,16 @@ import {
 interface Step {
   url: URL;
   /**
-   * The cursor the query is anchored at (the anchored modes: none, page, offset): the API
-   * answers with records whose cursor is at least this; null reads from the start.
+   * The cursor the query is anchored at: the API answers with records whose cursor is at
+   * least this; null reads from the start.
    */
   since: string | null;
-  /** Page number (page) or offset (offset) of this request within its anchored query. */
+  /** Which page of its query this is: the page number (page), the offset (offset), a count (link, cursor). */
   index: number;
   /**
    * Where the previous page of the same query ended, checked to prove that no record moved
    * to an earlier page meanwhile (which would skip one): an offset request overlaps it by one
-   * record; in page mode the previous page is read again after this one.
+   * record; in page and link mode the previous page is read again after this one.
    */
   check: Position | null;
 }
@@ -75,7 +75,8 @@ const RESCANS = 20;
  * in. Each query is anchored at the last record read (cursorParam, at least that cursor; with
  * idParam, after that id within it) so records that move while a scan runs are found where
  * they move to. Only more records sharing one cursor value than a page holds are read with
- * pages or offsets of one query, and every such page is proven to follow the one before.
+ * further pages of one query (page number, offset, Link or the API's token), and a page
+ * number's, an offset's or a Link's page is proven to follow the one before.
  * Records already delivered that a query returns again are dropped; whatever slips through
  * is harmless because the store upserts by id. Cursors compare by their type
  * (sources/cursor-type.ts), never as text. Config validation (config/http-source.ts) refuses
@@ -91,7 +92,7 @@ export class HttpSource implements Source {
   private readonly secrets: string[];
   /** Declared, or inferred from the first cursor seen and then held to. */
   private cursorType: CursorType | null;
-  /** The request that continues after the last batch, while the API's own paging is in use. */
+  /** The request that continues after the last batch, while pages of one query are being read. */
   private resume: { position: Position; step: Step } | null = null;
 
   constructor(
@@ -280,14 +281,16 @@ export class HttpSource implements Source {
       const first = page[0];
       return first !== undefined && samePosition(first, check);
     }
+    if (pagination.kind !== 'link')
+      return this.endsAt(this.at(step, step.index - 1, null).url, check, signal);
     // A Link-paged API that gives no previous page leaves nothing to check against.
-    if (pagination.kind === 'link' && reply.prev === null) return true;
-    const previous =
-      pagination.kind === 'link' && reply.prev !== null
-        ? this.linked(reply.prev)
-        : this.at(step, step.index - 1, null).url;
-    const before = this.page((await this.get(previous, signal)).body).at(-1);
-    return before !== undefined && samePosition(before, check);
+    return reply.prev === null || this.endsAt(this.linked(reply.prev), check, signal);
+  }
+
+  /** Whether the page at `url`, read now, still ends with the record it ended with before. */
+  private async endsAt(url: URL, check: Position, signal?: AbortSignal): Promise<boolean> {
+    const last = this.page((await this.get(url, signal)).body).at(-1);
+    return last !== undefined && samePosition(last, check);
   }
 
   /** The records of a page up to now - lag: a record newer than that and all after it wait. */
