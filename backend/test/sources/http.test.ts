@@ -224,6 +224,25 @@ describe('HttpSource', () => {
     expect(requests.map((url) => url.searchParams.get('after_id'))).toEqual([null, '10', '20', '30']);
   });
 
+  it('gives up for the run, as transient, when the pages of a tie never hold still', async () => {
+    const rows = upstream(200, () => 1);
+    let served = 0;
+    // Every request sees the tie shifted back by one more record, as if one joined it each time.
+    handler = (url, _req, res) => {
+      const page = Number(url.searchParams.get('page'));
+      const from = Math.max(0, (page - 1) * limitOf(url) + 100 - served++);
+      json(res, { records: rows.slice(from, from + limitOf(url)) });
+    };
+    const src = source({});
+    const first = await src.fetch({ after: null, limit: 10 });
+    const err = await failure(src.fetch({ after: first.last, limit: 10 }));
+    expect(err.errorClass).toBe('transient');
+    expect(err.message).toBe(
+      'events: records sharing the cursor "1" kept moving between pages while they were read (20 scans); ' +
+        'reading from the last complete position on the next run',
+    );
+  });
+
   it('refuses at construction an API shape that cannot read past a large tie', () => {
     expect(() => source({ pagination: { kind: 'none' } })).toThrow(
       'datasets.events.source.pagination: kind none with no idParam cannot read past more records sharing one cursor value',
