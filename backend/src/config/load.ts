@@ -5,6 +5,7 @@ import { resolveDataset, type DatasetSpec } from './dataset';
 import { formatDuration, parseDuration } from './duration';
 import { interpolateEnv } from './interpolate';
 import { reconcileProblems } from './reconcile';
+import { httpSourceProblems } from './http-source';
 import { formatKeyPath, isPlainObject, type KeyPath } from './keypath';
 import { ConfigSchema, type Limits, type RawDataset } from './schema';
 import { show, validate, type Problem } from './validate';
@@ -244,6 +245,10 @@ function checkDataset(dataset: RawDataset, path: KeyPath): Problem[] {
     if (source.table !== undefined && source.query !== undefined) {
       problem(['source'], 'has both table and query; keep one');
     }
+  }
+  if (source.kind === 'http') {
+    const sync = { lagMs: parseDuration(dataset.sync.lag), lookbackMs: parseDuration(dataset.sync.lookback) };
+    for (const found of httpSourceProblems(source, sync)) problem(found.path, found.message);
   }
   const resolution = parseDuration(dataset.resolution);
   const interval = parseDuration(dataset.sync.interval);

@@ -59,7 +59,7 @@ export function resolveReconcile(raw: Raw | undefined, kind: RawDataset['source'
 
 /**
  * A pass needs a way to ask the upstream which ids still exist: PostgreSQL always has one, an
- * HTTP API only when it filters by id (`source.idParam`), and the demo reports its deletes itself.
+ * HTTP API only when it filters by id (`source.idFilterParam`), and the demo reports its deletes itself.
  */
 export function reconcileProblems(dataset: RawDataset, path: KeyPath): Problem[] {
   const every = dataset.sync.reconcile?.every;
@@ -67,12 +67,12 @@ export function reconcileProblems(dataset: RawDataset, path: KeyPath): Problem[]
   const at: KeyPath = [...path, 'sync', 'reconcile', 'every'];
   const { source } = dataset;
   if (parseDuration(every) === 0) return [{ path: at, message: 'must be longer than 0, or off' }];
-  if (source.kind === 'http' && source.idParam === undefined) {
+  if (source.kind === 'http' && source.idFilterParam === undefined) {
     return [
       {
         path: at,
         message:
-          'needs source.idParam, the query parameter the API filters records by id with ' +
+          'needs source.idFilterParam, the query parameter the API filters records by id with ' +
           '(GET …?id=1&id=2 must answer exactly those that exist): without it deletes cannot be found; ' +
           'or set every: off',
       },

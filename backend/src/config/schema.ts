@@ -12,6 +12,11 @@ const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-
 /** A PostgreSQL table name, optionally schema-qualified: `events` or `public.events`. */
 const TableName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$' });
 
+/** What an HTTP source's cursor values are (sources/cursor-type.ts): compared by value, never as text. */
+export const CURSOR_TYPES = ['timestamp', 'epoch_s', 'epoch_ms', 'epoch_us', 'epoch_ns', 'number'] as const;
+export type CursorType = (typeof CURSOR_TYPES)[number];
+export const CURSOR_TYPE_PATTERN = `^(${CURSOR_TYPES.join('|')})$`;
+
 const SourceFields = {
   id: Identifier,
   time: Identifier,
@@ -37,6 +42,20 @@ export const HttpSourceSchema = Type.Object(
     kind: Type.Literal('http'),
     url: Type.String({ pattern: '^https?://', description: 'endpoint returning a JSON page of records' }),
     cursorParam: Type.String({ minLength: 1, default: 'since' }),
+    cursorType: Type.Optional(
+      Type.Unsafe<CursorType>(
+        Type.String({
+          pattern: CURSOR_TYPE_PATTERN,
+          description: 'inferred from the first value when left out',
+        }),
+      ),
+    ),
+    idParam: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'query parameter for the id to continue after, within a cursor value',
+      }),
+    ),
     limitParam: Type.String({ minLength: 1, default: 'limit' }),
     recordsPath: Type.String({ default: 'records', description: 'dot path to the array of records' }),
     pagination: Type.Union(
@@ -52,6 +71,12 @@ export const HttpSourceSchema = Type.Object(
           { kind: Type.Literal('page'), pageParam: Type.String({ minLength: 1, default: 'page' }) },
           { additionalProperties: false },
         ),
+        Type.Object(
+          { kind: Type.Literal('offset'), offsetParam: Type.String({ minLength: 1, default: 'offset' }) },
+          { additionalProperties: false },
+        ),
+        // RFC 8288: the next page's URL in the response's Link header, rel="next".
+        Type.Object({ kind: Type.Literal('link') }, { additionalProperties: false }),
         Type.Object({ kind: Type.Literal('none') }, { additionalProperties: false }),
       ],
       { default: { kind: 'none' } },
@@ -60,7 +85,7 @@ export const HttpSourceSchema = Type.Object(
     fields: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
     headers: Type.Record(Type.String(), Type.String(), { default: {} }),
     timeout: Duration('request timeout', '10s'),
-    idParam: Type.Optional(
+    idFilterParam: Type.Optional(
       Type.String({
         minLength: 1,
         description: 'query parameter that selects records by id, repeated per id',

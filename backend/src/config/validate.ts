@@ -2,6 +2,7 @@ import { KindGuard, Type, type Static, type TSchema, type TUnion } from '@sincla
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { DURATION_PATTERN } from './duration';
 import { RECONCILE_EVERY_PATTERN } from './reconcile';
+import { CURSOR_TYPES, CURSOR_TYPE_PATTERN } from './schema';
 import { redactUrl } from './redact';
 import { isPlainObject, keyPathOfPointer, type KeyPath } from './keypath';
 
@@ -25,6 +26,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^(redis|rediss|unix)://': 'must be a redis://, rediss:// or unix:// URL',
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
   '^[A-Za-z0-9_-]{1,64}$': 'must be 1 to 64 letters, digits, _ or -',
+  [CURSOR_TYPE_PATTERN]: `must be one of ${CURSOR_TYPES.join(', ')}`,
 };
 
 /**

@@ -236,7 +236,7 @@ datasets:
 
   it('does not interpolate keys', () => {
     const file = files.write(
-      `datasets:\n  - name: d\n    source:\n      kind: http\n      url: https://x.test\n      id: id\n      time: t\n      cursor: c\n      headers: { "\${H}": v }\n`,
+      `datasets:\n  - name: d\n    source:\n      kind: http\n      url: https://x.test\n      id: id\n      time: t\n      cursor: c\n      pagination: { kind: page }\n      headers: { "\${H}": v }\n`,
     );
     expect(loadFile(file, { H: 'X-Other' }).datasets[0]?.source).toMatchObject({ headers: { '${H}': 'v' } });
   });

@@ -4,7 +4,7 @@ const files = configFiles();
 afterAll(() => files.cleanup());
 
 const POSTGRES = `{ kind: postgres, url: postgres://app@db/shop, table: events, id: id, time: ts, cursor: updated_at }`;
-const HTTP = `{ kind: http, url: http://api.example/events, id: id, time: ts, cursor: updatedAt }`;
+const HTTP = `{ kind: http, url: http://api.example/events, pagination: { kind: page }, id: id, time: ts, cursor: updatedAt }`;
 
 function dataset(source: string, sync = ''): string {
   return `datasets:\n  - name: events\n    source: ${source}\n${sync === '' ? '' : `    sync: ${sync}\n`}`;
@@ -28,13 +28,13 @@ describe('sync.reconcile', () => {
       perRun: 2000,
     });
     expect(reconcileOf(dataset(POSTGRES, '{ reconcile: { every: off } }')).everyMs).toBeNull();
-    const http = HTTP.replace('}', ', idParam: id }');
+    const http = `${HTTP.slice(0, -1)}, idFilterParam: id }`;
     expect(reconcileOf(dataset(http, '{ reconcile: { every: 1h } }')).everyMs).toBe(3_600_000);
   });
 
   it('refuses to start when a pass is asked for and cannot be done, saying why', () => {
     expect(problemsOf(files.write(dataset(HTTP, '{ reconcile: { every: 1h } }')))).toEqual([
-      'datasets[0].sync.reconcile.every: needs source.idParam, the query parameter the API filters records by id with ' +
+      'datasets[0].sync.reconcile.every: needs source.idFilterParam, the query parameter the API filters records by id with ' +
         '(GET …?id=1&id=2 must answer exactly those that exist): without it deletes cannot be found; or set every: off',
     ]);
     expect(problemsOf(files.write(dataset('{ kind: demo }', '{ reconcile: { every: 1h } }')))).toEqual([

@@ -94,7 +94,7 @@ function apiHourly(events: Event[]): Map<string, [number, number | null]> {
   return out;
 }
 
-function httpSpec(url: string, idParam: string): DatasetSpec {
+function httpSpec(url: string, idFilterParam: string): DatasetSpec {
   return resolveDataset({
     name: 'events',
     source: {
@@ -104,14 +104,15 @@ function httpSpec(url: string, idParam: string): DatasetSpec {
       cursorParam: 'updatedAt_gte',
       limitParam: '_limit',
       recordsPath: '',
-      pagination: { kind: 'none' },
+      pagination: { kind: 'page', pageParam: '_page' },
+      cursorType: 'epoch_ms',
       fields: {},
       headers: {},
       timeout: '10s',
       id: 'id',
       time: 'ts',
       cursor: 'updatedAt',
-      idParam,
+      idFilterParam,
     },
     dimensions: ['country'],
     metrics: ['amount'],
@@ -218,7 +219,7 @@ describe.each(BOTH_STORES)('reconciliation against json-server, %s store', (_, o
     expectHourlyEqual(await storeHourly(store, spec, RANGE), apiHourly(events));
   });
 
-  it('an API that ignores idParam is an error that says so, and nothing is removed', async () => {
+  it('an API that ignores idFilterParam is an error that says so, and nothing is removed', async () => {
     const spec = httpSpec(api.url, 'no_such_field');
     await startEngine(spec);
     await syncOnce();
