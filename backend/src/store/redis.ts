@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
+import { decodeCell, encodeCell } from './redis-cells';
 import { DatasetKeys } from './redis-keys';
 import {
   chunked,
@@ -38,14 +38,13 @@ const EVENTS_KEPT = 1000;
  * How a dataset's data is laid out; a state of another format (the MessagePack records of
  * the single apply.lua before it, say) reads as no state, and the engine syncs again.
  */
-const FORMAT = '2';
-const LITTLE_ENDIAN = endianness() === 'LE';
+const FORMAT = '3';
 /** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
-/** Byte ranges per ranges.lua call, and records per buckets.lua call: each well under a millisecond. */
-const RANGES_PER_CALL = 50;
+/** Blocks per blocks.lua call, and records per buckets.lua call: each well under a millisecond. */
+const BLOCKS_PER_CALL = 50;
 const BUCKET_RECORDS_PER_CALL = 500;
 /** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
 const PFADD_VALUES = 256;
@@ -116,7 +115,7 @@ declare module 'ioredis' {
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
     livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
     livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
-    livesyncRangesBuffer(...ranges: (string | number)[]): Result<Buffer[], Context>;
+    livesyncBlocks(...keys: string[]): Result<string[][], Context>;
     livesyncBuckets(
       records: string,
       limit: number,
@@ -169,7 +168,7 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
-    redis.defineCommand('livesyncRanges', { numberOfKeys: 0, lua: script('ranges.lua') });
+    redis.defineCommand('livesyncBlocks', { numberOfKeys: 0, lua: script('blocks.lua') });
     redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
     redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
   }
@@ -302,7 +301,7 @@ export class RedisStore implements Store {
    * order they must run (finer sketches before the merges that read them).
    */
   private dataOps({ spec, keys }: Registered, plan: Plan, version: number): Unit[] {
-    const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
+    const { tiers, projections, blockBuckets: B } = spec.layout;
     const base = tiers[0]!;
     const ops: Op[] = [];
 
@@ -332,8 +331,8 @@ export class RedisStore implements Store {
       ops.push(['ZADD', keys.bucketIndexes, String(bucket), keys.bucketIndex(bucket)]);
     }
 
-    // Cells, one SETRANGE per run of adjacent cells of a block.
-    const cellBytes = F * 8;
+    // Cells: one HSET of the cells that hold records and one HDEL of the emptied ones per block.
+    const M = spec.metrics.length;
     const byBlock = new Map<string, { slot: number; value: Float64Array }[]>();
     const groups = new Map<number, Set<string>>();
     for (const { ref, value } of plan.cells) {
@@ -353,17 +352,14 @@ export class RedisStore implements Store {
       }
     }
     for (const [key, cells] of byBlock) {
-      // Last run first: the first SETRANGE gives a new string its final length at once,
-      // where growing it run by run would leave Redis's doubling slack behind.
-      cells.sort((a, b) => b.slot - a.slot);
-      for (let i = 0; i < cells.length;) {
-        let j = i + 1;
-        while (j < cells.length && cells[j]!.slot === cells[j - 1]!.slot - 1) j++;
-        const bytes = Buffer.alloc((j - i) * cellBytes);
-        for (let c = i; c < j; c++) writeCell(bytes, (j - 1 - c) * cellBytes, cells[c]!.value);
-        ops.push(['SETRANGE', key, String(cells[j - 1]!.slot * cellBytes), bytes]);
-        i = j;
+      const set: string[] = [];
+      const emptied: string[] = [];
+      for (const { slot, value } of cells) {
+        if (value[CELL.count]! > 0) set.push(String(slot), encodeCell(value, M));
+        else emptied.push(String(slot));
       }
+      if (set.length > 0) ops.push(['HSET', key, ...set]);
+      if (emptied.length > 0) ops.push(['HDEL', key, ...emptied]);
     }
     for (const [mask, set] of groups) ops.push(...chunked('SADD', keys.groups(mask), [...set]));
 
@@ -496,14 +492,7 @@ export class RedisStore implements Store {
   /** What the rules read: records by id, cells by block span, the records of base buckets. */
   private reads({ spec, keys }: Registered): PlanReads {
     const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
-    const cellBytes = F * 8;
-    const readRanges = async (ranges: (readonly [string, number, number])[]): Promise<Buffer[]> => {
-      const pipeline = this.redis.pipeline();
-      for (let i = 0; i < ranges.length; i += RANGES_PER_CALL) {
-        pipeline.livesyncRangesBuffer(...ranges.slice(i, i + RANGES_PER_CALL).flat());
-      }
-      return replies<Buffer[]>(await pipeline.exec()).flat();
-    };
+    const M = spec.metrics.length;
     const hmget = async (ids: string[]): Promise<(string | null)[]> => {
       const pipeline = this.redis.pipeline();
       for (let i = 0; i < ids.length; i += READ_CHUNK)
@@ -513,42 +502,24 @@ export class RedisStore implements Store {
     return {
       records: hmget,
       cells: async (refs) => {
-        // One GETRANGE per block, over the span of the cells wanted from it.
-        const spans = new Map<string, { lo: number; hi: number; at: number[] }>();
-        const where: { key: string; slot: number }[] = [];
-        refs.forEach((ref) => {
+        const where = refs.map((ref) => {
           const idx = ref.bucket / tiers[ref.tier]!;
           const block = Math.floor(idx / B);
           const key = keys.block(tiers[ref.tier]!, projections[ref.projection]!, ref.group, block);
-          const slot = idx - block * B;
-          const span = spans.get(key);
-          if (!span) spans.set(key, { lo: slot, hi: slot, at: [] });
-          else {
-            span.lo = Math.min(span.lo, slot);
-            span.hi = Math.max(span.hi, slot);
-          }
-          where.push({ key, slot });
+          return { key, slot: idx - block * B };
         });
-        const order = [...spans.keys()];
-        const read = await readRanges(
-          order.map((key) => {
-            const { lo, hi } = spans.get(key)!;
-            return [key, lo * cellBytes, (hi + 1) * cellBytes - 1] as const;
-          }),
-        );
-        const buffers = new Map(read.map((buf, i) => [order[i]!, buf]));
+        const blocks = await this.readBlocks(where.map((w) => w.key));
         return where.map(({ key, slot }) => {
-          const buf = buffers.get(key)!;
-          const at = (slot - spans.get(key)!.lo) * cellBytes;
-          if (buf.length < at + cellBytes) return null;
-          const cell = readCell(buf, at, F);
+          const text = blocks.get(key)!.get(slot);
+          if (text === undefined) return null;
+          const cell = new Float64Array(F);
+          decodeCell(text, M, cell, 0);
           return cell[CELL.count]! > 0 ? cell : null;
         });
       },
       spans: async (spans) => {
-        // One range per block a span covers.
-        const ranges: (readonly [string, number, number])[] = [];
-        const parts: { span: number; at: number }[] = [];
+        // The blocks a span covers, whole (a block is at most B cells).
+        const parts: { span: number; key: string; lo: number; hi: number; at: number }[] = [];
         spans.forEach((span, i) => {
           const tierMs = tiers[span.tier]!;
           const first = span.from / tierMs;
@@ -556,16 +527,13 @@ export class RedisStore implements Store {
             const block = Math.floor(idx / B);
             const stop = Math.min(first + span.count - 1, (block + 1) * B - 1);
             const key = keys.block(tierMs, projections[span.projection]!, span.group, block);
-            ranges.push([key, (idx - block * B) * cellBytes, (stop - block * B + 1) * cellBytes - 1]);
-            parts.push({ span: i, at: (idx - first) * F });
+            parts.push({ span: i, key, lo: idx - block * B, hi: stop - block * B, at: (idx - first) * F });
             idx = stop + 1;
           }
         });
         const out = spans.map((span) => new Float64Array(span.count * F));
-        (await readRanges(ranges)).forEach((buf, i) => {
-          const { span, at } = parts[i]!;
-          copyCells(out[span]!, at, buf);
-        });
+        const blocks = await this.readBlocks(parts.map((p) => p.key));
+        for (const p of parts) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.span]!, p.at);
         return out;
       },
       bucketRecords: async (buckets) => {
@@ -753,27 +721,21 @@ export class RedisStore implements Store {
     if (groups.length === 0) return [];
     const first = read.from / read.tierMs;
     const count = Math.max(0, Math.ceil((read.to - read.from) / read.tierMs));
-    const cellBytes = F * 8;
-    const pipeline = this.redis.pipeline();
-    const placements: { group: number; at: number }[] = [];
+    const M = spec.metrics.length;
+    const placements: { group: number; key: string; lo: number; hi: number; at: number }[] = [];
     groups.forEach((values, g) => {
       const group = encodeGroup(values);
       for (let idx = first; idx < first + count;) {
         const block = Math.floor(idx / B);
         const stop = Math.min(first + count - 1, (block + 1) * B - 1);
         const key = keys.block(read.tierMs, read.projection, group, block);
-        pipeline.getrangeBuffer(key, (idx - block * B) * cellBytes, (stop - block * B + 1) * cellBytes - 1);
-        placements.push({ group: g, at: (idx - first) * F });
+        placements.push({ group: g, key, lo: idx - block * B, hi: stop - block * B, at: (idx - first) * F });
         idx = stop + 1;
       }
     });
-    // A failed command inside the pipeline is a Redis error too: read the replies in call().
-    const buffers = await this.call(async () => replies<Buffer>(await pipeline.exec()));
+    const blocks = await this.readBlocks(placements.map((p) => p.key));
     const out = groups.map((values) => ({ values, cells: new Float64Array(count * F) }));
-    buffers.forEach((buf, i) => {
-      const place = placements[i]!;
-      copyCells(out[place.group]!.cells, place.at, buf);
-    });
+    for (const p of placements) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.group]!.cells, p.at);
     return out.filter((g) => hasData(g.cells, F));
   }
 
@@ -861,6 +823,24 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Rollup blocks by key (each key once): slot → cell text, empty for a missing block. */
+  private async readBlocks(wanted: string[]): Promise<Map<string, Map<number, string>>> {
+    const order = [...new Set(wanted)];
+    const read = await this.call(async () => {
+      const pipeline = this.redis.pipeline();
+      for (let i = 0; i < order.length; i += BLOCKS_PER_CALL)
+        pipeline.livesyncBlocks(...order.slice(i, i + BLOCKS_PER_CALL));
+      return replies<string[][]>(await pipeline.exec()).flat();
+    });
+    const out = new Map<string, Map<number, string>>();
+    read.forEach((flat, i) => {
+      const cells = new Map<number, string>();
+      for (let j = 0; j < flat.length; j += 2) cells.set(Number(flat[j]), flat[j + 1]!);
+      out.set(order[i]!, cells);
+    });
+    return out;
+  }
+
   /** Runs a Redis call, turning connection trouble into a StoreUnavailableError. */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.redis.status !== 'ready') {
@@ -943,24 +923,18 @@ function closeOps(keys: DatasetKeys): Op[] {
   ];
 }
 
-function writeCell(into: Buffer, at: number, value: Float64Array): void {
-  for (let i = 0; i < value.length; i++) into.writeDoubleLE(value[i]!, at + i * 8);
-}
-
-function readCell(from: Buffer, at: number, F: number): Float64Array {
-  const cell = new Float64Array(F);
-  copyCells(cell, 0, from.subarray(at, at + F * 8));
-  return cell;
-}
-
-/** Copies the whole little-endian doubles of `data` into `into` from index `at`. */
-function copyCells(into: Float64Array, at: number, data: Buffer): void {
-  const whole = data.length - (data.length % 8);
-  if (LITTLE_ENDIAN) {
-    // One copy into aligned memory, no per-value decoding.
-    into.set(new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + whole)), at);
-  } else {
-    for (let j = 0; j < whole; j += 8) into[at + j / 8] = data.readDoubleLE(j);
+/** Decodes the cells of slots lo..hi of a block into `into`, slot lo at index `at`; missing cells stay zero. */
+function placeCells(
+  block: Map<number, string>,
+  lo: number,
+  hi: number,
+  M: number,
+  F: number,
+  into: Float64Array,
+  at: number,
+): void {
+  for (const [slot, text] of block) {
+    if (slot >= lo && slot <= hi) decodeCell(text, M, into, at + (slot - lo) * F);
   }
 }
 
