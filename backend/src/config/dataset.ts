@@ -1,5 +1,5 @@
 import { parseDuration } from './duration';
-import { PERMANENT_RETRY_DEFAULT, type RawDataset, type SourceConfig } from './schema';
+import { DISTINCT_FROM_DEFAULT, PERMANENT_RETRY_DEFAULT, type RawDataset, type SourceConfig } from './schema';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -42,6 +42,11 @@ export interface RollupLayout {
   fieldCount: number;
   /** Buckets per stored block: cells of one tier/projection/group are kept in blocks of this many. */
   blockBuckets: number;
+  /**
+   * Index of the finest tier that keeps distinct counts (`distinctFrom`): it and every coarser
+   * tier do; a query that counts distinct values steps by that tier or a multiple of it.
+   */
+  distinctTier: number;
 }
 
 export const BLOCK_BUCKETS = 60;
@@ -62,13 +67,25 @@ export function tiersFor(resolutionMs: number): number[] {
   return tiers;
 }
 
-export function layoutFor(dimensions: number, metrics: number, resolutionMs: number): RollupLayout {
+/**
+ * `distinctFromMs`: distinct counts are kept at every tier at least this coarse, or at the
+ * coarsest tier when none is.
+ */
+export function layoutFor(
+  dimensions: number,
+  metrics: number,
+  resolutionMs: number,
+  distinctFromMs = resolutionMs,
+): RollupLayout {
   const projections = Array.from({ length: 1 << dimensions }, (_, mask) => mask);
+  const tiers = tiersFor(resolutionMs);
+  const distinctTier = tiers.findIndex((t) => t >= distinctFromMs);
   return {
-    tiers: tiersFor(resolutionMs),
+    tiers,
     projections,
     fieldCount: 1 + 4 * metrics,
     blockBuckets: BLOCK_BUCKETS,
+    distinctTier: distinctTier < 0 ? tiers.length - 1 : distinctTier,
   };
 }
 
@@ -119,6 +136,11 @@ export function resolveDataset(raw: RawDataset): DatasetSpec {
     },
     staleAfterMs: parseDuration(raw.staleAfter),
     retentionMs: parseDuration(raw.retention),
-    layout: layoutFor(raw.dimensions.length, raw.metrics.length, resolutionMs),
+    layout: layoutFor(
+      raw.dimensions.length,
+      raw.metrics.length,
+      resolutionMs,
+      parseDuration(raw.distinctFrom ?? DISTINCT_FROM_DEFAULT),
+    ),
   };
 }

@@ -1,6 +1,7 @@
 import { CELL, projectionDimensions, projectionOf, type DatasetSpec } from '../config/dataset';
+import { formatDuration } from '../config/duration';
 import type { RollupGroup, Store } from '../store/types';
-import { parseAggregation, type Aggregation } from './aggregations';
+import { countsDistinct, parseAggregation, type Aggregation } from './aggregations';
 import { checkBudget, queryCost, resolveLimits, type QueryCost } from './budget';
 import { QueryError } from './errors';
 import type { DataFrame, FieldSchema } from './frames';
@@ -73,7 +74,8 @@ export async function runMetricsQuery(
   where: string,
   planned?: Plan,
 ): Promise<{ frames: DataFrame[]; plan: Plan }> {
-  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints);
+  const distinct = countsDistinct(query.aggregations);
+  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints, { distinct });
   const read = await planMetricsRead(store, spec, query, plan, where);
   checkBudget([read.cost], resolveLimits());
   return { frames: await readMetrics(store, read), plan };
@@ -96,6 +98,11 @@ export async function planMetricsRead(
   );
   if (aggregations.length === 0)
     throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
+  const distinctMs = spec.layout.tiers[spec.layout.distinctTier]!;
+  if (aggregations.some((a) => a.fn === 'distinct') && plan.tierMs < distinctMs)
+    throw new QueryError(
+      `${where}.aggregations: ${spec.name} keeps distinct counts per ${formatDuration(distinctMs)} and coarser, not per ${formatDuration(plan.tierMs)}`,
+    );
   const groupBy = query.groupBy ?? [];
   const filters = query.filters ?? {};
   checkDimensions(spec, groupBy, `${where}.groupBy`);
