@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import { decodeGroup, encodeGroup } from './groups';
+import { heldCursor } from './held';
 import { planBatch, type PlanReads } from './rules';
 import type {
   ApplyBatch,
@@ -195,6 +196,22 @@ export class MemoryStore implements Store {
             new Map([...(data.buckets.get(b) ?? [])].map((id) => [id, data.records.get(id)!])),
           ]),
         ),
+    };
+  }
+
+  async scanRecords(
+    dataset: string,
+    cursor: string,
+    count: number,
+  ): Promise<{ cursor: string; records: { id: string; cursor: string }[] }> {
+    const { spec, records } = this.data(dataset);
+    // The cursor is the last id returned: the next step goes on after it in id order, so a
+    // record removed or added meanwhile moves no other one.
+    const ids = [...records.keys()].filter((id) => cursor === '0' || id > cursor.slice(1)).sort();
+    const step = ids.slice(0, Math.max(1, count));
+    return {
+      cursor: step.length === ids.length ? '0' : `>${step[step.length - 1]!}`,
+      records: step.map((id) => ({ id, cursor: heldCursor(records.get(id)!, spec) })),
     };
   }
 

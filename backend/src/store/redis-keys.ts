@@ -7,8 +7,8 @@ export class DatasetKeys {
   readonly prefix: string;
   /** Hash: gen, format, cursor, cursorId, version, records, seq, trimmed, resync, and the journal's fields. */
   readonly state: string;
-  /** Hash: id → stored record. */
-  readonly records: string;
+  /** The pattern of every record hash (see recordSlot), for SCAN. */
+  readonly recordsPattern: string;
   /** Hash: piece index → the commands of one piece of a batch being applied. */
   readonly journal: string;
   /** Sorted set: the bucket index keys by bucket start. */
@@ -25,13 +25,18 @@ export class DatasetKeys {
   constructor(root: string, dataset: string) {
     this.prefix = `${root}:{${dataset}}:`;
     this.state = `${this.prefix}state`;
-    this.records = `${this.prefix}rec`;
+    this.recordsPattern = `${this.prefix}rec:*`;
     this.journal = `${this.prefix}journal`;
     this.bucketIndexes = `${this.prefix}kz`;
     this.blockVersions = `${this.prefix}bv`;
     this.events = `${this.prefix}ev`;
     this.regions = `${this.prefix}rg`;
     this.status = `${this.prefix}status`;
+  }
+
+  /** Hash: the records of one slot (recordSlot): field → stored record. */
+  records(slot: string): string {
+    return `${this.prefix}rec:${slot}`;
   }
 
   /** Set: ids of the records in one base bucket. */
@@ -63,6 +68,34 @@ export class DatasetKeys {
   get keptOnReset(): string[] {
     return [this.status, this.events, this.regions];
   }
+}
+
+/** Records per hash of records whose ids are small integers. */
+export const RECORDS_PER_HASH = 64;
+/** Hashes that other ids are spread over. */
+const ID_HASHES = 1 << 16;
+const SMALL_INTEGER = /^(0|[1-9][0-9]{0,14})$/;
+
+/**
+ * Where a record is kept: small hashes, which Redis stores as compact listpacks, rather than
+ * one hash of millions of fields. An id that is a small integer (a serial key, the usual case)
+ * goes with its neighbours: slot ⌊id / 64⌋, field id mod 64, so the field costs a byte or two;
+ * any other id goes to one of 65,536 slots by a hash of it (`x<n>`), field the id itself.
+ */
+export function recordSlot(id: string): { slot: string; field: string } {
+  if (SMALL_INTEGER.test(id)) {
+    const n = Number(id);
+    return { slot: String(Math.floor(n / RECORDS_PER_HASH)), field: String(n % RECORDS_PER_HASH) };
+  }
+  // FNV-1a over the UTF-16 code units: cheap, and spreads similar ids apart.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return { slot: `x${(h >>> 0) % ID_HASHES}`, field: id };
+}
+
+/** The id of a record from its slot and field (recordSlot's inverse). */
+export function recordId(slot: string, field: string): string {
+  return slot.startsWith('x') ? field : String(Number(slot) * RECORDS_PER_HASH + Number(field));
 }
 
 /** A response-cache entry, shared by every dataset. */

@@ -5,8 +5,9 @@ import { Redis, type RedisOptions, type Result } from 'ioredis';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
+import { heldCursor } from './held';
 import { decodeCell, encodeCell } from './redis-cells';
-import { DatasetKeys } from './redis-keys';
+import { DatasetKeys, recordId, recordSlot } from './redis-keys';
 import {
   chunked,
   encodePiece,
@@ -38,7 +39,7 @@ const EVENTS_KEPT = 1000;
  * How a dataset's data is laid out; a state of another format (the MessagePack records of
  * the single apply.lua before it, say) reads as no state, and the engine syncs again.
  */
-const FORMAT = '3';
+const FORMAT = '4';
 /** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
@@ -116,11 +117,8 @@ declare module 'ioredis' {
     livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
     livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
     livesyncBlocks(...keys: string[]): Result<string[][], Context>;
-    livesyncBuckets(
-      records: string,
-      limit: number,
-      ...indexes: string[]
-    ): Result<([string[], (string | null)[]] | 'big')[], Context>;
+    livesyncBuckets(limit: number, ...indexes: string[]): Result<(string[] | 'big')[], Context>;
+    livesyncFields(...pairs: string[]): Result<(string | null)[], Context>;
   }
 }
 
@@ -169,7 +167,8 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
     redis.defineCommand('livesyncBlocks', { numberOfKeys: 0, lua: script('blocks.lua') });
-    redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncBuckets', { numberOfKeys: 0, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncFields', { numberOfKeys: 0, lua: script('fields.lua') });
     redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
   }
 
@@ -305,8 +304,8 @@ export class RedisStore implements Store {
     const base = tiers[0]!;
     const ops: Op[] = [];
 
-    const writes: string[] = [];
-    const removals: string[] = [];
+    const writes = new Map<string, string[]>();
+    const removals = new Map<string, string[]>();
     const adds = new Map<number, string[]>();
     const removes = new Map<number, string[]>();
     const push = (map: Map<number, string[]>, bucket: number, id: string) => {
@@ -315,16 +314,18 @@ export class RedisStore implements Store {
       else map.set(bucket, [id]);
     };
     for (const c of plan.changes) {
-      if (c.encoded) writes.push(c.id, c.encoded);
-      else removals.push(c.id);
+      const { slot, field } = recordSlot(c.id);
+      if (c.encoded) pushAll(writes, keys.records(slot), field, c.encoded);
+      else pushAll(removals, keys.records(slot), field);
       const from = c.before && Math.floor(c.before.time / base) * base;
       const to = c.after && Math.floor(c.after.time / base) * base;
       if (from === to) continue;
       if (from !== null) push(removes, from, c.id);
       if (to !== null) push(adds, to, c.id);
     }
-    ops.push(...chunked('HSET', keys.records, writes, MAX_ARGS, { maxBytes: HSET_BYTES, stride: 2 }));
-    ops.push(...chunked('HDEL', keys.records, removals));
+    for (const [key, items] of writes)
+      ops.push(...chunked('HSET', key, items, MAX_ARGS, { maxBytes: HSET_BYTES, stride: 2 }));
+    for (const [key, fields] of removals) ops.push(...chunked('HDEL', key, fields));
     for (const [bucket, ids] of removes) ops.push(...chunked('SREM', keys.bucketIndex(bucket), ids));
     for (const [bucket, ids] of adds) {
       ops.push(...chunked('SADD', keys.bucketIndex(bucket), ids));
@@ -493,12 +494,7 @@ export class RedisStore implements Store {
   private reads({ spec, keys }: Registered): PlanReads {
     const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
     const M = spec.metrics.length;
-    const hmget = async (ids: string[]): Promise<(string | null)[]> => {
-      const pipeline = this.redis.pipeline();
-      for (let i = 0; i < ids.length; i += READ_CHUNK)
-        pipeline.hmget(keys.records, ...ids.slice(i, i + READ_CHUNK));
-      return replies<(string | null)[]>(await pipeline.exec()).flat();
-    };
+    const hmget = (ids: string[]) => this.readRecords(keys, ids);
     return {
       records: hmget,
       cells: async (refs) => {
@@ -539,39 +535,30 @@ export class RedisStore implements Store {
       bucketRecords: async (buckets) => {
         const out = new Map<number, Map<string, string>>();
         const big: number[] = [];
-        // A bounded script reads a bucket's ids and records in one step; a bucket too big for
-        // that is read with SSCAN and HMGET, a bounded command at a time.
+        const listed: { bucket: number; ids: string[] }[] = [];
+        // A bounded script lists the ids of buckets; a bucket too big for that is listed with
+        // SSCAN, a bounded command at a time; then their records are read.
         for (let next = 0; next < buckets.length;) {
           const chunk = buckets.slice(next, next + READ_CHUNK);
           const read = await this.redis.livesyncBuckets(
-            keys.records,
             BUCKET_RECORDS_PER_CALL,
             ...chunk.map((b) => keys.bucketIndex(b)),
           );
           read.forEach((reply, i) => {
-            const bucket = chunk[i]!;
-            if (reply === 'big') {
-              big.push(bucket);
-              return;
-            }
-            const [ids, forms] = reply;
-            const records = new Map<string, string>();
-            ids.forEach((id, j) => {
-              const form = forms[j];
-              if (form) records.set(id, form);
-            });
-            out.set(bucket, records);
+            if (reply === 'big') big.push(chunk[i]!);
+            else listed.push({ bucket: chunk[i]!, ids: reply });
           });
           next += read.length;
         }
-        for (const bucket of big) {
-          const ids = await this.members(keys.bucketIndex(bucket));
-          const forms = await hmget(ids);
+        for (const bucket of big) listed.push({ bucket, ids: await this.members(keys.bucketIndex(bucket)) });
+        const forms = await hmget(listed.flatMap((l) => l.ids));
+        let at = 0;
+        for (const { bucket, ids } of listed) {
           const records = new Map<string, string>();
-          ids.forEach((id, j) => {
-            const form = forms[j];
+          for (const id of ids) {
+            const form = forms[at++];
             if (form) records.set(id, form);
-          });
+          }
           out.set(bucket, records);
         }
         return out;
@@ -620,9 +607,14 @@ export class RedisStore implements Store {
         const ids = await this.call(() => this.members(index));
         for (let i = 0; i < ids.length; i += MAX_ARGS) {
           const chunk = ids.slice(i, i + MAX_ARGS);
+          const bySlot = new Map<string, string[]>();
+          for (const id of chunk) {
+            const { slot, field } = recordSlot(id);
+            pushAll(bySlot, keys.records(slot), field);
+          }
           units.push(
             unit(
-              ['HDEL', keys.records, ...chunk],
+              ...[...bySlot].map(([key, fields]): Op => ['HDEL', key, ...fields]),
               ['SREM', index, ...chunk],
               ['HINCRBY', keys.state, 'records', String(-chunk.length)],
             ),
@@ -823,6 +815,43 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Stored forms of records by id (null where none is held), a bounded script call per READ_CHUNK ids. */
+  private async readRecords(keys: DatasetKeys, ids: string[]): Promise<(string | null)[]> {
+    const pipeline = this.redis.pipeline();
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const pairs: string[] = [];
+      for (const id of ids.slice(i, i + READ_CHUNK)) {
+        const { slot, field } = recordSlot(id);
+        pairs.push(keys.records(slot), field);
+      }
+      pipeline.livesyncFields(...pairs);
+    }
+    return replies<(string | null)[]>(await pipeline.exec()).flat();
+  }
+
+  async scanRecords(
+    dataset: string,
+    cursor: string,
+    count: number,
+  ): Promise<{ cursor: string; records: { id: string; cursor: string }[] }> {
+    const { keys, spec } = this.dataset(dataset);
+    const [next, found] = await this.call(() =>
+      this.redis.scan(cursor, 'MATCH', keys.recordsPattern, 'COUNT', Math.max(10, Math.ceil(count / 8))),
+    );
+    // Fields and values as flat arrays (an id may be any string, "__proto__" too).
+    const hashes = found.length > 0 ? await this.call(() => this.redis.livesyncBlocks(...found)) : [];
+    const records: { id: string; cursor: string }[] = [];
+    const start = keys.records('').length;
+    found.forEach((key, i) => {
+      const slot = key.slice(start);
+      const flat = hashes[i]!;
+      for (let j = 0; j < flat.length; j += 2) {
+        records.push({ id: recordId(slot, flat[j]!), cursor: heldCursor(flat[j + 1]!, spec) });
+      }
+    });
+    return { cursor: next, records };
+  }
+
   /** Rollup blocks by key (each key once): slot → cell text, empty for a missing block. */
   private async readBlocks(wanted: string[]): Promise<Map<string, Map<number, string>>> {
     const order = [...new Set(wanted)];
@@ -921,6 +950,13 @@ function closeOps(keys: DatasetKeys): Op[] {
     ['HDEL', keys.state, 'journal', 'jready', 'jnext', 'jpieces', 'jfrom', 'jto'],
     ['DEL', keys.journal],
   ];
+}
+
+/** Appends items to the list of a key. */
+function pushAll<K>(map: Map<K, string[]>, key: K, ...items: string[]): void {
+  const list = map.get(key);
+  if (list) list.push(...items);
+  else map.set(key, items);
 }
 
 /** Decodes the cells of slots lo..hi of a block into `into`, slot lo at index `at`; missing cells stay zero. */

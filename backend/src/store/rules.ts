@@ -25,41 +25,7 @@
  */
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { SourceRecord } from '../sources/types';
-import { encodeValue } from './groups';
-
-/** A record as the stores hold it: exactly what its contributions follow from. */
-export interface Held {
-  time: number;
-  /** Dimension values as group keys spell them (encodeValue). */
-  dims: string[];
-  /** null for a NULL or non-finite value. */
-  metrics: (number | null)[];
-  distinct: (string | null)[];
-}
-
-export function holdRecord(record: SourceRecord): Held {
-  return {
-    time: record.time,
-    dims: record.dims.map(encodeValue),
-    metrics: record.metrics.map((v) => (v === null || !Number.isFinite(v) ? null : v)),
-    distinct: record.distinct.map((v) => v ?? null),
-  };
-}
-
-/** The stored form of a held record; equal forms mean an unchanged record. */
-export function encodeHeld(held: Held): string {
-  return JSON.stringify([held.time, held.dims, held.metrics, held.distinct]);
-}
-
-export function decodeHeld(text: string): Held {
-  const [time, dims, metrics, distinct] = JSON.parse(text) as [
-    number,
-    string[],
-    (number | null)[],
-    (string | null)[],
-  ];
-  return { time, dims, metrics, distinct };
-}
+import { decodeHeld, encodeHeld, holdRecord, type Held } from './held';
 
 /** One rollup cell: tier and projection are indices into the dataset's layout. */
 export interface CellRef {
@@ -152,6 +118,7 @@ interface Compiled {
   distinctTier: number;
   dimsOf: number[][];
   F: number;
+  D: number;
   M: number;
   K: number;
   blockMs: number;
@@ -168,6 +135,7 @@ function compile(spec: DatasetSpec): Compiled {
       distinctTier,
       dimsOf: projections.map((mask) => projectionDimensions(mask, spec.dimensions.length)),
       F: fieldCount,
+      D: spec.dimensions.length,
       M: spec.metrics.length,
       K: spec.distinct.length,
       blockMs: tiers[0]! * blockBuckets,
@@ -212,10 +180,12 @@ export function batchIds(records: readonly SourceRecord[]): string[] {
  * of an id wins; a version equal to the stored one changes nothing.
  */
 export function diffBatch(
+  spec: DatasetSpec,
   records: readonly SourceRecord[],
   cutoffMs: number,
   stored: ReadonlyMap<string, string | null>,
 ): { changes: Change[]; upserts: number; deletes: number; unchanged: number } {
+  const { D, M, K } = compile(spec);
   const last = new Map<string, SourceRecord>();
   for (const r of records) last.set(r.id, r);
   const changes: Change[] = [];
@@ -230,7 +200,7 @@ export function diffBatch(
       unchanged++;
       continue;
     }
-    changes.push({ id, before: old === null ? null : decodeHeld(old), after, encoded });
+    changes.push({ id, before: old === null ? null : decodeHeld(old, D, M, K), after, encoded });
     if (after) upserts++;
     else deletes++;
   }
@@ -398,12 +368,12 @@ export async function planBatch(
   reads: PlanReads,
   options: PlanOptions,
 ): Promise<Plan> {
-  const { tiers, F, M, K, blockMs, distinctTier } = compile(spec);
+  const { tiers, F, D, M, K, blockMs, distinctTier } = compile(spec);
   const base = tiers[0]!;
   const ids = batchIds(records);
   const storedForms = ids.length > 0 ? await reads.records(ids) : [];
   const stored = new Map(ids.map((id, i) => [id, storedForms[i] ?? null]));
-  const { changes, upserts, deletes, unchanged } = diffBatch(records, cutoffMs, stored);
+  const { changes, upserts, deletes, unchanged } = diffBatch(spec, records, cutoffMs, stored);
 
   let touchedFrom: number | null = null;
   let touchedTo: number | null = null;
@@ -500,7 +470,7 @@ export async function planBatch(
     if (!at) {
       const held: Held[] = [];
       for (const [id, form] of bucketRecords.get(bucket) ?? [])
-        if (!changed.has(id)) held.push(decodeHeld(form));
+        if (!changed.has(id)) held.push(decodeHeld(form, D, M, K));
       held.push(...(arrivals.get(bucket) ?? []));
       heldAfter.set(bucket, (at = { held, byProjection: [] }));
     }

@@ -132,6 +132,17 @@ export interface Store {
    * before it reads the state; applyBatch does it too.
    */
   finishPending(dataset: string): Promise<void>;
+  /**
+   * The ids of the records held, with the upstream cursor of each one's held version, a bounded
+   * step at a time, like SCAN: cursor '0' starts, and the step that returns '0' is the last.
+   * About `count` records a step; an id may come twice in one scan (never not at all when it
+   * is held throughout).
+   */
+  scanRecords(
+    dataset: string,
+    cursor: string,
+    count: number,
+  ): Promise<{ cursor: string; records: { id: string; cursor: string }[] }>;
   /** Removes records and buckets older than the cutoff; returns how many records went. */
   trim(dataset: string, cutoffMs: number): Promise<number>;
   readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]>;

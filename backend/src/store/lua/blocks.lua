@@ -1,9 +1,10 @@
 --[==[
-blocks.lua: read many rollup blocks (hashes: slot → cell) in one call, where one HGETALL each
-would cost the client more than Redis. Reads only; a block holds at most one field per bucket
-of a block and the caller bounds how many blocks one call reads, so it stays short.
+blocks.lua: read many small hashes whole (rollup blocks: slot → cell; hashes of records) in
+one call, where one HGETALL each would cost the client more than Redis. Reads only; a block
+holds at most one field per bucket of a block, a hash of records a few dozen, and the caller
+bounds how many hashes one call reads, so it stays short.
 
-ARGV  block keys
+ARGV  hash keys
 
 Returns per key its fields and values, flat, as HGETALL does ({} for a missing key).
 ]==]
