@@ -7,11 +7,11 @@ export class DatasetKeys {
   readonly prefix: string;
   /** Hash: gen, format, cursor, cursorId, version, records, seq, trimmed, resync, and the journal's fields. */
   readonly state: string;
-  /** The pattern of every record hash (see recordSlot), for SCAN. */
-  readonly recordsPattern: string;
+  /** Set: the slots (recordSlot) whose hash of records may hold records. */
+  readonly recordSlots: string;
   /** Hash: piece index → the commands of one piece of a batch being applied. */
   readonly journal: string;
-  /** Sorted set: the bucket index keys by bucket start. */
+  /** Sorted set: starts of the blocks (blockBuckets base buckets) that hold bucket indexes, scored by themselves. */
   readonly bucketIndexes: string;
   /** Hash: base block → version of the last batch that changed it. */
   readonly blockVersions: string;
@@ -25,7 +25,7 @@ export class DatasetKeys {
   constructor(root: string, dataset: string) {
     this.prefix = `${root}:{${dataset}}:`;
     this.state = `${this.prefix}state`;
-    this.recordsPattern = `${this.prefix}rec:*`;
+    this.recordSlots = `${this.prefix}rs`;
     this.journal = `${this.prefix}journal`;
     this.bucketIndexes = `${this.prefix}kz`;
     this.blockVersions = `${this.prefix}bv`;

@@ -42,6 +42,8 @@ const EVENTS_KEPT = 1000;
 const FORMAT = '4';
 /** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
+/** Blocks of base buckets whose records one trim slice looks at. */
+const TRIM_BLOCKS = 4;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
 /** Blocks per blocks.lua call, and records per buckets.lua call: each well under a millisecond. */
@@ -313,10 +315,13 @@ export class RedisStore implements Store {
       if (list) list.push(id);
       else map.set(bucket, [id]);
     };
+    const slots = new Set<string>();
     for (const c of plan.changes) {
       const { slot, field } = recordSlot(c.id);
-      if (c.encoded) pushAll(writes, keys.records(slot), field, c.encoded);
-      else pushAll(removals, keys.records(slot), field);
+      if (c.encoded) {
+        pushAll(writes, keys.records(slot), field, c.encoded);
+        slots.add(slot);
+      } else pushAll(removals, keys.records(slot), field);
       const from = c.before && Math.floor(c.before.time / base) * base;
       const to = c.after && Math.floor(c.after.time / base) * base;
       if (from === to) continue;
@@ -325,12 +330,16 @@ export class RedisStore implements Store {
     }
     for (const [key, items] of writes)
       ops.push(...chunked('HSET', key, items, MAX_ARGS, { maxBytes: HSET_BYTES, stride: 2 }));
+    ops.push(...chunked('SADD', keys.recordSlots, [...slots]));
     for (const [key, fields] of removals) ops.push(...chunked('HDEL', key, fields));
     for (const [bucket, ids] of removes) ops.push(...chunked('SREM', keys.bucketIndex(bucket), ids));
+    const span = base * B;
+    const indexBlocks = new Set<number>();
     for (const [bucket, ids] of adds) {
       ops.push(...chunked('SADD', keys.bucketIndex(bucket), ids));
-      ops.push(['ZADD', keys.bucketIndexes, String(bucket), keys.bucketIndex(bucket)]);
+      indexBlocks.add(Math.floor(bucket / span) * span);
     }
+    for (const start of indexBlocks) ops.push(['ZADD', keys.bucketIndexes, String(start), String(start)]);
 
     // Cells: one HSET of the cells that hold records and one HDEL of the emptied ones per block.
     const M = spec.metrics.length;
@@ -534,23 +543,7 @@ export class RedisStore implements Store {
       },
       bucketRecords: async (buckets) => {
         const out = new Map<number, Map<string, string>>();
-        const big: number[] = [];
-        const listed: { bucket: number; ids: string[] }[] = [];
-        // A bounded script lists the ids of buckets; a bucket too big for that is listed with
-        // SSCAN, a bounded command at a time; then their records are read.
-        for (let next = 0; next < buckets.length;) {
-          const chunk = buckets.slice(next, next + READ_CHUNK);
-          const read = await this.redis.livesyncBuckets(
-            BUCKET_RECORDS_PER_CALL,
-            ...chunk.map((b) => keys.bucketIndex(b)),
-          );
-          read.forEach((reply, i) => {
-            if (reply === 'big') big.push(chunk[i]!);
-            else listed.push({ bucket: chunk[i]!, ids: reply });
-          });
-          next += read.length;
-        }
-        for (const bucket of big) listed.push({ bucket, ids: await this.members(keys.bucketIndex(bucket)) });
+        const listed = await this.listBuckets(keys, buckets);
         const forms = await hmget(listed.flatMap((l) => l.ids));
         let at = 0;
         for (const { bucket, ids } of listed) {
@@ -582,46 +575,46 @@ export class RedisStore implements Store {
       const head = await this.head(ds);
       if (!head.gen || head.journal) return removed;
       const [trimmed, oldest] = await this.call(() =>
-        Promise.all([
-          this.redis.hget(keys.state, 'trimmed'),
-          this.redis.zrange(keys.bucketIndexes, 0, 0, 'WITHSCORES'),
-        ]),
+        Promise.all([this.redis.hget(keys.state, 'trimmed'), this.redis.zrange(keys.bucketIndexes, 0, 0)]),
       );
       const span = base * B;
       // Never trimmed: start where the oldest records held start (nothing older was written).
-      const mark =
-        trimmed !== null
-          ? Number(trimmed)
-          : oldest[1]
-            ? Math.floor(Number(oldest[1]) / span) * span
-            : cutoffMs;
+      const mark = trimmed !== null ? Number(trimmed) : oldest[0] ? Number(oldest[0]) : cutoffMs;
 
       // Units of commands that go together: a chunk of records, its index entries and the
-      // count they change; then an emptied index; then the keys past the cutoff.
+      // count they change; then a block of indexes emptied; then the keys past the cutoff.
       const units: Unit[] = [];
-      const indexes = await this.call(() =>
-        this.redis.zrangebyscore(keys.bucketIndexes, '-inf', cutoffMs - base, 'LIMIT', 0, TRIM_SLICE),
+      // The blocks of base buckets that hold indexes, oldest first; the buckets of each that
+      // lie wholly before the cutoff go, and the block with them once all of its buckets do.
+      const blocks = await this.call(() =>
+        this.redis.zrangebyscore(keys.bucketIndexes, '-inf', cutoffMs - base, 'LIMIT', 0, TRIM_BLOCKS),
       );
       let count = 0;
-      for (const index of indexes) {
-        const ids = await this.call(() => this.members(index));
-        for (let i = 0; i < ids.length; i += MAX_ARGS) {
-          const chunk = ids.slice(i, i + MAX_ARGS);
-          const bySlot = new Map<string, string[]>();
-          for (const id of chunk) {
-            const { slot, field } = recordSlot(id);
-            pushAll(bySlot, keys.records(slot), field);
+      const trimmedSlots = new Set<string>();
+      for (const start of blocks.map(Number)) {
+        const buckets: number[] = [];
+        for (let b = start; b < start + span && b + base <= cutoffMs; b += base) buckets.push(b);
+        for (const { bucket, ids } of await this.listBuckets(keys, buckets)) {
+          const index = keys.bucketIndex(bucket);
+          for (let i = 0; i < ids.length; i += MAX_ARGS) {
+            const chunk = ids.slice(i, i + MAX_ARGS);
+            const bySlot = new Map<string, string[]>();
+            for (const id of chunk) {
+              const { slot, field } = recordSlot(id);
+              pushAll(bySlot, keys.records(slot), field);
+              trimmedSlots.add(slot);
+            }
+            units.push(
+              unit(
+                ...[...bySlot].map(([key, fields]): Op => ['HDEL', key, ...fields]),
+                ['SREM', index, ...chunk],
+                ['HINCRBY', keys.state, 'records', String(-chunk.length)],
+              ),
+            );
           }
-          units.push(
-            unit(
-              ...[...bySlot].map(([key, fields]): Op => ['HDEL', key, ...fields]),
-              ['SREM', index, ...chunk],
-              ['HINCRBY', keys.state, 'records', String(-chunk.length)],
-            ),
-          );
+          count += ids.length;
         }
-        units.push(unit(['DEL', index], ['ZREM', keys.bucketIndexes, index]));
-        count += ids.length;
+        if (start + span <= cutoffMs) units.push(unit(['ZREM', keys.bucketIndexes, String(start)]));
       }
       const upto = Math.min(cutoffMs, mark + TRIM_SLICE * base);
       if (upto > mark) {
@@ -658,8 +651,23 @@ export class RedisStore implements Store {
         if (reply !== 'ok') return removed;
         seq = String(Number(seq) + 1);
       }
+      // Slots left without records leave the list of slots, unless a write came in between.
+      const touched = [...trimmedSlots];
+      const exists = await this.call(async () => {
+        const pipeline = this.redis.pipeline();
+        for (const slot of touched) pipeline.exists(keys.records(slot));
+        return replies<number>(await pipeline.exec());
+      });
+      const emptied = touched.filter((_, i) => exists[i] === 0);
+      for (const op of chunked('SREM', keys.recordSlots, emptied)) {
+        const reply = await this.call(() =>
+          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece([op])),
+        );
+        if (reply !== 'ok') return removed + count;
+        seq = String(Number(seq) + 1);
+      }
       removed += count;
-      if (indexes.length < TRIM_SLICE && upto >= cutoffMs) return removed;
+      if (blocks.length < TRIM_BLOCKS && upto >= cutoffMs) return removed;
     }
   }
 
@@ -815,6 +823,32 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * The ids in base buckets' indexes: a bounded script lists those of many buckets at once; a
+   * bucket too big for that is listed with SSCAN, a bounded command at a time.
+   */
+  private async listBuckets(
+    keys: DatasetKeys,
+    buckets: number[],
+  ): Promise<{ bucket: number; ids: string[] }[]> {
+    const listed: { bucket: number; ids: string[] }[] = [];
+    const big: number[] = [];
+    for (let next = 0; next < buckets.length;) {
+      const chunk = buckets.slice(next, next + READ_CHUNK);
+      const read = await this.call(() =>
+        this.redis.livesyncBuckets(BUCKET_RECORDS_PER_CALL, ...chunk.map((b) => keys.bucketIndex(b))),
+      );
+      read.forEach((reply, i) => {
+        if (reply === 'big') big.push(chunk[i]!);
+        else listed.push({ bucket: chunk[i]!, ids: reply });
+      });
+      next += read.length;
+    }
+    for (const bucket of big)
+      listed.push({ bucket, ids: await this.call(() => this.members(keys.bucketIndex(bucket))) });
+    return listed;
+  }
+
   /** Stored forms of records by id (null where none is held), a bounded script call per READ_CHUNK ids. */
   private async readRecords(keys: DatasetKeys, ids: string[]): Promise<(string | null)[]> {
     const pipeline = this.redis.pipeline();
@@ -835,9 +869,11 @@ export class RedisStore implements Store {
     count: number,
   ): Promise<{ cursor: string; records: { id: string; cursor: string }[] }> {
     const { keys, spec } = this.dataset(dataset);
-    const [next, found] = await this.call(() =>
-      this.redis.scan(cursor, 'MATCH', keys.recordsPattern, 'COUNT', Math.max(10, Math.ceil(count / 8))),
+    // A hash of records holds up to 64 of them (more where ids are not small integers).
+    const [next, slots] = await this.call(() =>
+      this.redis.sscan(keys.recordSlots, cursor, 'COUNT', Math.max(1, Math.ceil(count / 64))),
     );
+    const found = slots.map((slot) => keys.records(slot));
     // Fields and values as flat arrays (an id may be any string, "__proto__" too).
     const hashes = found.length > 0 ? await this.call(() => this.redis.livesyncBlocks(...found)) : [];
     const records: { id: string; cursor: string }[] = [];

@@ -327,6 +327,14 @@ describe.each(subjects)('%s store contract', (_name, make) => {
     const cutoff = T0 + 2 * DAY_MS;
     expect(await subject.store.trim('events', cutoff)).toBe(100);
     expect((await subject.store.readState('events'))!.records).toBe(100);
+    const listed: string[] = [];
+    let cursor = '0';
+    do {
+      const step = await subject.store.scanRecords('events', cursor, 1000);
+      listed.push(...step.records.map((r) => r.id));
+      cursor = step.cursor;
+    } while (cursor !== '0');
+    expect(new Set(listed)).toEqual(new Set(recent.map((r) => r.id)));
     const before = await subject.store.readRollups('events', {
       tierMs: 60_000,
       projection: 0,
