@@ -47,7 +47,7 @@ function rows(from: number, to: number, end: number, random: () => number): Sour
 async function main(): Promise<void> {
   const redis = new ThrowawayRedis(['--slowlog-log-slower-than', '10000']);
   await redis.start();
-  const store = await RedisStore.connect(redis.url, 'mem');
+  const store = await RedisStore.connect(redis.url, 'livesync');
   try {
     const spec = eventsSpec('events', { retention: '3650d' });
     await store.register(spec);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
         (slow.length > 0 ? `, slowest ${Math.max(...slow.map((s) => s.ms))} ms ${slow[0]!.command}` : '') +
         '\n',
     );
-    for (const f of await memoryByFamily(store.redis, `mem:{${spec.name}}:`)) {
+    for (const f of await memoryByFamily(store.redis, `livesync:{${spec.name}}:`)) {
       process.stdout.write(
         `${f.family.padEnd(20)} ${String(f.keys).padStart(9)} ${(f.bytes / ROWS).toFixed(1)}\n`,
       );

@@ -34,17 +34,10 @@ export interface Family {
 /** The family of a key under a dataset's prefix: its kind, and the tier for rollups and sketches. */
 function familyOf(rest: string): string {
   const [kind, tier] = rest.split(':');
-  if (kind === 'r' || kind === 'h') {
-    const ms = Number(tier);
-    const label =
-      ms % 86_400_000 === 0
-        ? `${ms / 86_400_000}d`
-        : ms % 3_600_000 === 0
-          ? `${ms / 3_600_000}h`
-          : `${ms / 60_000}m`;
-    return `${kind === 'r' ? 'rollup blocks' : 'sketches'} ${label}`;
-  }
+  // Rollup blocks and sketches are named by their tier (`1m`, `1h`, `1d`).
+  if (kind === 'r' || kind === 'h') return `${kind === 'r' ? 'rollup blocks' : 'sketches'} ${tier}`;
   if (kind === 'k') return 'bucket index k:';
+  if (kind === 'rec') return 'records rec:';
   return kind ?? rest;
 }
 

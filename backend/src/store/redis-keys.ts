@@ -1,3 +1,5 @@
+import { formatDuration } from '../config/duration';
+
 /**
  * Every Redis key name the service uses, built here and nowhere else (the README's key map
  * describes them). A dataset's keys start with `<root>:{<dataset>}:`: the hash tag keeps
@@ -44,14 +46,17 @@ export class DatasetKeys {
     return `${this.prefix}k:${bucket}`;
   }
 
-  /** String: one block of cells of a tier, projection (bitmask) and group. */
+  /** Hash: one block of cells of a tier (`1m`), projection (bitmask) and group: slot → cell. */
   block(tierMs: number, mask: number, group: string, block: number): string {
-    return `${this.prefix}r:${tierMs}:${mask}:${group}:${block}`;
+    return `${this.prefix}r:${formatDuration(tierMs)}:${mask}:${group}:${block}`;
   }
 
-  /** HyperLogLog of one distinct field (0-based here, 1-based in the name) in one cell. */
+  /**
+   * HyperLogLog of one distinct field (0-based here, 1-based in the name) in one cell, named by
+   * its tier (`1h`) and bucket number (bucket start / tier): names are short, as there are many.
+   */
   sketch(tierMs: number, mask: number, field: number, bucket: number, group: string): string {
-    return `${this.prefix}h:${tierMs}:${mask}:${field + 1}:${bucket}:${group}`;
+    return `${this.prefix}h:${formatDuration(tierMs)}:${mask}:${field + 1}:${bucket / tierMs}:${group}`;
   }
 
   /** A sketch being rebuilt across pieces of one batch, renamed over the real one at the end. */

@@ -39,7 +39,7 @@ const EVENTS_KEPT = 1000;
  * How a dataset's data is laid out; a state of another format (the MessagePack records of
  * the single apply.lua before it, say) reads as no state, and the engine syncs again.
  */
-const FORMAT = '4';
+const FORMAT = '3';
 /** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
 /** Blocks of base buckets whose records one trim slice looks at. */
