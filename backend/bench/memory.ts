@@ -5,15 +5,18 @@
  * through RedisStore.applyBatch into a throwaway redis-server, then used_memory per record and
  * MEMORY USAGE by key family. For iterating on the layout; `npm run bench` is the graded run.
  *
- *   MEM_ROWS=200000 node -r @swc-node/register bench/memory.ts
+ *   MEM_ROWS=200000 [MEM_WIDE=1] node -r @swc-node/register bench/memory.ts
  */
 import { RedisStore } from '../src/store/redis';
 import type { SourceRecord } from '../src/sources/types';
 import { prng } from '../test/helpers';
 import { eventsSpec, ThrowawayRedis } from '../test/integration/support';
-import { memoryByFamily, takeSlowlog } from './redis-measure';
+import { WIDE_PER_BUCKET, WideData, wideSpec } from '../test/integration/wide';
+import { kindsOf, memoryByFamily, takeSlowlog } from './redis-measure';
 
 const ROWS = Number(process.env.MEM_ROWS ?? 200_000);
+/** MEM_WIDE=1: the 4-dimension dataset of the issue 10 workload, event times at random over 30 days. */
+const WIDE = process.env.MEM_WIDE === '1';
 const BATCH = 5000;
 /** The bench's 1M rows span 30 days: fewer rows span fewer days, so base buckets hold as many records. */
 const SPAN_MS = Math.round(30 * 86_400_000 * Math.min(1, ROWS / 1_000_000));
@@ -49,7 +52,8 @@ async function main(): Promise<void> {
   await redis.start();
   const store = await RedisStore.connect(redis.url, 'livesync');
   try {
-    const spec = eventsSpec('events', { retention: '3650d' });
+    const spec = WIDE ? wideSpec('events') : eventsSpec('events', { retention: '3650d' });
+    const wide = new WideData(7, Date.UTC(2026, 9, 28), WIDE_PER_BUCKET, 30 * 86_400_000);
     await store.register(spec);
     const { generation } = await store.resetDataset(spec.name);
     const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
@@ -60,7 +64,9 @@ async function main(): Promise<void> {
     for (let n = 0; n < ROWS; n += BATCH) {
       const result = await store.applyBatch(spec.name, {
         generation,
-        records: rows(n, Math.min(ROWS, n + BATCH), end, random),
+        records: WIDE
+          ? wide.inserts(Math.min(BATCH, ROWS - n))
+          : rows(n, Math.min(ROWS, n + BATCH), end, random),
         position: null,
         cutoffMs: 0,
       });
@@ -75,11 +81,13 @@ async function main(): Promise<void> {
         (slow.length > 0 ? `, slowest ${Math.max(...slow.map((s) => s.ms))} ms ${slow[0]!.command}` : '') +
         '\n',
     );
-    for (const f of await memoryByFamily(store.redis, `livesync:{${spec.name}}:`)) {
+    const families = await memoryByFamily(store.redis, `livesync:{${spec.name}}:`);
+    for (const f of families) {
       process.stdout.write(
         `${f.family.padEnd(20)} ${String(f.keys).padStart(9)} ${(f.bytes / ROWS).toFixed(1)}\n`,
       );
     }
+    for (const k of kindsOf(families)) process.stdout.write(`${k.kind}: ${(k.bytes / ROWS).toFixed(1)}\n`);
   } finally {
     await store.close();
     await redis.stop();

@@ -74,8 +74,29 @@ export async function memoryByFamily(redis: Redis, datasetPrefix: string, sample
   return out.sort((a, b) => b.bytes - a.bytes);
 }
 
+/**
+ * Families summed by kind: records (the records and the indexes that find them), rollups,
+ * distinct sketches, and the rest (state, versions, groups, events).
+ */
+export function kindsOf(families: Family[]): { kind: string; bytes: number }[] {
+  const kinds = ['records', 'rollups', 'distinct sketches', 'other'];
+  const bytes = new Map(kinds.map((k) => [k, 0]));
+  for (const f of families) {
+    const kind = /^(records|bucket index|rs$|kz$)/.test(f.family)
+      ? 'records'
+      : f.family.startsWith('rollup blocks')
+        ? 'rollups'
+        : f.family.startsWith('sketches')
+          ? 'distinct sketches'
+          : 'other';
+    bytes.set(kind, bytes.get(kind)! + f.bytes);
+  }
+  return kinds.map((kind) => ({ kind, bytes: bytes.get(kind)! }));
+}
+
 export interface WideResult {
   records: number;
+  projections: number;
   backfillMs: number;
   updates: number;
   updatesMs: number;
@@ -110,6 +131,7 @@ export async function wideScenario(url: string, prefix: string, buckets: number)
     const updatesMs = performance.now() - t;
     return {
       records: total,
+      projections: spec.layout.projections.length,
       backfillMs,
       updates: 5000,
       updatesMs,

@@ -38,6 +38,7 @@ import type { RunEvent, SyncEngine } from '../src/sync/engine';
 import { SyncManager } from '../src/sync/manager';
 import { eventsSpec, eventsTableSql, ThrowawayRedis } from '../test/integration/support';
 import {
+  kindsOf,
   memoryByFamily,
   takeSlowlog,
   wideScenario,
@@ -850,13 +851,21 @@ function renderReport(r: {
   for (const f of r.families) {
     lines.push(`| ${f.family} | ${int(f.keys)} | ${int(f.bytes)} | ${(f.bytes / last.rows).toFixed(1)} |`);
   }
+  lines.push('');
+  lines.push(
+    'By kind: ' +
+      kindsOf(r.families)
+        .map((k) => `${k.kind} ${(k.bytes / last.rows).toFixed(1)}`)
+        .join(', ') +
+      ' bytes per record.',
+  );
   if (r.wide) {
     const w = r.wide;
     lines.push('');
     lines.push('## 4-dimension workload');
     lines.push('');
     lines.push(
-      `Dimensions country (20), device (3), plan (5), region (8): 16 projections × 3 tiers. ${int(w.records)} records backfilled in event-time order, ` +
+      `Dimensions country (20), device (3), plan (5), region (8): ${w.projections} projections (the default: none, each alone, all together) × 3 tiers. ${int(w.records)} records backfilled in event-time order, ` +
         `about 230 per base bucket, in batches of 5,000: ${(w.backfillMs / 1000).toFixed(1)} s (${int((w.records / w.backfillMs) * 1000)} records/s), ` +
         `${int(w.memoryPerRecord)} bytes of Redis memory per record. Then ${int(w.updates)} random updates in one batch (new amounts, moves across ` +
         `buckets, hours and groups, new user ids, deletes, undeletes): ${(w.updatesMs / 1000).toFixed(1)} s.`,

@@ -1,4 +1,10 @@
-import { CELL, projectionDimensions, projectionOf, type DatasetSpec } from '../config/dataset';
+import {
+  CELL,
+  keptProjection,
+  projectionDimensions,
+  projectionOf,
+  type DatasetSpec,
+} from '../config/dataset';
 import { formatDuration } from '../config/duration';
 import type { RollupGroup, Store } from '../store/types';
 import { countsDistinct, parseAggregation, type Aggregation } from './aggregations';
@@ -59,8 +65,9 @@ export interface MetricsRead {
 
 /**
  * Answers a metrics query from the stored rollups: picks the step and tier, reads the
- * projection that holds exactly the group-by and filter dimensions, folds tier buckets
- * into steps and filtered groups into output groups, then shapes Grafana frames.
+ * smallest kept projection that holds the group-by and filter dimensions (keptProjection),
+ * folds tier buckets into steps and filtered groups into output groups, then shapes Grafana
+ * frames.
  * Refuses a query that alone costs more than the default limits; the service sums the
  * cost of every query of a request instead (see `planMetricsRead`).
  */
@@ -108,7 +115,10 @@ export async function planMetricsRead(
   checkDimensions(spec, groupBy, `${where}.groupBy`);
   checkDimensions(spec, Object.keys(filters), `${where}.filters`);
 
-  const projection = projectionOf(spec.dimensions, new Set([...groupBy, ...Object.keys(filters)]));
+  const projection = keptProjection(
+    spec.layout,
+    projectionOf(spec.dimensions, new Set([...groupBy, ...Object.keys(filters)])),
+  );
   const dims = projectionDimensions(projection, spec.dimensions.length).map((i) => spec.dimensions[i]!);
   const accept = acceptFilters(dims, filters);
   const groups = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g));
