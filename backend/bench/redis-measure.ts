@@ -102,6 +102,8 @@ export interface WideResult {
   updatesMs: number;
   slowlog: SlowEntry[];
   memoryPerRecord: number;
+  /** The same number of records with event times at random over 30 days: the sparse case. */
+  spread: { backfillMs: number; memoryPerRecord: number };
 }
 
 /**
@@ -129,6 +131,7 @@ export async function wideScenario(url: string, prefix: string, buckets: number)
     t = performance.now();
     await apply(data.updates(5000));
     const updatesMs = performance.now() - t;
+    const spread = await spreadBackfill(store, total);
     return {
       records: total,
       projections: spec.layout.projections.length,
@@ -137,8 +140,30 @@ export async function wideScenario(url: string, prefix: string, buckets: number)
       updatesMs,
       slowlog: await takeSlowlog(store.redis),
       memoryPerRecord: (after - before) / total,
+      spread,
     };
   } finally {
     await store.close();
   }
+}
+
+/** Backfills `total` records of the 4-dimension dataset spread over 30 days into a dataset of its own. */
+async function spreadBackfill(
+  store: RedisStore,
+  total: number,
+): Promise<{ backfillMs: number; memoryPerRecord: number }> {
+  const spec = wideSpec('wide30');
+  await store.register(spec);
+  const { generation } = await store.resetDataset(spec.name);
+  const data = new WideData(8, Date.UTC(2026, 0, 5), WIDE_PER_BUCKET, 30 * 86_400_000);
+  const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+  const t = performance.now();
+  for (let n = 0; n < total; n += 5000) {
+    const records = data.inserts(Math.min(5000, total - n));
+    const result = await store.applyBatch(spec.name, { generation, records, position: null, cutoffMs: 0 });
+    if (!result.applied) throw new Error(`wide batch not applied: ${result.reason}`);
+  }
+  const backfillMs = performance.now() - t;
+  const after = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+  return { backfillMs, memoryPerRecord: (after - before) / total };
 }

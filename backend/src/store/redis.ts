@@ -47,7 +47,7 @@ const TRIM_BLOCKS = 4;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
 /** Blocks per blocks.lua call, and records per buckets.lua call: each well under a millisecond. */
-const BLOCKS_PER_CALL = 50;
+const BLOCKS_PER_CALL = 16;
 const BUCKET_RECORDS_PER_CALL = 500;
 /** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
 const PFADD_VALUES = 256;
