@@ -34,17 +34,10 @@ export interface Family {
 /** The family of a key under a dataset's prefix: its kind, and the tier for rollups and sketches. */
 function familyOf(rest: string): string {
   const [kind, tier] = rest.split(':');
-  if (kind === 'r' || kind === 'h') {
-    const ms = Number(tier);
-    const label =
-      ms % 86_400_000 === 0
-        ? `${ms / 86_400_000}d`
-        : ms % 3_600_000 === 0
-          ? `${ms / 3_600_000}h`
-          : `${ms / 60_000}m`;
-    return `${kind === 'r' ? 'rollup blocks' : 'sketches'} ${label}`;
-  }
+  // Rollup blocks and sketches are named by their tier (`1m`, `1h`, `1d`).
+  if (kind === 'r' || kind === 'h') return `${kind === 'r' ? 'rollup blocks' : 'sketches'} ${tier}`;
   if (kind === 'k') return 'bucket index k:';
+  if (kind === 'rec') return 'records rec:';
   return kind ?? rest;
 }
 
@@ -81,13 +74,36 @@ export async function memoryByFamily(redis: Redis, datasetPrefix: string, sample
   return out.sort((a, b) => b.bytes - a.bytes);
 }
 
+/**
+ * Families summed by kind: records (the records and the indexes that find them), rollups,
+ * distinct sketches, and the rest (state, versions, groups, events).
+ */
+export function kindsOf(families: Family[]): { kind: string; bytes: number }[] {
+  const kinds = ['records', 'rollups', 'distinct sketches', 'other'];
+  const bytes = new Map(kinds.map((k) => [k, 0]));
+  for (const f of families) {
+    const kind = /^(records|bucket index|rs$|kz$)/.test(f.family)
+      ? 'records'
+      : f.family.startsWith('rollup blocks')
+        ? 'rollups'
+        : f.family.startsWith('sketches')
+          ? 'distinct sketches'
+          : 'other';
+    bytes.set(kind, bytes.get(kind)! + f.bytes);
+  }
+  return kinds.map((kind) => ({ kind, bytes: bytes.get(kind)! }));
+}
+
 export interface WideResult {
   records: number;
+  projections: number;
   backfillMs: number;
   updates: number;
   updatesMs: number;
   slowlog: SlowEntry[];
   memoryPerRecord: number;
+  /** The same number of records with event times at random over 30 days: the sparse case. */
+  spread: { backfillMs: number; memoryPerRecord: number };
 }
 
 /**
@@ -115,15 +131,39 @@ export async function wideScenario(url: string, prefix: string, buckets: number)
     t = performance.now();
     await apply(data.updates(5000));
     const updatesMs = performance.now() - t;
+    const spread = await spreadBackfill(store, total);
     return {
       records: total,
+      projections: spec.layout.projections.length,
       backfillMs,
       updates: 5000,
       updatesMs,
       slowlog: await takeSlowlog(store.redis),
       memoryPerRecord: (after - before) / total,
+      spread,
     };
   } finally {
     await store.close();
   }
+}
+
+/** Backfills `total` records of the 4-dimension dataset spread over 30 days into a dataset of its own. */
+async function spreadBackfill(
+  store: RedisStore,
+  total: number,
+): Promise<{ backfillMs: number; memoryPerRecord: number }> {
+  const spec = wideSpec('wide30');
+  await store.register(spec);
+  const { generation } = await store.resetDataset(spec.name);
+  const data = new WideData(8, Date.UTC(2026, 0, 5), WIDE_PER_BUCKET, 30 * 86_400_000);
+  const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+  const t = performance.now();
+  for (let n = 0; n < total; n += 5000) {
+    const records = data.inserts(Math.min(5000, total - n));
+    const result = await store.applyBatch(spec.name, { generation, records, position: null, cutoffMs: 0 });
+    if (!result.applied) throw new Error(`wide batch not applied: ${result.reason}`);
+  }
+  const backfillMs = performance.now() - t;
+  const after = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+  return { backfillMs, memoryPerRecord: (after - before) / total };
 }

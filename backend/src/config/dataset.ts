@@ -1,6 +1,6 @@
 import { parseDuration } from './duration';
 import { resolveReconcile, type ReconcileSpec } from './reconcile';
-import { PERMANENT_RETRY_DEFAULT, type RawDataset, type SourceConfig } from './schema';
+import { DISTINCT_FROM_DEFAULT, PERMANENT_RETRY_DEFAULT, type RawDataset, type SourceConfig } from './schema';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -33,9 +33,12 @@ export interface DatasetSpec {
 
 /**
  * How rollups are kept. Every tier (the base resolution, then 1h and 1d when they are
- * whole multiples of it) holds one cell per bucket for every projection: a subset of the
- * dimensions, as a bitmask over `dimensions`. Keeping all subsets lets any group-by plus
- * filter combination read exactly the cells it needs instead of summing finer groups.
+ * whole multiples of it) holds one cell per bucket for every projection kept: a subset of
+ * the dimensions, as a bitmask over `dimensions`. Kept are none, each dimension alone, all
+ * of them together, and the combinations a dataset names (`projections`): with up to two
+ * dimensions that is every subset; with more, a query grouped or filtered by a combination
+ * not kept folds the groups of the smallest kept one that holds it (all together at worst),
+ * where keeping every subset of four dimensions would cost several times the memory.
  *
  * A cell is `fieldCount` doubles: [count, then per metric: sum, non-null count, min, max].
  */
@@ -45,6 +48,11 @@ export interface RollupLayout {
   fieldCount: number;
   /** Buckets per stored block: cells of one tier/projection/group are kept in blocks of this many. */
   blockBuckets: number;
+  /**
+   * Index of the finest tier that keeps distinct counts (`distinctFrom`): it and every coarser
+   * tier do; a query that counts distinct values steps by that tier or a multiple of it.
+   */
+  distinctTier: number;
 }
 
 export const BLOCK_BUCKETS = 60;
@@ -65,14 +73,51 @@ export function tiersFor(resolutionMs: number): number[] {
   return tiers;
 }
 
-export function layoutFor(dimensions: number, metrics: number, resolutionMs: number): RollupLayout {
-  const projections = Array.from({ length: 1 << dimensions }, (_, mask) => mask);
+/**
+ * `distinctFromMs`: distinct counts are kept at every tier at least this coarse, or at the
+ * coarsest tier when none is.
+ */
+export function layoutFor(
+  dimensions: number,
+  metrics: number,
+  resolutionMs: number,
+  distinctFromMs = resolutionMs,
+  extraProjections: readonly number[] = [],
+): RollupLayout {
+  const all = (1 << dimensions) - 1;
+  const kept = new Set([0, all, ...extraProjections]);
+  for (let i = 0; i < dimensions; i++) kept.add(1 << i);
+  const projections = [...kept].sort((a, b) => a - b);
+  const tiers = tiersFor(resolutionMs);
+  const distinctTier = tiers.findIndex((t) => t >= distinctFromMs);
   return {
-    tiers: tiersFor(resolutionMs),
+    tiers,
     projections,
     fieldCount: 1 + 4 * metrics,
     blockBuckets: BLOCK_BUCKETS,
+    distinctTier: distinctTier < 0 ? tiers.length - 1 : distinctTier,
   };
+}
+
+/**
+ * The kept projection a query reads for these dimensions (a bitmask): the one that holds
+ * exactly them when kept, else the kept one with the fewest dimensions that holds them all,
+ * whose groups the query folds.
+ */
+export function keptProjection(layout: RollupLayout, wanted: number): number {
+  let best = -1;
+  for (const mask of layout.projections) {
+    if ((mask & wanted) !== wanted) continue;
+    if (best < 0 || popcount(mask) < popcount(best)) best = mask;
+  }
+  // All dimensions together are always kept, so some projection holds any combination.
+  return best;
+}
+
+function popcount(mask: number): number {
+  let n = 0;
+  for (let m = mask; m > 0; m >>= 1) n += m & 1;
+  return n;
 }
 
 /** The projection (bitmask) that holds exactly these dimensions. */
@@ -123,6 +168,19 @@ export function resolveDataset(raw: RawDataset): DatasetSpec {
     },
     staleAfterMs: parseDuration(raw.staleAfter),
     retentionMs: parseDuration(raw.retention),
-    layout: layoutFor(raw.dimensions.length, raw.metrics.length, resolutionMs),
+    layout: layoutFor(
+      raw.dimensions.length,
+      raw.metrics.length,
+      resolutionMs,
+      parseDuration(raw.distinctFrom ?? DISTINCT_FROM_DEFAULT),
+      (raw.projections ?? []).map((combination, i) => {
+        const unknown = combination.filter((d) => !raw.dimensions.includes(d));
+        if (unknown.length > 0)
+          throw new Error(
+            `datasets.${raw.name}.projections[${i}]: ${unknown.join(', ')} ${unknown.length > 1 ? 'are not dimensions' : 'is not a dimension'} of the dataset (${raw.dimensions.join(', ') || 'it has none'})`,
+          );
+        return projectionOf(raw.dimensions, combination);
+      }),
+    ),
   };
 }

@@ -115,6 +115,9 @@ export const DemoSourceSchema = Type.Object(
 
 export const SourceSchema = Type.Union([PostgresSourceSchema, HttpSourceSchema, DemoSourceSchema]);
 
+/** Distinct counts per hour and coarser by default: per-minute sketches cost more than all else held. */
+export const DISTINCT_FROM_DEFAULT = '1h';
+
 export const DatasetSchema = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z0-9_-]{1,64}$' }),
@@ -142,6 +145,18 @@ export const DatasetSchema = Type.Object(
     ),
     staleAfter: Duration('age after which the dataset is stale', '2m'),
     retention: Duration('how long records and buckets are kept', '30d'),
+    // Optional in the type so that datasets declared in code may leave it out.
+    projections: Type.Optional(
+      Type.Array(Type.Array(Identifier, { uniqueItems: true, minItems: 2 }), {
+        maxItems: 16,
+        description:
+          'dimension combinations kept besides none, each dimension alone and all of them together',
+      }),
+    ),
+    // Optional in the type so that datasets declared in code may leave it out; resolveDataset fills it in.
+    distinctFrom: Type.Optional(
+      Duration('the finest tier that keeps distinct-count sketches', DISTINCT_FROM_DEFAULT),
+    ),
   },
   { additionalProperties: false },
 );

@@ -42,3 +42,8 @@ export function parseAggregation(text: string, spec: DatasetSpec, where: string)
 function list(names: string[]): string {
   return names.length > 0 ? `known: ${names.join(', ')}` : 'it has none';
 }
+
+/** Whether any of these aggregations counts distinct values (checked or not yet). */
+export function countsDistinct(aggregations: readonly string[]): boolean {
+  return aggregations.some((a) => PATTERN.exec(a)?.[1] === 'distinct');
+}

@@ -1,6 +1,13 @@
-import { CELL, projectionDimensions, projectionOf, type DatasetSpec } from '../config/dataset';
+import {
+  CELL,
+  keptProjection,
+  projectionDimensions,
+  projectionOf,
+  type DatasetSpec,
+} from '../config/dataset';
+import { formatDuration } from '../config/duration';
 import type { RollupGroup, Store } from '../store/types';
-import { parseAggregation, type Aggregation } from './aggregations';
+import { countsDistinct, parseAggregation, type Aggregation } from './aggregations';
 import { checkBudget, queryCost, resolveLimits, type QueryCost } from './budget';
 import { QueryError } from './errors';
 import type { DataFrame, FieldSchema } from './frames';
@@ -58,8 +65,9 @@ export interface MetricsRead {
 
 /**
  * Answers a metrics query from the stored rollups: picks the step and tier, reads the
- * projection that holds exactly the group-by and filter dimensions, folds tier buckets
- * into steps and filtered groups into output groups, then shapes Grafana frames.
+ * smallest kept projection that holds the group-by and filter dimensions (keptProjection),
+ * folds tier buckets into steps and filtered groups into output groups, then shapes Grafana
+ * frames.
  * Refuses a query that alone costs more than the default limits; the service sums the
  * cost of every query of a request instead (see `planMetricsRead`).
  */
@@ -73,7 +81,8 @@ export async function runMetricsQuery(
   where: string,
   planned?: Plan,
 ): Promise<{ frames: DataFrame[]; plan: Plan }> {
-  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints);
+  const distinct = countsDistinct(query.aggregations);
+  const plan = planned ?? planBuckets(spec, range.from, range.to, intervalMs, maxDataPoints, { distinct });
   const read = await planMetricsRead(store, spec, query, plan, where);
   checkBudget([read.cost], resolveLimits());
   return { frames: await readMetrics(store, read), plan };
@@ -96,12 +105,20 @@ export async function planMetricsRead(
   );
   if (aggregations.length === 0)
     throw new QueryError(`${where}.aggregations: name at least one aggregation, e.g. count`);
+  const distinctMs = spec.layout.tiers[spec.layout.distinctTier]!;
+  if (aggregations.some((a) => a.fn === 'distinct') && plan.tierMs < distinctMs)
+    throw new QueryError(
+      `${where}.aggregations: ${spec.name} keeps distinct counts per ${formatDuration(distinctMs)} and coarser, not per ${formatDuration(plan.tierMs)}`,
+    );
   const groupBy = query.groupBy ?? [];
   const filters = query.filters ?? {};
   checkDimensions(spec, groupBy, `${where}.groupBy`);
   checkDimensions(spec, Object.keys(filters), `${where}.filters`);
 
-  const projection = projectionOf(spec.dimensions, new Set([...groupBy, ...Object.keys(filters)]));
+  const projection = keptProjection(
+    spec.layout,
+    projectionOf(spec.dimensions, new Set([...groupBy, ...Object.keys(filters)])),
+  );
   const dims = projectionDimensions(projection, spec.dimensions.length).map((i) => spec.dimensions[i]!);
   const accept = acceptFilters(dims, filters);
   const groups = (await store.readGroups(spec.name, projection)).filter((g) => !accept || accept(g));

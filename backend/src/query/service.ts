@@ -3,7 +3,7 @@ import type { DatasetSpec } from '../config/dataset';
 import { formatDuration } from '../config/duration';
 import type { DatasetStatus } from '../sync/status';
 import type { Store } from '../store/types';
-import { parseAggregation } from './aggregations';
+import { countsDistinct, parseAggregation } from './aggregations';
 import { ResponseCache, type CacheResult } from './cache';
 import type { Limits } from '../config/schema';
 import { checkBudget, resolveLimits } from './budget';
@@ -212,7 +212,14 @@ export class QueryService {
               // The dataset's data version when answered: a live client skips changes up to it.
               version: f.version,
             },
-            ...(f.notice ? { notices: [f.notice] } : {}),
+            ...(f.notice || p.plan.coarsened
+              ? {
+                  notices: [
+                    ...(f.notice ? [f.notice] : []),
+                    ...(p.plan.coarsened ? [{ severity: 'info' as const, text: p.plan.coarsened }] : []),
+                  ],
+                }
+              : {}),
           };
           results[p.refId] = {
             framesJson: value
@@ -272,6 +279,7 @@ export class QueryService {
         request.range.to,
         request.intervalMs,
         request.maxDataPoints,
+        { distinct: countsDistinct(aggregations) },
       );
       const cutoff = Math.floor((this.now() - spec.retentionMs) / plan.stepMs) * plan.stepMs;
       if (plan.to <= cutoff) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import { decodeGroup, encodeGroup } from './groups';
+import { heldCursor } from './held';
 import { planBatch, type PlanReads } from './rules';
 import type {
   ApplyBatch,
@@ -216,6 +217,7 @@ export class MemoryStore implements Store {
    */
   async scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan> {
     const data = this.data(dataset);
+    const { spec, records: held } = data;
     const [token, offsetText] = cursor.split(':');
     let offset = Number(offsetText);
     let scan = data.scan;
@@ -224,10 +226,10 @@ export class MemoryStore implements Store {
       offset = 0;
     }
     const end = Math.min(scan.ids.length, offset + Math.max(1, count));
-    const records = scan.ids
-      .slice(offset, end)
-      .filter((id) => data.records.has(id))
-      .map((id) => ({ id }));
+    const records = scan.ids.slice(offset, end).flatMap((id) => {
+      const form = held.get(id);
+      return form === undefined ? [] : [{ id, cursor: heldCursor(form, spec) }];
+    });
     if (end < scan.ids.length) return { cursor: `${scan.token}:${end}`, records };
     data.scan = null;
     return { cursor: '0', records };

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
-import { DatasetKeys } from './redis-keys';
+import { heldCursor } from './held';
+import { decodeCell, encodeCell } from './redis-cells';
+import { DatasetKeys, recordId, recordSlot } from './redis-keys';
 import {
   chunked,
   encodePiece,
@@ -39,14 +40,15 @@ const EVENTS_KEPT = 1000;
  * How a dataset's data is laid out; a state of another format (the MessagePack records of
  * the single apply.lua before it, say) reads as no state, and the engine syncs again.
  */
-const FORMAT = '2';
-const LITTLE_ENDIAN = endianness() === 'LE';
+const FORMAT = '3';
 /** Base buckets of records, and of time, that one trim slice looks at. */
 const TRIM_SLICE = 200;
+/** Blocks of base buckets whose records one trim slice looks at. */
+const TRIM_BLOCKS = 4;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
-/** Byte ranges per ranges.lua call, and records per buckets.lua call: each well under a millisecond. */
-const RANGES_PER_CALL = 50;
+/** Blocks per blocks.lua call, and records per buckets.lua call: each well under a millisecond. */
+const BLOCKS_PER_CALL = 16;
 const BUCKET_RECORDS_PER_CALL = 500;
 /** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
 const PFADD_VALUES = 256;
@@ -117,12 +119,9 @@ declare module 'ioredis' {
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
     livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
     livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
-    livesyncRangesBuffer(...ranges: (string | number)[]): Result<Buffer[], Context>;
-    livesyncBuckets(
-      records: string,
-      limit: number,
-      ...indexes: string[]
-    ): Result<([string[], (string | null)[]] | 'big')[], Context>;
+    livesyncBlocks(...keys: string[]): Result<string[][], Context>;
+    livesyncBuckets(limit: number, ...indexes: string[]): Result<(string[] | 'big')[], Context>;
+    livesyncFields(...pairs: string[]): Result<(string | null)[], Context>;
   }
 }
 
@@ -170,8 +169,9 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
-    redis.defineCommand('livesyncRanges', { numberOfKeys: 0, lua: script('ranges.lua') });
-    redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncBlocks', { numberOfKeys: 0, lua: script('blocks.lua') });
+    redis.defineCommand('livesyncBuckets', { numberOfKeys: 0, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncFields', { numberOfKeys: 0, lua: script('fields.lua') });
     redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
   }
 
@@ -303,12 +303,12 @@ export class RedisStore implements Store {
    * order they must run (finer sketches before the merges that read them).
    */
   private dataOps({ spec, keys }: Registered, plan: Plan, version: number): Unit[] {
-    const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
+    const { tiers, projections, blockBuckets: B } = spec.layout;
     const base = tiers[0]!;
     const ops: Op[] = [];
 
-    const writes: string[] = [];
-    const removals: string[] = [];
+    const writes = new Map<string, string[]>();
+    const removals = new Map<string, string[]>();
     const adds = new Map<number, string[]>();
     const removes = new Map<number, string[]>();
     const push = (map: Map<number, string[]>, bucket: number, id: string) => {
@@ -316,25 +316,34 @@ export class RedisStore implements Store {
       if (list) list.push(id);
       else map.set(bucket, [id]);
     };
+    const slots = new Set<string>();
     for (const c of plan.changes) {
-      if (c.encoded) writes.push(c.id, c.encoded);
-      else removals.push(c.id);
+      const { slot, field } = recordSlot(c.id);
+      if (c.encoded) {
+        pushAll(writes, keys.records(slot), field, c.encoded);
+        slots.add(slot);
+      } else pushAll(removals, keys.records(slot), field);
       const from = c.before && Math.floor(c.before.time / base) * base;
       const to = c.after && Math.floor(c.after.time / base) * base;
       if (from === to) continue;
       if (from !== null) push(removes, from, c.id);
       if (to !== null) push(adds, to, c.id);
     }
-    ops.push(...chunked('HSET', keys.records, writes, MAX_ARGS, { maxBytes: HSET_BYTES, stride: 2 }));
-    ops.push(...chunked('HDEL', keys.records, removals));
+    for (const [key, items] of writes)
+      ops.push(...chunked('HSET', key, items, MAX_ARGS, { maxBytes: HSET_BYTES, stride: 2 }));
+    ops.push(...chunked('SADD', keys.recordSlots, [...slots]));
+    for (const [key, fields] of removals) ops.push(...chunked('HDEL', key, fields));
     for (const [bucket, ids] of removes) ops.push(...chunked('SREM', keys.bucketIndex(bucket), ids));
+    const span = base * B;
+    const indexBlocks = new Set<number>();
     for (const [bucket, ids] of adds) {
       ops.push(...chunked('SADD', keys.bucketIndex(bucket), ids));
-      ops.push(['ZADD', keys.bucketIndexes, String(bucket), keys.bucketIndex(bucket)]);
+      indexBlocks.add(Math.floor(bucket / span) * span);
     }
+    for (const start of indexBlocks) ops.push(['ZADD', keys.bucketIndexes, String(start), String(start)]);
 
-    // Cells, one SETRANGE per run of adjacent cells of a block.
-    const cellBytes = F * 8;
+    // Cells: one HSET of the cells that hold records and one HDEL of the emptied ones per block.
+    const M = spec.metrics.length;
     const byBlock = new Map<string, { slot: number; value: Float64Array }[]>();
     const groups = new Map<number, Set<string>>();
     for (const { ref, value } of plan.cells) {
@@ -354,17 +363,14 @@ export class RedisStore implements Store {
       }
     }
     for (const [key, cells] of byBlock) {
-      // Last run first: the first SETRANGE gives a new string its final length at once,
-      // where growing it run by run would leave Redis's doubling slack behind.
-      cells.sort((a, b) => b.slot - a.slot);
-      for (let i = 0; i < cells.length;) {
-        let j = i + 1;
-        while (j < cells.length && cells[j]!.slot === cells[j - 1]!.slot - 1) j++;
-        const bytes = Buffer.alloc((j - i) * cellBytes);
-        for (let c = i; c < j; c++) writeCell(bytes, (j - 1 - c) * cellBytes, cells[c]!.value);
-        ops.push(['SETRANGE', key, String(cells[j - 1]!.slot * cellBytes), bytes]);
-        i = j;
+      const set: string[] = [];
+      const emptied: string[] = [];
+      for (const { slot, value } of cells) {
+        if (value[CELL.count]! > 0) set.push(String(slot), encodeCell(value, M));
+        else emptied.push(String(slot));
       }
+      if (set.length > 0) ops.push(['HSET', key, ...set]);
+      if (emptied.length > 0) ops.push(['HDEL', key, ...emptied]);
     }
     for (const [mask, set] of groups) ops.push(...chunked('SADD', keys.groups(mask), [...set]));
 
@@ -497,59 +503,29 @@ export class RedisStore implements Store {
   /** What the rules read: records by id, cells by block span, the records of base buckets. */
   private reads({ spec, keys }: Registered): PlanReads {
     const { tiers, projections, fieldCount: F, blockBuckets: B } = spec.layout;
-    const cellBytes = F * 8;
-    const readRanges = async (ranges: (readonly [string, number, number])[]): Promise<Buffer[]> => {
-      const pipeline = this.redis.pipeline();
-      for (let i = 0; i < ranges.length; i += RANGES_PER_CALL) {
-        pipeline.livesyncRangesBuffer(...ranges.slice(i, i + RANGES_PER_CALL).flat());
-      }
-      return replies<Buffer[]>(await pipeline.exec()).flat();
-    };
-    const hmget = async (ids: string[]): Promise<(string | null)[]> => {
-      const pipeline = this.redis.pipeline();
-      for (let i = 0; i < ids.length; i += READ_CHUNK)
-        pipeline.hmget(keys.records, ...ids.slice(i, i + READ_CHUNK));
-      return replies<(string | null)[]>(await pipeline.exec()).flat();
-    };
+    const M = spec.metrics.length;
+    const hmget = (ids: string[]) => this.readRecords(keys, ids);
     return {
       records: hmget,
       cells: async (refs) => {
-        // One GETRANGE per block, over the span of the cells wanted from it.
-        const spans = new Map<string, { lo: number; hi: number; at: number[] }>();
-        const where: { key: string; slot: number }[] = [];
-        refs.forEach((ref) => {
+        const where = refs.map((ref) => {
           const idx = ref.bucket / tiers[ref.tier]!;
           const block = Math.floor(idx / B);
           const key = keys.block(tiers[ref.tier]!, projections[ref.projection]!, ref.group, block);
-          const slot = idx - block * B;
-          const span = spans.get(key);
-          if (!span) spans.set(key, { lo: slot, hi: slot, at: [] });
-          else {
-            span.lo = Math.min(span.lo, slot);
-            span.hi = Math.max(span.hi, slot);
-          }
-          where.push({ key, slot });
+          return { key, slot: idx - block * B };
         });
-        const order = [...spans.keys()];
-        const read = await readRanges(
-          order.map((key) => {
-            const { lo, hi } = spans.get(key)!;
-            return [key, lo * cellBytes, (hi + 1) * cellBytes - 1] as const;
-          }),
-        );
-        const buffers = new Map(read.map((buf, i) => [order[i]!, buf]));
+        const blocks = await this.readBlocks(where.map((w) => w.key));
         return where.map(({ key, slot }) => {
-          const buf = buffers.get(key)!;
-          const at = (slot - spans.get(key)!.lo) * cellBytes;
-          if (buf.length < at + cellBytes) return null;
-          const cell = readCell(buf, at, F);
+          const text = blocks.get(key)!.get(slot);
+          if (text === undefined) return null;
+          const cell = new Float64Array(F);
+          decodeCell(text, M, cell, 0);
           return cell[CELL.count]! > 0 ? cell : null;
         });
       },
       spans: async (spans) => {
-        // One range per block a span covers.
-        const ranges: (readonly [string, number, number])[] = [];
-        const parts: { span: number; at: number }[] = [];
+        // The blocks a span covers, whole (a block is at most B cells).
+        const parts: { span: number; key: string; lo: number; hi: number; at: number }[] = [];
         spans.forEach((span, i) => {
           const tierMs = tiers[span.tier]!;
           const first = span.from / tierMs;
@@ -557,54 +533,26 @@ export class RedisStore implements Store {
             const block = Math.floor(idx / B);
             const stop = Math.min(first + span.count - 1, (block + 1) * B - 1);
             const key = keys.block(tierMs, projections[span.projection]!, span.group, block);
-            ranges.push([key, (idx - block * B) * cellBytes, (stop - block * B + 1) * cellBytes - 1]);
-            parts.push({ span: i, at: (idx - first) * F });
+            parts.push({ span: i, key, lo: idx - block * B, hi: stop - block * B, at: (idx - first) * F });
             idx = stop + 1;
           }
         });
         const out = spans.map((span) => new Float64Array(span.count * F));
-        (await readRanges(ranges)).forEach((buf, i) => {
-          const { span, at } = parts[i]!;
-          copyCells(out[span]!, at, buf);
-        });
+        const blocks = await this.readBlocks(parts.map((p) => p.key));
+        for (const p of parts) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.span]!, p.at);
         return out;
       },
       bucketRecords: async (buckets) => {
         const out = new Map<number, Map<string, string>>();
-        const big: number[] = [];
-        // A bounded script reads a bucket's ids and records in one step; a bucket too big for
-        // that is read with SSCAN and HMGET, a bounded command at a time.
-        for (let next = 0; next < buckets.length;) {
-          const chunk = buckets.slice(next, next + READ_CHUNK);
-          const read = await this.redis.livesyncBuckets(
-            keys.records,
-            BUCKET_RECORDS_PER_CALL,
-            ...chunk.map((b) => keys.bucketIndex(b)),
-          );
-          read.forEach((reply, i) => {
-            const bucket = chunk[i]!;
-            if (reply === 'big') {
-              big.push(bucket);
-              return;
-            }
-            const [ids, forms] = reply;
-            const records = new Map<string, string>();
-            ids.forEach((id, j) => {
-              const form = forms[j];
-              if (form) records.set(id, form);
-            });
-            out.set(bucket, records);
-          });
-          next += read.length;
-        }
-        for (const bucket of big) {
-          const ids = await this.members(keys.bucketIndex(bucket));
-          const forms = await hmget(ids);
+        const listed = await this.listBuckets(keys, buckets);
+        const forms = await hmget(listed.flatMap((l) => l.ids));
+        let at = 0;
+        for (const { bucket, ids } of listed) {
           const records = new Map<string, string>();
-          ids.forEach((id, j) => {
-            const form = forms[j];
+          for (const id of ids) {
+            const form = forms[at++];
             if (form) records.set(id, form);
-          });
+          }
           out.set(bucket, records);
         }
         return out;
@@ -618,20 +566,6 @@ export class RedisStore implements Store {
    * names follow from the layout, the groups and the time. While a batch's journal is open
    * it does nothing: it runs again after the next sync.
    */
-  /** HSCAN over the records hash, READ_CHUNK fields a command, until `count` ids or the end. */
-  async scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan> {
-    const { keys } = this.dataset(dataset);
-    const records: { id: string }[] = [];
-    let next = cursor;
-    do {
-      const step = Math.min(READ_CHUNK, Math.max(1, count - records.length));
-      const [after, flat] = await this.call(() => this.redis.hscan(keys.records, next, 'COUNT', step));
-      next = after;
-      for (let i = 0; i < flat.length; i += 2) records.push({ id: flat[i]! });
-    } while (next !== '0' && records.length < count);
-    return { cursor: next, records };
-  }
-
   async trim(dataset: string, cutoffMs: number): Promise<number> {
     const ds = this.dataset(dataset);
     const { keys, spec } = ds;
@@ -642,41 +576,46 @@ export class RedisStore implements Store {
       const head = await this.head(ds);
       if (!head.gen || head.journal) return removed;
       const [trimmed, oldest] = await this.call(() =>
-        Promise.all([
-          this.redis.hget(keys.state, 'trimmed'),
-          this.redis.zrange(keys.bucketIndexes, 0, 0, 'WITHSCORES'),
-        ]),
+        Promise.all([this.redis.hget(keys.state, 'trimmed'), this.redis.zrange(keys.bucketIndexes, 0, 0)]),
       );
       const span = base * B;
       // Never trimmed: start where the oldest records held start (nothing older was written).
-      const mark =
-        trimmed !== null
-          ? Number(trimmed)
-          : oldest[1]
-            ? Math.floor(Number(oldest[1]) / span) * span
-            : cutoffMs;
+      const mark = trimmed !== null ? Number(trimmed) : oldest[0] ? Number(oldest[0]) : cutoffMs;
 
       // Units of commands that go together: a chunk of records, its index entries and the
-      // count they change; then an emptied index; then the keys past the cutoff.
+      // count they change; then a block of indexes emptied; then the keys past the cutoff.
       const units: Unit[] = [];
-      const indexes = await this.call(() =>
-        this.redis.zrangebyscore(keys.bucketIndexes, '-inf', cutoffMs - base, 'LIMIT', 0, TRIM_SLICE),
+      // The blocks of base buckets that hold indexes, oldest first; the buckets of each that
+      // lie wholly before the cutoff go, and the block with them once all of its buckets do.
+      const blocks = await this.call(() =>
+        this.redis.zrangebyscore(keys.bucketIndexes, '-inf', cutoffMs - base, 'LIMIT', 0, TRIM_BLOCKS),
       );
       let count = 0;
-      for (const index of indexes) {
-        const ids = await this.call(() => this.members(index));
-        for (let i = 0; i < ids.length; i += MAX_ARGS) {
-          const chunk = ids.slice(i, i + MAX_ARGS);
-          units.push(
-            unit(
-              ['HDEL', keys.records, ...chunk],
-              ['SREM', index, ...chunk],
-              ['HINCRBY', keys.state, 'records', String(-chunk.length)],
-            ),
-          );
+      const trimmedSlots = new Set<string>();
+      for (const start of blocks.map(Number)) {
+        const buckets: number[] = [];
+        for (let b = start; b < start + span && b + base <= cutoffMs; b += base) buckets.push(b);
+        for (const { bucket, ids } of await this.listBuckets(keys, buckets)) {
+          const index = keys.bucketIndex(bucket);
+          for (let i = 0; i < ids.length; i += MAX_ARGS) {
+            const chunk = ids.slice(i, i + MAX_ARGS);
+            const bySlot = new Map<string, string[]>();
+            for (const id of chunk) {
+              const { slot, field } = recordSlot(id);
+              pushAll(bySlot, keys.records(slot), field);
+              trimmedSlots.add(slot);
+            }
+            units.push(
+              unit(
+                ...[...bySlot].map(([key, fields]): Op => ['HDEL', key, ...fields]),
+                ['SREM', index, ...chunk],
+                ['HINCRBY', keys.state, 'records', String(-chunk.length)],
+              ),
+            );
+          }
+          count += ids.length;
         }
-        units.push(unit(['DEL', index], ['ZREM', keys.bucketIndexes, index]));
-        count += ids.length;
+        if (start + span <= cutoffMs) units.push(unit(['ZREM', keys.bucketIndexes, String(start)]));
       }
       const upto = Math.min(cutoffMs, mark + TRIM_SLICE * base);
       if (upto > mark) {
@@ -713,8 +652,23 @@ export class RedisStore implements Store {
         if (reply !== 'ok') return removed;
         seq = String(Number(seq) + 1);
       }
+      // Slots left without records leave the list of slots, unless a write came in between.
+      const touched = [...trimmedSlots];
+      const exists = await this.call(async () => {
+        const pipeline = this.redis.pipeline();
+        for (const slot of touched) pipeline.exists(keys.records(slot));
+        return replies<number>(await pipeline.exec());
+      });
+      const emptied = touched.filter((_, i) => exists[i] === 0);
+      for (const op of chunked('SREM', keys.recordSlots, emptied)) {
+        const reply = await this.call(() =>
+          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece([op])),
+        );
+        if (reply !== 'ok') return removed + count;
+        seq = String(Number(seq) + 1);
+      }
       removed += count;
-      if (indexes.length < TRIM_SLICE && upto >= cutoffMs) return removed;
+      if (blocks.length < TRIM_BLOCKS && upto >= cutoffMs) return removed;
     }
   }
 
@@ -768,27 +722,21 @@ export class RedisStore implements Store {
     if (groups.length === 0) return [];
     const first = read.from / read.tierMs;
     const count = Math.max(0, Math.ceil((read.to - read.from) / read.tierMs));
-    const cellBytes = F * 8;
-    const pipeline = this.redis.pipeline();
-    const placements: { group: number; at: number }[] = [];
+    const M = spec.metrics.length;
+    const placements: { group: number; key: string; lo: number; hi: number; at: number }[] = [];
     groups.forEach((values, g) => {
       const group = encodeGroup(values);
       for (let idx = first; idx < first + count;) {
         const block = Math.floor(idx / B);
         const stop = Math.min(first + count - 1, (block + 1) * B - 1);
         const key = keys.block(read.tierMs, read.projection, group, block);
-        pipeline.getrangeBuffer(key, (idx - block * B) * cellBytes, (stop - block * B + 1) * cellBytes - 1);
-        placements.push({ group: g, at: (idx - first) * F });
+        placements.push({ group: g, key, lo: idx - block * B, hi: stop - block * B, at: (idx - first) * F });
         idx = stop + 1;
       }
     });
-    // A failed command inside the pipeline is a Redis error too: read the replies in call().
-    const buffers = await this.call(async () => replies<Buffer>(await pipeline.exec()));
+    const blocks = await this.readBlocks(placements.map((p) => p.key));
     const out = groups.map((values) => ({ values, cells: new Float64Array(count * F) }));
-    buffers.forEach((buf, i) => {
-      const place = placements[i]!;
-      copyCells(out[place.group]!.cells, place.at, buf);
-    });
+    for (const p of placements) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.group]!.cells, p.at);
     return out.filter((g) => hasData(g.cells, F));
   }
 
@@ -876,6 +824,91 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * The ids in base buckets' indexes: a bounded script lists those of many buckets at once; a
+   * bucket too big for that is listed with SSCAN, a bounded command at a time.
+   */
+  private async listBuckets(
+    keys: DatasetKeys,
+    buckets: number[],
+  ): Promise<{ bucket: number; ids: string[] }[]> {
+    const listed: { bucket: number; ids: string[] }[] = [];
+    const big: number[] = [];
+    for (let next = 0; next < buckets.length;) {
+      const chunk = buckets.slice(next, next + READ_CHUNK);
+      const read = await this.call(() =>
+        this.redis.livesyncBuckets(BUCKET_RECORDS_PER_CALL, ...chunk.map((b) => keys.bucketIndex(b))),
+      );
+      read.forEach((reply, i) => {
+        if (reply === 'big') big.push(chunk[i]!);
+        else listed.push({ bucket: chunk[i]!, ids: reply });
+      });
+      next += read.length;
+    }
+    for (const bucket of big)
+      listed.push({ bucket, ids: await this.call(() => this.members(keys.bucketIndex(bucket))) });
+    return listed;
+  }
+
+  /** Stored forms of records by id (null where none is held), a bounded script call per READ_CHUNK ids. */
+  private async readRecords(keys: DatasetKeys, ids: string[]): Promise<(string | null)[]> {
+    const pipeline = this.redis.pipeline();
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const pairs: string[] = [];
+      for (const id of ids.slice(i, i + READ_CHUNK)) {
+        const { slot, field } = recordSlot(id);
+        pairs.push(keys.records(slot), field);
+      }
+      pipeline.livesyncFields(...pairs);
+    }
+    return replies<(string | null)[]>(await pipeline.exec()).flat();
+  }
+
+  async scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan> {
+    const { keys, spec } = this.dataset(dataset);
+    // A hash of records holds up to 64 of them (more where ids are not small integers). SSCAN's
+    // COUNT is a hint that a small set ignores (it answers whole): the slots a reply brings
+    // beyond this step's share wait in the returned cursor, `<sscan cursor>,<slot>,<slot>…`.
+    const share = Math.max(1, Math.ceil(count / 64));
+    let [scan = '0', ...pending] = cursor.split(',');
+    if (pending.length === 0) {
+      [scan, pending] = await this.call(() => this.redis.sscan(keys.recordSlots, scan, 'COUNT', share));
+    }
+    const slots = pending.slice(0, share);
+    const next = [scan, ...pending.slice(share)].join(',');
+    const found = slots.map((slot) => keys.records(slot));
+    // Fields and values as flat arrays (an id may be any string, "__proto__" too).
+    const hashes = found.length > 0 ? await this.call(() => this.redis.livesyncBlocks(...found)) : [];
+    const records: RecordScan['records'] = [];
+    const start = keys.records('').length;
+    found.forEach((key, i) => {
+      const slot = key.slice(start);
+      const flat = hashes[i]!;
+      for (let j = 0; j < flat.length; j += 2) {
+        records.push({ id: recordId(slot, flat[j]!), cursor: heldCursor(flat[j + 1]!, spec) });
+      }
+    });
+    return { cursor: next, records };
+  }
+
+  /** Rollup blocks by key (each key once): slot → cell text, empty for a missing block. */
+  private async readBlocks(wanted: string[]): Promise<Map<string, Map<number, string>>> {
+    const order = [...new Set(wanted)];
+    const read = await this.call(async () => {
+      const pipeline = this.redis.pipeline();
+      for (let i = 0; i < order.length; i += BLOCKS_PER_CALL)
+        pipeline.livesyncBlocks(...order.slice(i, i + BLOCKS_PER_CALL));
+      return replies<string[][]>(await pipeline.exec()).flat();
+    });
+    const out = new Map<string, Map<number, string>>();
+    read.forEach((flat, i) => {
+      const cells = new Map<number, string>();
+      for (let j = 0; j < flat.length; j += 2) cells.set(Number(flat[j]), flat[j + 1]!);
+      out.set(order[i]!, cells);
+    });
+    return out;
+  }
+
   /** Runs a Redis call, turning connection trouble into a StoreUnavailableError. */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.redis.status !== 'ready') {
@@ -958,24 +991,25 @@ function closeOps(keys: DatasetKeys): Op[] {
   ];
 }
 
-function writeCell(into: Buffer, at: number, value: Float64Array): void {
-  for (let i = 0; i < value.length; i++) into.writeDoubleLE(value[i]!, at + i * 8);
+/** Appends items to the list of a key. */
+function pushAll<K>(map: Map<K, string[]>, key: K, ...items: string[]): void {
+  const list = map.get(key);
+  if (list) list.push(...items);
+  else map.set(key, items);
 }
 
-function readCell(from: Buffer, at: number, F: number): Float64Array {
-  const cell = new Float64Array(F);
-  copyCells(cell, 0, from.subarray(at, at + F * 8));
-  return cell;
-}
-
-/** Copies the whole little-endian doubles of `data` into `into` from index `at`. */
-function copyCells(into: Float64Array, at: number, data: Buffer): void {
-  const whole = data.length - (data.length % 8);
-  if (LITTLE_ENDIAN) {
-    // One copy into aligned memory, no per-value decoding.
-    into.set(new Float64Array(data.buffer.slice(data.byteOffset, data.byteOffset + whole)), at);
-  } else {
-    for (let j = 0; j < whole; j += 8) into[at + j / 8] = data.readDoubleLE(j);
+/** Decodes the cells of slots lo..hi of a block into `into`, slot lo at index `at`; missing cells stay zero. */
+function placeCells(
+  block: Map<number, string>,
+  lo: number,
+  hi: number,
+  M: number,
+  F: number,
+  into: Float64Array,
+  at: number,
+): void {
+  for (const [slot, text] of block) {
+    if (slot >= lo && slot <= hi) decodeCell(text, M, into, at + (slot - lo) * F);
   }
 }
 

@@ -13,51 +13,19 @@
  *   be subtracted: when a removed value was a cell's extreme (and nothing added in the same
  *   batch replaces it) the cell is repaired from what it now holds: the records of its base
  *   bucket (base tier) or the finer tier's cells (1h from 1m, 1d from 1h), a bounded read.
- * - Distinct values are reference counts per cell: `net` says how many more (or fewer)
- *   records hold each value. A store with exact sets applies them; a store with sketches
- *   that cannot forget (HyperLogLog) gets the cell's exact values after the batch (base
- *   tier) or is told to merge the finer tier's sketches (coarser tiers) instead.
+ * - Distinct values are reference counts per cell, kept from the layout's `distinctTier` on:
+ *   `net` says how many more (or fewer) records hold each value. A store with exact sets
+ *   applies them; a store with sketches that cannot forget (HyperLogLog) gets the cell's
+ *   exact values after the batch (the finest tier that keeps distinct values: read from the
+ *   records of the base buckets under the cell) or is told to merge the finer tier's sketches
+ *   (coarser tiers) instead.
  *
  * Every planned cell is the cell's whole new value, computed from the stored one: writing it
  * twice is writing it once, which is what makes a replayed write harmless.
  */
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { SourceRecord } from '../sources/types';
-import { encodeValue } from './groups';
-
-/** A record as the stores hold it: exactly what its contributions follow from. */
-export interface Held {
-  time: number;
-  /** Dimension values as group keys spell them (encodeValue). */
-  dims: string[];
-  /** null for a NULL or non-finite value. */
-  metrics: (number | null)[];
-  distinct: (string | null)[];
-}
-
-export function holdRecord(record: SourceRecord): Held {
-  return {
-    time: record.time,
-    dims: record.dims.map(encodeValue),
-    metrics: record.metrics.map((v) => (v === null || !Number.isFinite(v) ? null : v)),
-    distinct: record.distinct.map((v) => v ?? null),
-  };
-}
-
-/** The stored form of a held record; equal forms mean an unchanged record. */
-export function encodeHeld(held: Held): string {
-  return JSON.stringify([held.time, held.dims, held.metrics, held.distinct]);
-}
-
-export function decodeHeld(text: string): Held {
-  const [time, dims, metrics, distinct] = JSON.parse(text) as [
-    number,
-    string[],
-    (number | null)[],
-    (string | null)[],
-  ];
-  return { time, dims, metrics, distinct };
-}
+import { decodeHeld, encodeHeld, holdRecord, type Held } from './held';
 
 /** One rollup cell: tier and projection are indices into the dataset's layout. */
 export interface CellRef {
@@ -101,7 +69,7 @@ export interface PlannedDistinct {
   empty: boolean;
   /**
    * For sketches that cannot forget, set when a value may have left a cell that still holds
-   * records: `values` (base tier) are the cell's exact values now; `merge` (coarser tiers)
+   * records: `values` (finest distinct tier) are the cell's exact values now; `merge` (coarser tiers)
    * asks for the union of the finer tier's non-empty cells (with how many records each holds).
    */
   rebuild?: { values: string[] } | { merge: { ref: CellRef; records: number }[] };
@@ -147,8 +115,10 @@ export interface PlanOptions {
 
 interface Compiled {
   tiers: number[];
+  distinctTier: number;
   dimsOf: number[][];
   F: number;
+  D: number;
   M: number;
   K: number;
   blockMs: number;
@@ -159,11 +129,13 @@ const compiledCache = new WeakMap<DatasetSpec, Compiled>();
 function compile(spec: DatasetSpec): Compiled {
   let found = compiledCache.get(spec);
   if (!found) {
-    const { tiers, projections, fieldCount, blockBuckets } = spec.layout;
+    const { tiers, projections, fieldCount, blockBuckets, distinctTier } = spec.layout;
     found = {
       tiers,
+      distinctTier,
       dimsOf: projections.map((mask) => projectionDimensions(mask, spec.dimensions.length)),
       F: fieldCount,
+      D: spec.dimensions.length,
       M: spec.metrics.length,
       K: spec.distinct.length,
       blockMs: tiers[0]! * blockBuckets,
@@ -208,10 +180,12 @@ export function batchIds(records: readonly SourceRecord[]): string[] {
  * of an id wins; a version equal to the stored one changes nothing.
  */
 export function diffBatch(
+  spec: DatasetSpec,
   records: readonly SourceRecord[],
   cutoffMs: number,
   stored: ReadonlyMap<string, string | null>,
 ): { changes: Change[]; upserts: number; deletes: number; unchanged: number } {
+  const { D, M, K } = compile(spec);
   const last = new Map<string, SourceRecord>();
   for (const r of records) last.set(r.id, r);
   const changes: Change[] = [];
@@ -226,7 +200,7 @@ export function diffBatch(
       unchanged++;
       continue;
     }
-    changes.push({ id, before: old === null ? null : decodeHeld(old), after, encoded });
+    changes.push({ id, before: old === null ? null : decodeHeld(old, D, M, K), after, encoded });
     if (after) upserts++;
     else deletes++;
   }
@@ -266,7 +240,7 @@ function cellDeltas(
   spec: DatasetSpec,
   changes: readonly Change[],
 ): { table: CellTable<Delta>; list: Delta[][] } {
-  const { tiers, dimsOf, M, K } = compile(spec);
+  const { tiers, dimsOf, M, K, distinctTier } = compile(spec);
   const table = new CellTable<Delta>(tiers.length, dimsOf.length);
   const list: Delta[][] = tiers.map(() => []);
   const contribute = (held: Held, sign: 1 | -1) => {
@@ -297,7 +271,7 @@ function cellDeltas(
             if (x > v[D_REM_MAX(m)]!) v[D_REM_MAX(m)] = x;
           }
         }
-        for (let k = 0; k < K; k++) {
+        for (let k = 0; k < (ti >= distinctTier ? K : 0); k++) {
           const x = held.distinct[k];
           if (x === null || x === undefined) continue;
           d.distinct ??= new Array<Map<string, number> | null>(K).fill(null);
@@ -394,12 +368,12 @@ export async function planBatch(
   reads: PlanReads,
   options: PlanOptions,
 ): Promise<Plan> {
-  const { tiers, F, M, K, blockMs } = compile(spec);
+  const { tiers, F, D, M, K, blockMs, distinctTier } = compile(spec);
   const base = tiers[0]!;
   const ids = batchIds(records);
   const storedForms = ids.length > 0 ? await reads.records(ids) : [];
   const stored = new Map(ids.map((id, i) => [id, storedForms[i] ?? null]));
-  const { changes, upserts, deletes, unchanged } = diffBatch(records, cutoffMs, stored);
+  const { changes, upserts, deletes, unchanged } = diffBatch(spec, records, cutoffMs, stored);
 
   let touchedFrom: number | null = null;
   let touchedTo: number | null = null;
@@ -432,7 +406,7 @@ export async function planBatch(
 
   // Distinct values: net changes, and for sketches, which cells must be rebuilt.
   const distinct: PlannedDistinct[] = [];
-  const rebuildBase: PlannedDistinct[] = [];
+  const rebuildRecords: PlannedDistinct[] = [];
   const rebuildCoarse: PlannedDistinct[] = [];
   ordered.forEach((d, i) => {
     if (!d.distinct) return;
@@ -445,7 +419,7 @@ export async function planBatch(
       if (options.exactDistinct || empty) continue;
       for (const n of net.values()) {
         if (n >= 0) continue;
-        (d.ref.tier === 0 ? rebuildBase : rebuildCoarse).push(entry);
+        (d.ref.tier === distinctTier ? rebuildRecords : rebuildCoarse).push(entry);
         break;
       }
     }
@@ -454,7 +428,9 @@ export async function planBatch(
   // Repairs read the records of base buckets and the finer cells under coarse ones.
   const needBuckets = new Set<number>();
   for (const cell of staleCells) if (cell.ref.tier === 0) needBuckets.add(cell.ref.bucket);
-  for (const entry of rebuildBase) needBuckets.add(entry.ref.bucket);
+  const underCell = (ref: CellRef) =>
+    Array.from({ length: tiers[ref.tier]! / base }, (_, j) => ref.bucket + j * base);
+  for (const entry of rebuildRecords) for (const b of underCell(entry.ref)) needBuckets.add(b);
   const coarse = [
     ...staleCells.filter((c) => c.ref.tier > 0).map((c) => c.ref),
     ...rebuildCoarse.map((e) => e.ref),
@@ -476,15 +452,7 @@ export async function planBatch(
     finerStored.groups(ref.tier, ref.projection, ref.group, true).set(ref.bucket, spans[i]!),
   );
 
-  // Base tier: the records of each bucket as they stand after the batch.
-  const byBucket = new Map<number, { minmax: PlannedCell[]; distinct: PlannedDistinct[] }>();
-  const slot = (bucket: number) => {
-    let s = byBucket.get(bucket);
-    if (!s) byBucket.set(bucket, (s = { minmax: [], distinct: [] }));
-    return s;
-  };
-  for (const cell of staleCells) if (cell.ref.tier === 0) slot(cell.ref.bucket).minmax.push(cell);
-  for (const entry of rebuildBase) slot(entry.ref.bucket).distinct.push(entry);
+  // The records of a base bucket as they stand after the batch, and their groups by projection.
   const changed = new Map(changes.map((c) => [c.id, c]));
   const arrivals = new Map<number, Held[]>();
   for (const c of changes) {
@@ -494,32 +462,47 @@ export async function planBatch(
     if (list) list.push(c.after);
     else arrivals.set(bucket, [c.after]);
   }
-  for (const [bucket, wanted] of byBucket) {
-    const held: Held[] = [];
-    for (const [id, form] of bucketRecords.get(bucket) ?? [])
-      if (!changed.has(id)) held.push(decodeHeld(form));
-    held.push(...(arrivals.get(bucket) ?? []));
-    const projections = [...new Set([...wanted.minmax, ...wanted.distinct].map((x) => x.ref.projection))];
-    const dimsOf = compile(spec).dimsOf;
-    const members = projections.map(() => new Map<string, Held[]>());
-    for (const h of held) {
-      projections.forEach((pi, j) => {
-        const group = dimsOf[pi]!.map((i) => h.dims[i]!).join('\x1f');
-        const list = members[j]!.get(group);
-        if (list) list.push(h);
-        else members[j]!.set(group, [h]);
-      });
+  const dimsOf = compile(spec).dimsOf;
+  const heldAfter = new Map<number, { held: Held[]; byProjection: Map<string, Held[]>[] }>();
+  /** The records of a base bucket after the batch that are in a group of a projection. */
+  const members = (bucket: number, projection: number, group: string): Held[] => {
+    let at = heldAfter.get(bucket);
+    if (!at) {
+      const held: Held[] = [];
+      for (const [id, form] of bucketRecords.get(bucket) ?? [])
+        if (!changed.has(id)) held.push(decodeHeld(form, D, M, K));
+      held.push(...(arrivals.get(bucket) ?? []));
+      heldAfter.set(bucket, (at = { held, byProjection: [] }));
     }
-    const of = (ref: CellRef) => members[projections.indexOf(ref.projection)]!.get(ref.group) ?? [];
-    for (const cell of wanted.minmax) foldExtremes(M, cell.value, recordCells(M, of(cell.ref)));
-    for (const entry of wanted.distinct) {
-      const values = new Set<string>();
-      for (const h of of(entry.ref)) {
+    let byGroup = at.byProjection[projection];
+    if (!byGroup) {
+      byGroup = at.byProjection[projection] = new Map();
+      for (const h of at.held) {
+        const g = dimsOf[projection]!.map((i) => h.dims[i]!).join('\x1f');
+        const list = byGroup.get(g);
+        if (list) list.push(h);
+        else byGroup.set(g, [h]);
+      }
+    }
+    return byGroup.get(group) ?? [];
+  };
+  for (const cell of staleCells) {
+    if (cell.ref.tier === 0)
+      foldExtremes(
+        M,
+        cell.value,
+        recordCells(M, members(cell.ref.bucket, cell.ref.projection, cell.ref.group)),
+      );
+  }
+  for (const entry of rebuildRecords) {
+    const values = new Set<string>();
+    for (const bucket of underCell(entry.ref)) {
+      for (const h of members(bucket, entry.ref.projection, entry.ref.group)) {
         const v = h.distinct[entry.field];
         if (v !== null && v !== undefined) values.add(v);
       }
-      entry.rebuild = { values: [...values] };
     }
+    entry.rebuild = { values: [...values] };
   }
 
   // Coarser tiers, finest first, from the finer tier as it stands after the batch: the

@@ -116,7 +116,7 @@ export interface SyncEvent {
 /** One step of Store.scanRecords. */
 export interface RecordScan {
   cursor: string;
-  records: { id: string }[];
+  records: { id: string; cursor: string }[];
 }
 
 export interface Store {
@@ -141,8 +141,9 @@ export interface Store {
    */
   finishPending(dataset: string): Promise<void>;
   /**
-   * Lists the ids of the records held, a bounded step at a time, like Redis SCAN: cursor '0'
-   * starts, and a returned cursor '0' means the listing is complete. Every record held
+   * Lists the records held (each id with the upstream cursor of its held version), a bounded
+   * step at a time, like Redis SCAN: cursor '0' starts, and a returned cursor '0' means the
+   * listing is complete. Every record held
    * throughout the listing is returned at least once; one added or removed meanwhile may or
    * may not be; an id may come twice.
    */

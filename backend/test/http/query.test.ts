@@ -13,7 +13,8 @@ const MIN = 60_000;
 describe('POST /api/query', () => {
   let app: FastifyInstance;
   const source = new ArraySource();
-  const spec = datasetSpec();
+  // Distinct counts per minute too, so that one query answers every aggregation per minute.
+  const spec = datasetSpec({ distinctFrom: '1m' });
 
   beforeAll(async () => {
     source.rows = [

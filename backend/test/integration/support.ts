@@ -97,6 +97,7 @@ export function eventsSpec(
     lag?: string;
     resolution?: string;
     retention?: string;
+    distinctFrom?: string;
   } = {},
 ): DatasetSpec {
   const raw: RawDataset = {
@@ -124,6 +125,7 @@ export function eventsSpec(
     },
     staleAfter: '1h',
     retention: overrides.retention ?? '3650d',
+    ...(overrides.distinctFrom ? { distinctFrom: overrides.distinctFrom } : {}),
   };
   return resolveDataset(raw);
 }

@@ -90,15 +90,16 @@ export function referenceDistinct(
 
 /**
  * Distinct counts of every cell that holds records, per distinct field, recomputed from the
- * records. Keyed `${cell}|${field}`, the cell named as in referenceCells.
+ * records, at the tiers that keep them (the layout's distinctTier and coarser). Keyed `${cell}|${field}`, the cell named as in referenceCells.
  */
 export function referenceDistinctCells(
   spec: DatasetSpec,
   records: Iterable<SourceRecord>,
 ): Map<string, number> {
   const sets = new Map<string, Set<string>>();
+  const { tiers, distinctTier } = spec.layout;
   for (const r of records) {
-    for (const tier of spec.layout.tiers) {
+    for (const tier of tiers.slice(distinctTier)) {
       const bucket = Math.floor(r.time / tier) * tier;
       for (const mask of spec.layout.projections) {
         const cell = cellKey(tier, mask, groupValues(spec, r, mask), bucket);

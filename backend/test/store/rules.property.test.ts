@@ -265,13 +265,15 @@ async function expectExactHyperLogLogs(store: RedisStore): Promise<void> {
   }
 }
 
-function specFor(name: string): DatasetSpec {
+/** `distinctFrom`: 1m keeps distinct counts at every tier, 1h (the default) from the hour on. */
+function specFor(name: string, distinctFrom: '1m' | '1h'): DatasetSpec {
   return datasetSpec({
     name,
     dimensions: ['d0', 'd1', 'd2', 'd3'],
     metrics: ['m0', 'm1'],
     distinct: ['u', 'v'],
     resolution: '1m',
+    distinctFrom,
   });
 }
 
@@ -300,62 +302,72 @@ describe.each(subjects)('%s store: the rules', (_name, runs, make) => {
   });
   afterAll(async () => subject?.cleanup());
 
-  async function fresh(): Promise<{ spec: DatasetSpec; generation: string }> {
-    const spec = specFor(subject.nextDataset());
+  async function fresh(distinctFrom: '1m' | '1h' = '1m'): Promise<{ spec: DatasetSpec; generation: string }> {
+    const spec = specFor(subject.nextDataset(), distinctFrom);
     await subject.store.register(spec);
     return { spec, generation: (await subject.store.resetDataset(spec.name)).generation };
   }
 
   it('keeps every cell and distinct count equal to a recomputation, through random batch sequences', async () => {
     await fc.assert(
-      fc.asyncProperty(batches, fc.array(fc.option(fc.nat(40))), async (sequence, crashes) => {
-        const { spec, generation } = await fresh();
-        const upstream = new Upstream();
-        let version = 0;
-        let visible = JSON.stringify([...referenceCells(spec, [])]);
-        for (const [b, ops] of sequence.entries()) {
-          const records = ops.map((o) => upstream.deliver(o));
-          const batch = {
-            generation,
-            records,
-            position: { cursor: records.at(-1)!.cursor, id: records.at(-1)!.id },
-            cutoffMs: CUTOFF,
-          };
-          subject.crash?.arm(crashes[b] ?? null);
-          let result = await subject.store.applyBatch(spec.name, batch).catch((err: unknown) => {
-            if (!(err instanceof Crash)) throw err;
-            return null;
-          });
-          subject.crash?.arm(null);
-          const recovered = result === null;
-          if (result === null) {
-            // What the next process does: finish what is pending, read the state, and apply
-            // the batch again unless it was committed (the upstream hands it out again).
-            const recover = subject.crash!.recover;
-            await recover.register(spec);
-            await recover.finishPending(spec.name);
-            const state = (await recover.readState(spec.name))!;
-            result = await recover.applyBatch(spec.name, batch);
-            if (state.position?.cursor === batch.position.cursor) {
-              expect(result).toMatchObject({ applied: true, upserts: 0, deletes: 0, version: state.version });
+      fc.asyncProperty(
+        batches,
+        fc.array(fc.option(fc.nat(40))),
+        fc.constantFrom('1m' as const, '1h' as const),
+        async (sequence, crashes, distinctFrom) => {
+          const { spec, generation } = await fresh(distinctFrom);
+          const upstream = new Upstream();
+          let version = 0;
+          let visible = JSON.stringify([...referenceCells(spec, [])]);
+          for (const [b, ops] of sequence.entries()) {
+            const records = ops.map((o) => upstream.deliver(o));
+            const batch = {
+              generation,
+              records,
+              position: { cursor: records.at(-1)!.cursor, id: records.at(-1)!.id },
+              cutoffMs: CUTOFF,
+            };
+            subject.crash?.arm(crashes[b] ?? null);
+            let result = await subject.store.applyBatch(spec.name, batch).catch((err: unknown) => {
+              if (!(err instanceof Crash)) throw err;
+              return null;
+            });
+            subject.crash?.arm(null);
+            const recovered = result === null;
+            if (result === null) {
+              // What the next process does: finish what is pending, read the state, and apply
+              // the batch again unless it was committed (the upstream hands it out again).
+              const recover = subject.crash!.recover;
+              await recover.register(spec);
+              await recover.finishPending(spec.name);
+              const state = (await recover.readState(spec.name))!;
+              result = await recover.applyBatch(spec.name, batch);
+              if (state.position?.cursor === batch.position.cursor) {
+                expect(result).toMatchObject({
+                  applied: true,
+                  upserts: 0,
+                  deletes: 0,
+                  version: state.version,
+                });
+              }
             }
+            expect(result.applied).toBe(true);
+            if (!result.applied) return;
+            const live = upstream.live();
+            await expectStoreEqualsRecomputation(subject.store, spec, live);
+            // A batch that changes what a query can see must bump the version (cached answers
+            // depend on it); one that changes nothing must not.
+            const now = JSON.stringify([
+              ...[...referenceCells(spec, live)].sort(),
+              ...[...referenceDistinctCells(spec, live)].sort(),
+            ]);
+            if (now !== visible) expect(result.version).toBeGreaterThan(version);
+            if (result.upserts + result.deletes === 0 && !recovered) expect(result.version).toBe(version);
+            visible = now;
+            version = result.version;
           }
-          expect(result.applied).toBe(true);
-          if (!result.applied) return;
-          const live = upstream.live();
-          await expectStoreEqualsRecomputation(subject.store, spec, live);
-          // A batch that changes what a query can see must bump the version (cached answers
-          // depend on it); one that changes nothing must not.
-          const now = JSON.stringify([
-            ...[...referenceCells(spec, live)].sort(),
-            ...[...referenceDistinctCells(spec, live)].sort(),
-          ]);
-          if (now !== visible) expect(result.version).toBeGreaterThan(version);
-          if (result.upserts + result.deletes === 0 && !recovered) expect(result.version).toBe(version);
-          visible = now;
-          version = result.version;
-        }
-      }),
+        },
+      ),
       { numRuns: runs },
     );
   });

@@ -3,7 +3,7 @@ ops.lua, included by the scripts that write (`--#include ops.lua`): a piece is a
 array of commands, each an array of strings [command, key, arguments...]. The service builds
 them (backend/src/store/redis-pieces.ts) with the key names of redis-keys.ts, and bounds what
 one piece holds so that no script runs for long. Every command in a piece writes an absolute
-value or is idempotent (HSET, SETRANGE, SADD, PFADD, DEL...), so the rules are never here.
+value or is idempotent (HSET, HDEL, SADD, PFADD, DEL...), so the rules are never here.
 ]==]
 local function runOps(payload)
   local ops = cmsgpack.unpack(payload)
