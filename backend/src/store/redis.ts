@@ -22,7 +22,10 @@ import { planBatch, type CellRef, type Plan, type PlanReads } from './rules';
 import type {
   ApplyBatch,
   ApplyResult,
+  DatasetControl,
   DistinctRead,
+  LeaseGrant,
+  LeaseInfo,
   ResyncMark,
   RollupGroup,
   RollupRead,
@@ -31,7 +34,7 @@ import type {
   SyncRegion,
   SyncState,
 } from './types';
-import { STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
+import { LeaseLostError, STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
 /**
@@ -64,6 +67,8 @@ const JOURNAL_PIECES_BYTES = 1;
 interface Registered {
   spec: DatasetSpec;
   keys: DatasetKeys;
+  /** The fencing token of the lease this store was granted ('' while it holds none: every fenced write is refused). */
+  token: string;
 }
 
 /** The state fields a write is planned against. */
@@ -99,10 +104,18 @@ export interface RedisStoreOptions {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    livesyncRun(state: string, generation: string, seq: string, piece: Buffer): Result<string, Context>;
+    livesyncRun(
+      state: string,
+      lease: string,
+      generation: string,
+      seq: string,
+      piece: Buffer,
+      token: string,
+    ): Result<string, Context>;
     livesyncJournal(
       state: string,
       journal: string,
+      lease: string,
       mode: 'open' | 'add',
       generation: string,
       seq: string,
@@ -111,11 +124,32 @@ declare module 'ioredis' {
       from: number,
       to: number,
       first: number,
-      ...stored: Buffer[]
+      ...storedThenToken: (Buffer | string)[]
     ): Result<string, Context>;
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
-    livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
-    livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
+    livesyncAbandon(
+      state: string,
+      journal: string,
+      lease: string,
+      id: string,
+      token: string,
+    ): Result<string, Context>;
+    livesyncResync(
+      state: string,
+      lease: string,
+      generation: string,
+      format: string,
+      mark: string,
+      token: string,
+    ): Result<number | 'fenced', Context>;
+    livesyncFenced(lease: string, piece: Buffer, token: string): Result<string, Context>;
+    livesyncLease(
+      lease: string,
+      counter: string,
+      mode: 'acquire' | 'renew' | 'release',
+      holderOrToken: string,
+      ttlMs: number,
+    ): Result<number | [number, string, number, number], Context>;
     livesyncRangesBuffer(...ranges: (string | number)[]): Result<Buffer[], Context>;
     livesyncBuckets(
       records: string,
@@ -165,13 +199,16 @@ export class RedisStore implements Store {
   ) {
     this.limits = { ...PIECE_LIMITS, ...options.pieceLimits };
     this.onStep = options.onStep;
-    redis.defineCommand('livesyncRun', { numberOfKeys: 1, lua: script('run.lua') });
-    redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
+    // Fenced scripts (fence.lua) take the lease hash as their last key and the token as their last argument.
+    redis.defineCommand('livesyncRun', { numberOfKeys: 2, lua: script('run.lua') });
+    redis.defineCommand('livesyncJournal', { numberOfKeys: 3, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
-    redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
+    redis.defineCommand('livesyncAbandon', { numberOfKeys: 3, lua: script('abandon.lua') });
+    redis.defineCommand('livesyncFenced', { numberOfKeys: 1, lua: script('fenced.lua') });
+    redis.defineCommand('livesyncLease', { numberOfKeys: 2, lua: script('lease.lua') });
     redis.defineCommand('livesyncRanges', { numberOfKeys: 0, lua: script('ranges.lua') });
     redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
-    redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
+    redis.defineCommand('livesyncResync', { numberOfKeys: 2, lua: script('resync.lua') });
   }
 
   /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
@@ -195,7 +232,8 @@ export class RedisStore implements Store {
   }
 
   async register(spec: DatasetSpec): Promise<void> {
-    this.datasets.set(spec.name, { spec, keys: new DatasetKeys(this.root, spec.name) });
+    const known = this.datasets.get(spec.name);
+    this.datasets.set(spec.name, { spec, keys: new DatasetKeys(this.root, spec.name), token: known?.token ?? '' });
   }
 
   async readState(dataset: string): Promise<SyncState | null> {
@@ -226,13 +264,18 @@ export class RedisStore implements Store {
   }
 
   async writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean> {
-    const { keys } = this.dataset(dataset);
+    const ds = this.dataset(dataset);
+    const { keys } = ds;
     const mark = resync ? JSON.stringify(resync) : '';
-    return (await this.call(() => this.redis.livesyncResync(keys.state, generation, FORMAT, mark))) === 1;
+    const reply = await this.call(() =>
+      this.redis.livesyncResync(keys.state, keys.lease, generation, FORMAT, mark, ds.token),
+    );
+    return this.unfenced(ds, reply) === 1;
   }
 
   async resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState> {
-    const { keys } = this.dataset(dataset);
+    const ds = this.dataset(dataset);
+    const { keys } = ds;
     const kept = new Set(keys.keptOnReset);
     await this.call(async () => {
       let cursor = '0';
@@ -240,7 +283,8 @@ export class RedisStore implements Store {
         const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keys.prefix}*`, 'COUNT', 1000);
         cursor = next;
         const doomed = found.filter((k) => !kept.has(k));
-        if (doomed.length > 0) await this.redis.unlink(...doomed);
+        for (let i = 0; i < doomed.length; i += MAX_ARGS)
+          await this.fenced(ds, [['UNLINK', ...doomed.slice(i, i + MAX_ARGS)]]);
       } while (cursor !== '0');
     });
     const generation = randomUUID();
@@ -252,7 +296,7 @@ export class RedisStore implements Store {
       seq: 0,
       ...(resync ? { resync: JSON.stringify(resync) } : {}),
     };
-    await this.call(() => this.redis.hset(keys.state, fields));
+    await this.fenced(ds, [['HSET', keys.state, ...Object.entries(fields).flat().map(String)]]);
     return { generation, position: null, version: 0, records: 0, resync: resync ?? null };
   }
 
@@ -405,7 +449,10 @@ export class RedisStore implements Store {
     const dataPieces = packUnits(data, this.limits);
     if (dataPieces.length <= 1) {
       const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
-      const reply = await this.call(() => this.redis.livesyncRun(keys.state, head.gen!, head.seq, piece));
+      const reply = this.unfenced(
+        ds,
+        await this.call(() => this.redis.livesyncRun(keys.state, keys.lease, head.gen!, head.seq, piece, ds.token)),
+      );
       return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
     }
     // The last piece commits and closes the journal, all at once.
@@ -426,6 +473,7 @@ export class RedisStore implements Store {
         this.redis.livesyncJournal(
           keys.state,
           keys.journal,
+          keys.lease,
           first === 0 ? 'open' : 'add',
           head.gen!,
           head.seq,
@@ -435,8 +483,10 @@ export class RedisStore implements Store {
           to,
           first,
           ...pieces.slice(first, last + 1),
+          ds.token,
         ),
       );
+      this.unfenced(ds, reply);
       if (reply === 'lost') return 'lost';
       if (reply !== 'ok' && reply !== 'ready') return 'conflict';
       await this.onStep?.({ kind: 'stored', index: last, pieces: pieces.length });
@@ -463,7 +513,13 @@ export class RedisStore implements Store {
   private async settle(ds: Registered, head: Head): Promise<void> {
     if (!head.journal) return;
     if (head.ready) await this.finish(ds, head.journal, head.next, head.pieces);
-    else await this.call(() => this.redis.livesyncAbandon(ds.keys.state, ds.keys.journal, head.journal!));
+    else
+      this.unfenced(
+        ds,
+        await this.call(() =>
+          this.redis.livesyncAbandon(ds.keys.state, ds.keys.journal, ds.keys.lease, head.journal!, ds.token),
+        ),
+      );
   }
 
   private async head({ keys }: Registered): Promise<Head> {
@@ -692,8 +748,11 @@ export class RedisStore implements Store {
       // Each piece is guarded by the write sequence it expects, so none runs twice.
       let seq = head.seq;
       for (const piece of packUnits(units, this.limits)) {
-        const reply = await this.call(() =>
-          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece(piece)),
+        const reply = this.unfenced(
+          ds,
+          await this.call(() =>
+            this.redis.livesyncRun(keys.state, keys.lease, head.gen!, seq, encodePiece(piece), ds.token),
+          ),
         );
         if (reply !== 'ok') return removed;
         seq = String(Number(seq) + 1);
@@ -796,14 +855,8 @@ export class RedisStore implements Store {
   }
 
   async appendEvent(dataset: string, event: SyncEvent): Promise<void> {
-    const key = this.dataset(dataset).keys.events;
-    await this.call(() =>
-      this.redis
-        .multi()
-        .lpush(key, JSON.stringify(event))
-        .ltrim(key, 0, EVENTS_KEPT - 1)
-        .exec(),
-    );
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, pushCapped(ds.keys.events, event));
   }
 
   async readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]> {
@@ -818,14 +871,8 @@ export class RedisStore implements Store {
   }
 
   async appendRegion(dataset: string, region: SyncRegion): Promise<void> {
-    const key = this.dataset(dataset).keys.regions;
-    await this.call(() =>
-      this.redis
-        .multi()
-        .lpush(key, JSON.stringify(region))
-        .ltrim(key, 0, EVENTS_KEPT - 1)
-        .exec(),
-    );
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, pushCapped(ds.keys.regions, region));
   }
 
   async readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]> {
@@ -840,12 +887,81 @@ export class RedisStore implements Store {
   }
 
   async writeStatus(dataset: string, status: Record<string, unknown>): Promise<void> {
-    await this.call(() => this.redis.set(this.dataset(dataset).keys.status, JSON.stringify(status)));
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, [['SET', ds.keys.status, JSON.stringify(status)]]);
   }
 
   async readStatus(dataset: string): Promise<Record<string, unknown> | null> {
     const text = await this.call(() => this.redis.get(this.dataset(dataset).keys.status));
     return text ? (JSON.parse(text) as Record<string, unknown>) : null;
+  }
+
+  async acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseGrant | LeaseInfo | null> {
+    const ds = this.dataset(dataset);
+    const reply = await this.call(() =>
+      this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'acquire', holder, ttlMs),
+    );
+    const [granted, owner, token, ttl] = reply as [number, string, number, number];
+    if (granted === 1) {
+      ds.token = String(token);
+      return { holder: owner, token };
+    }
+    ds.token = '';
+    return { holder: owner, token, ttlMs: Math.max(0, ttl) };
+  }
+
+  async renewLease(dataset: string, ttlMs: number): Promise<boolean> {
+    const ds = this.dataset(dataset);
+    if (ds.token === '') return false;
+    const held = ds.token;
+    const reply = await this.call(() =>
+      this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'renew', held, ttlMs),
+    );
+    if (reply === 1) return true;
+    if (ds.token === held) ds.token = '';
+    return false;
+  }
+
+  async releaseLease(dataset: string): Promise<void> {
+    const ds = this.dataset(dataset);
+    const held = ds.token;
+    ds.token = '';
+    if (held !== '')
+      await this.call(() => this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'release', held, 0));
+  }
+
+  async readLease(dataset: string): Promise<LeaseInfo | null> {
+    const { keys } = this.dataset(dataset);
+    const [[holder, token], ttl] = await this.call(() =>
+      Promise.all([this.redis.hmget(keys.lease, 'holder', 'token'), this.redis.pttl(keys.lease)]),
+    );
+    if (!holder || !token) return null;
+    return { holder, token: Number(token), ttlMs: Math.max(0, ttl) };
+  }
+
+  async readControl(dataset: string): Promise<DatasetControl> {
+    const { keys } = this.dataset(dataset);
+    const [paused, resync, resumed] = await this.call(() =>
+      this.redis.hmget(keys.control, 'paused', 'resync', 'resumed'),
+    );
+    const parse = (text: string | null | undefined) => (text ? (JSON.parse(text) as { at: number; by: string }) : null);
+    return { paused: parse(paused), resync: parse(resync), resumed: parse(resumed) };
+  }
+
+  async writeControl<K extends keyof DatasetControl>(
+    dataset: string,
+    name: K,
+    value: DatasetControl[K],
+  ): Promise<void> {
+    const { keys } = this.dataset(dataset);
+    await this.call(() =>
+      value === null ? this.redis.hdel(keys.control, name) : this.redis.hset(keys.control, name, JSON.stringify(value)),
+    );
+  }
+
+  async clearResyncRequest(dataset: string): Promise<void> {
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, [['HDEL', ds.keys.control, 'resync']]);
   }
 
   async ping(): Promise<void> {
@@ -859,6 +975,19 @@ export class RedisStore implements Store {
     } catch {
       this.redis.disconnect();
     }
+  }
+
+  /** Runs commands under the lease guard alone (fenced.lua). */
+  private async fenced(ds: Registered, ops: Op[]): Promise<void> {
+    const piece = encodePiece(ops);
+    this.unfenced(ds, await this.call(() => this.redis.livesyncFenced(ds.keys.lease, piece, ds.token)));
+  }
+
+  /** A fenced script's reply, or LeaseLostError when the lease guard refused it (and the token is forgotten). */
+  private unfenced<T>(ds: Registered, reply: T): T {
+    if (reply !== 'fenced') return reply;
+    ds.token = '';
+    throw new LeaseLostError(ds.spec.name);
   }
 
   /** Runs a Redis call, turning connection trouble into a StoreUnavailableError. */
@@ -940,6 +1069,14 @@ function closeOps(keys: DatasetKeys): Op[] {
   return [
     ['HDEL', keys.state, 'journal', 'jready', 'jnext', 'jpieces', 'jfrom', 'jto'],
     ['DEL', keys.journal],
+  ];
+}
+
+/** Pushes a record (JSON) onto a capped list, newest first. */
+function pushCapped(key: string, record: SyncEvent | SyncRegion): Op[] {
+  return [
+    ['LPUSH', key, JSON.stringify(record)],
+    ['LTRIM', key, '0', String(EVENTS_KEPT - 1)],
   ];
 }
 

@@ -9,6 +9,7 @@ ARGV[1]  journal id
 
 Returns 'ok', or 'gone' (not this journal any more, or it is ready: finish it instead).
 ]==]
+--#include fence.lua
 
 local st = redis.call('HMGET', KEYS[1], 'journal', 'jready', 'seq')
 if st[1] ~= ARGV[1] or st[2] then return 'gone' end

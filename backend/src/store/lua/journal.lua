@@ -20,6 +20,7 @@ Returns 'ok' (or 'ready' once the last piece is stored), or without writing anyt
 'lost', 'busy', 'moved' (as run.lua, on 'open'), 'gone' (on 'add': the journal is not this
 one any more, or is already ready).
 ]==]
+--#include fence.lua
 
 local state, journal = KEYS[1], KEYS[2]
 local st = redis.call('HMGET', state, 'gen', 'seq', 'journal', 'jready')

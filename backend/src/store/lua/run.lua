@@ -13,6 +13,7 @@ ARGV[3]  the piece (see ops.lua)
 Returns 'ok', or without writing anything: 'lost' (no state, or another generation), 'busy'
 (a journal is open), 'moved' (seq is not the expected one).
 ]==]
+--#include fence.lua
 --#include ops.lua
 
 local st = redis.call('HMGET', KEYS[1], 'gen', 'seq', 'journal')
