@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { resolveDataset, type DatasetSpec } from '../src/config/dataset';
 import type { RawDataset } from '../src/config/schema';
 import { RedisStore, type RedisStoreOptions } from '../src/store/redis';
+import type { Store } from '../src/store/types';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -25,6 +26,16 @@ export function datasetSpec(overrides: Partial<RawDataset> = {}): DatasetSpec {
     retention: '3650d',
     ...overrides,
   });
+}
+
+/**
+ * Registers the dataset and takes its sync lease for an hour, as the sync engine does before it
+ * writes: every write of the sync path is fenced by the lease's token. Stores given the same
+ * holder share the grant (two "processes" of one replica).
+ */
+export async function registerLeased(store: Store, spec: DatasetSpec, holder = 'test'): Promise<void> {
+  await store.register(spec);
+  await store.acquireLease(spec.name, holder, 3_600_000);
 }
 
 /** A Redis store under a fresh prefix; `cleanup` deletes exactly the keys under it. */

@@ -27,6 +27,8 @@ export function datasetRow(status: DatasetStatus, f: Freshness): Record<string, 
     last_error: status.lastError?.message ?? null,
     error_class: status.lastError?.class ?? null,
     next_attempt: status.nextAttemptAt,
+    lease_holder: status.lease?.holder ?? null,
+    lease_token: status.lease?.token ?? null,
   };
 }
 
@@ -67,6 +69,8 @@ const STATUS_FIELDS: FieldSchema[] = [
   { name: 'last_error', type: 'string' },
   { name: 'error_class', type: 'string' },
   { name: 'next_attempt', type: 'time' },
+  { name: 'lease_holder', type: 'string' },
+  { name: 'lease_token', type: 'number' },
 ];
 
 function frame(refId: string, name: string, fields: FieldSchema[], rows: Record<string, Cell>[]): DataFrame {

@@ -325,10 +325,10 @@ export class MemoryStore implements Store {
    * One process holds everything here, so there is nobody to fence out: the lease is granted to
    * whoever asks (one engine per dataset), never expires, and writes are not checked against it.
    */
-  async acquireLease(dataset: string, holder: string): Promise<LeaseGrant> {
+  async acquireLease(dataset: string, holder: string): Promise<LeaseInfo & { granted: boolean }> {
     const data = this.data(dataset);
     if (data.lease?.holder !== holder) data.lease = { holder, token: (data.lease?.token ?? 0) + 1 };
-    return { ...data.lease };
+    return { ...data.lease, ttlMs: Infinity, granted: true };
   }
 
   async renewLease(dataset: string): Promise<boolean> {

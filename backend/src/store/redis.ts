@@ -24,7 +24,6 @@ import type {
   ApplyResult,
   DatasetControl,
   DistinctRead,
-  LeaseGrant,
   LeaseInfo,
   ResyncMark,
   RollupGroup,
@@ -896,18 +895,14 @@ export class RedisStore implements Store {
     return text ? (JSON.parse(text) as Record<string, unknown>) : null;
   }
 
-  async acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseGrant | LeaseInfo | null> {
+  async acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseInfo & { granted: boolean }> {
     const ds = this.dataset(dataset);
     const reply = await this.call(() =>
       this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'acquire', holder, ttlMs),
     );
     const [granted, owner, token, ttl] = reply as [number, string, number, number];
-    if (granted === 1) {
-      ds.token = String(token);
-      return { holder: owner, token };
-    }
-    ds.token = '';
-    return { holder: owner, token, ttlMs: Math.max(0, ttl) };
+    ds.token = granted === 1 ? String(token) : '';
+    return { granted: granted === 1, holder: owner, token, ttlMs: Math.max(0, ttl) };
   }
 
   async renewLease(dataset: string, ttlMs: number): Promise<boolean> {

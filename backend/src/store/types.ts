@@ -132,7 +132,7 @@ export interface LeaseGrant {
 
 /** Who holds a dataset's lease, as the store sees it now. */
 export interface LeaseInfo extends LeaseGrant {
-  /** Milliseconds until it expires unless renewed. */
+  /** Milliseconds until it expires unless renewed (Infinity in memory: one process, nobody to hand it to). */
   ttlMs: number;
 }
 
@@ -193,12 +193,12 @@ export interface Store {
   /**
    * Grants the dataset's sync lease to `holder` for `ttlMs` when nobody holds it (a new,
    * higher fencing token) or `holder` already does (its token, extended); otherwise returns
-   * who holds it. From a grant on, this store fences every write of the dataset's sync path
+   * who holds it (`granted` false) and for how much longer. From a grant on, this store fences every write of the dataset's sync path
    * (applyBatch, resetDataset, writeResync, trim, appendEvent, appendRegion, writeStatus,
    * clearResyncRequest) with the token: once the lease has expired or passed to another
    * holder, they throw LeaseLostError and write nothing.
    */
-  acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseGrant | LeaseInfo | null>;
+  acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseInfo & { granted: boolean }>;
   /** Extends the lease this store was granted; false (and the token forgotten) when it is no longer held. */
   renewLease(dataset: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease up now (shutdown), so another replica takes over without waiting for it to expire. */

@@ -119,6 +119,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   /** The dataset's sync lease: only its holder runs syncs; the others mirror the holder's status. */
   readonly lease: LeaseKeeper;
   private lastMirrorAt = 0;
+  private leaseStarted: Promise<void> = Promise.resolve();
+  /** Set when the lease was granted: the next run first takes up the status the last holder saved. */
+  private takeUp = false;
   private lastControlAt = 0;
 
   constructor(
@@ -143,7 +146,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     this.current = initialStatus(spec.name);
     this.lease = new LeaseKeeper(store, spec.name, log, options.lease);
     this.current.lease = this.lease.status();
-    this.lease.on('acquired', () => void this.tookLease());
+    this.lease.on('acquired', (grant) => this.tookLease(grant.previous));
     this.lease.on('lost', () => {
       // Stop writing now: the fetch under way is aborted, and the store refuses any write after it.
       this.abort.abort();
@@ -158,7 +161,14 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   }
 
   status(): DatasetStatus {
-    return structuredClone(this.current);
+    return structuredClone({ ...this.current, lease: this.lease.status() });
+  }
+
+  /** Reads operators' controls now (one was just set on this replica), and obeys them at once when this replica holds the lease. */
+  async controlsChanged(): Promise<void> {
+    this.lastControlAt = 0;
+    if (!this.lease.held) return this.mirror(true);
+    if (!this.running) this.wake?.();
   }
 
   /**
@@ -191,7 +201,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     if (!this.stopped) return;
     this.stopped = false;
     this.abort = new AbortController();
-    this.lease.start();
+    // The first run waits for the first answer about the lease: a sole replica syncs at once.
+    this.leaseStarted = this.lease.start();
     this.loopDone = this.loop();
   }
 
@@ -244,7 +255,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     try {
       const { name } = this.spec;
       const [state, saved] = await Promise.all([this.store.readState(name), this.store.readStatus(name)]);
-      const mirrored = restoredStatus(this.current, state, saved, now);
+      // No saved status (the store lost it too): keep what this replica knew.
+      const mirrored = restoredStatus(this.current, state, saved ?? { ...this.current }, now);
       this.generation = mirrored.generation;
       this.update({ ...mirrored, lease: this.lease.status() });
     } catch (err) {
@@ -259,10 +271,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     return this.spec.sync.intervalMs;
   }
 
-  /** This replica was granted the lease: take up what the holder before it left, then sync. */
-  private async tookLease(): Promise<void> {
-    await this.mirror(true);
-    this.lastControlAt = 0;
+  /** This replica was granted the lease: after another holder, its next run first takes up what that one left. */
+  private tookLease(previous: string | null): void {
+    if (previous !== null && previous !== this.lease.status().self) this.takeUp = true;
     this.wake?.();
   }
 
@@ -326,13 +337,17 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const waiting = this.waiters.splice(0);
+      await this.leaseStarted;
       if (this.abort.signal.aborted) this.abort = new AbortController();
-      this.running = this.lease.held ? this.attempt() : this.follow();
+      const following = !this.lease.held;
+      this.running = following ? this.follow() : this.attempt();
       const delay = await this.running;
       this.running = null;
       for (const resolve of waiting) resolve();
       if (this.stopped) break;
       if (this.waiters.length > 0) continue;
+      // Granted the lease while following: sync now (the grant's wake found no wait to end).
+      if (following && this.lease.held) continue;
       this.update({ nextAttemptAt: this.now() + delay });
       this.emit('scheduled', { delayMs: delay, state: this.current.state });
       await new Promise<void>((resolve) => {
@@ -351,6 +366,10 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     const totals = { upserts: 0, deletes: 0 };
     let startedAt = this.now();
     try {
+      if (this.takeUp) {
+        this.takeUp = false;
+        await this.mirror(true);
+      }
       if (await this.obeyControls()) return this.spec.sync.intervalMs;
       startedAt = this.now();
       this.update({ lastAttemptAt: startedAt, nextAttemptAt: null });

@@ -70,6 +70,8 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
   private cancel: (() => void) | null = null;
   private stopped = true;
   private ticking: Promise<void> = Promise.resolve();
+  /** How long a grant or renewal lasts: the TTL, or for ever where the store has no other process to hand it to. */
+  private grantedTtlMs = 0;
 
   constructor(
     private readonly store: Store,
@@ -108,11 +110,13 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
     return { ...this.current, held: this.held };
   }
 
-  /** Asks for the lease now, then keeps at it. */
-  start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+  /** Asks for the lease now, then keeps at it; resolves once the first answer is in. */
+  start(): Promise<void> {
+    if (this.stopped) {
+      this.stopped = false;
+      this.ticking = this.tick();
+    }
+    return this.ticking;
   }
 
   /** Stops renewing and gives the lease up, so another replica takes over at once. */
@@ -130,6 +134,11 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
   /** A write was refused for the token: the store knows better than this replica's clock. */
   refused(): void {
     this.lose('a write was refused for its fencing token');
+    // Ask again at once: when the lease merely ran out (or the store lost it), this replica may take it up.
+    if (!this.stopped) {
+      this.cancel?.();
+      this.schedule(0);
+    }
   }
 
   private schedule(ms: number): void {
@@ -151,7 +160,7 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
             ...this.current,
             renewedAt: sentAt,
             renewals: this.current.renewals + 1,
-            expiresAt: sentAt + this.ttlMs,
+            expiresAt: sentAt + this.grantedTtlMs,
           };
           this.emit('renewed');
         } else {
@@ -174,7 +183,8 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
   private async acquire(sentAt: number): Promise<number> {
     const previous = this.current.holder;
     const reply = await this.store.acquireLease(this.dataset, this.current.self, this.ttlMs);
-    if (reply && reply.holder === this.current.self) {
+    if (reply.granted) {
+      this.grantedTtlMs = reply.ttlMs;
       this.current = {
         ...this.current,
         held: true,
@@ -183,15 +193,14 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
         acquiredAt: sentAt,
         renewedAt: sentAt,
         renewals: 0,
-        expiresAt: sentAt + this.ttlMs,
+        expiresAt: sentAt + reply.ttlMs,
       };
       this.log.info({ token: reply.token, previous }, 'took the sync lease: this replica syncs the dataset');
       this.emit('acquired', { holder: reply.holder, token: reply.token, previous });
       return Math.floor(this.ttlMs / RENEWALS_PER_TTL);
     }
-    this.current = { ...this.current, holder: reply?.holder ?? null, token: reply?.token ?? null };
-    const left = reply && 'ttlMs' in reply ? reply.ttlMs : this.ttlMs;
-    return Math.min(this.ttlMs, Math.max(0, left) + TAKEOVER_MARGIN_MS);
+    this.current = { ...this.current, holder: reply.holder, token: reply.token };
+    return Math.min(this.ttlMs, reply.ttlMs + TAKEOVER_MARGIN_MS);
   }
 
   private lose(reason: string): void {

@@ -44,6 +44,7 @@ datasets:
       },
       redis: { url: 'rediss://cache:6380/1', prefix: 'ls:prod' },
       grafanaLive: null,
+      lease: { ttlMs: 15_000 },
       source: file,
       datasets: [
         {

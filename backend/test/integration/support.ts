@@ -132,8 +132,11 @@ export function eventsSpec(
 export function pgEngine(spec: DatasetSpec, store: Store, options: EngineOptions = {}) {
   if (spec.source.kind !== 'postgres') throw new Error('a postgres dataset is needed');
   const source = new PostgresSource(spec, spec.source);
+  // One replica name for every engine of the tests: a process that resumes after another was
+  // killed is the same replica to the lease, and takes it up at once.
   const engine = new SyncEngine(spec, source, store, silent, {
     backoff: { initialMs: 20, maxMs: 100 },
+    lease: { holder: 'integration-test' },
     ...options,
   });
   let started = false;

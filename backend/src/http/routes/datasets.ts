@@ -44,11 +44,22 @@ export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
       recordsApplied: status.recordsApplied,
       lastBatchDurationMs: status.lastBatchDurationMs,
       backfill: status.backfill,
+      paused: status.paused,
+      lease: status.lease && {
+        holder: status.lease.holder,
+        token: status.lease.token,
+        heldHere: status.lease.held,
+        replica: status.lease.self,
+        ttlMs: status.lease.ttlMs,
+        renewals: status.lease.renewals,
+        renewedAt: status.lease.renewedAt,
+        expiresAt: status.lease.expiresAt,
+      },
     },
   };
 }
 
-function specOf(app: FastifyInstance, name: string): DatasetSpec {
+export function specOf(app: FastifyInstance, name: string): DatasetSpec {
   const engine = app.sync.get(name);
   if (!engine)
     throw new QueryError(

@@ -1,8 +1,8 @@
 --[==[
 lease.lua: grant, renew or give up the sync lease of one dataset. The lease is a hash with a
 TTL (holder, token), so it ends on Redis's clock whatever happens to its holder; the fencing
-token comes from a counter that is never reset, so every grant's token is higher than any
-before it.
+token comes from a counter that is never reset (and that starts from Redis's clock when it is
+missing, even after Redis lost its keys), so every grant's token is higher than any before it.
 
 KEYS[1]  the lease hash
 KEYS[2]  the fencing-token counter
@@ -20,6 +20,11 @@ local held = redis.call('HMGET', lease, 'holder', 'token')
 if ARGV[1] == 'acquire' then
   if held[1] and held[1] ~= ARGV[2] then
     return { 0, held[1], tonumber(held[2]), redis.call('PTTL', lease) }
+  end
+  if not held[2] and redis.call('EXISTS', counter) == 0 then
+    -- First grant, or Redis lost its keys: start from its clock (ms), so tokens keep growing.
+    local now = redis.call('TIME')
+    redis.call('SET', counter, now[1] * 1000 + math.floor(now[2] / 1000))
   end
   local token = held[2] or tostring(redis.call('INCR', counter))
   redis.call('HSET', lease, 'holder', ARGV[2], 'token', token)
