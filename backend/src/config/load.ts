@@ -212,7 +212,10 @@ function build(
   // Absent only when the file is not a mapping at all, which is a problem of its own.
   const leaseTtlMs = value.lease ? parseDuration(value.lease.ttl) : LEASE_TTL_MIN_MS;
   if (leaseTtlMs < LEASE_TTL_MIN_MS)
-    problems.push({ path: ['lease', 'ttl'], message: `must be at least ${formatDuration(LEASE_TTL_MIN_MS)}` });
+    problems.push({
+      path: ['lease', 'ttl'],
+      message: `must be at least ${formatDuration(LEASE_TTL_MIN_MS)}`,
+    });
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => `${label(problem.path)}: ${problem.message}`));
   }

@@ -232,7 +232,11 @@ export class RedisStore implements Store {
 
   async register(spec: DatasetSpec): Promise<void> {
     const known = this.datasets.get(spec.name);
-    this.datasets.set(spec.name, { spec, keys: new DatasetKeys(this.root, spec.name), token: known?.token ?? '' });
+    this.datasets.set(spec.name, {
+      spec,
+      keys: new DatasetKeys(this.root, spec.name),
+      token: known?.token ?? '',
+    });
   }
 
   async readState(dataset: string): Promise<SyncState | null> {
@@ -450,7 +454,9 @@ export class RedisStore implements Store {
       const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
       const reply = this.unfenced(
         ds,
-        await this.call(() => this.redis.livesyncRun(keys.state, keys.lease, head.gen!, head.seq, piece, ds.token)),
+        await this.call(() =>
+          this.redis.livesyncRun(keys.state, keys.lease, head.gen!, head.seq, piece, ds.token),
+        ),
       );
       return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
     }
@@ -895,7 +901,11 @@ export class RedisStore implements Store {
     return text ? (JSON.parse(text) as Record<string, unknown>) : null;
   }
 
-  async acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseInfo & { granted: boolean }> {
+  async acquireLease(
+    dataset: string,
+    holder: string,
+    ttlMs: number,
+  ): Promise<LeaseInfo & { granted: boolean }> {
     const ds = this.dataset(dataset);
     const reply = await this.call(() =>
       this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'acquire', holder, ttlMs),
@@ -939,7 +949,8 @@ export class RedisStore implements Store {
     const [paused, resync, resumed] = await this.call(() =>
       this.redis.hmget(keys.control, 'paused', 'resync', 'resumed'),
     );
-    const parse = (text: string | null | undefined) => (text ? (JSON.parse(text) as { at: number; by: string }) : null);
+    const parse = (text: string | null | undefined) =>
+      text ? (JSON.parse(text) as { at: number; by: string }) : null;
     return { paused: parse(paused), resync: parse(resync), resumed: parse(resumed) };
   }
 
@@ -950,7 +961,9 @@ export class RedisStore implements Store {
   ): Promise<void> {
     const { keys } = this.dataset(dataset);
     await this.call(() =>
-      value === null ? this.redis.hdel(keys.control, name) : this.redis.hset(keys.control, name, JSON.stringify(value)),
+      value === null
+        ? this.redis.hdel(keys.control, name)
+        : this.redis.hset(keys.control, name, JSON.stringify(value)),
     );
   }
 

@@ -207,7 +207,11 @@ export interface Store {
   readLease(dataset: string): Promise<LeaseInfo | null>;
   readControl(dataset: string): Promise<DatasetControl>;
   /** Sets (or with null clears) one control; any replica may, the lease holder obeys. */
-  writeControl<K extends keyof DatasetControl>(dataset: string, name: K, value: DatasetControl[K]): Promise<void>;
+  writeControl<K extends keyof DatasetControl>(
+    dataset: string,
+    name: K,
+    value: DatasetControl[K],
+  ): Promise<void>;
   /** Clears a resync request as the holder starts it (fenced). */
   clearResyncRequest(dataset: string): Promise<void>;
   /** Resolves when the store answers; rejects quickly when it cannot. */

@@ -283,7 +283,10 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     if (now - this.lastControlAt < CONTROL_EVERY_MS) return false;
     this.lastControlAt = now;
     const control = await this.store.readControl(this.spec.name).catch(() => null);
-    return control !== null && (control.resync !== null || (control.paused === null) !== (this.current.paused === null));
+    return (
+      control !== null &&
+      (control.resync !== null || (control.paused === null) !== (this.current.paused === null))
+    );
   }
 
   /**

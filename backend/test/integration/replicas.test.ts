@@ -104,7 +104,7 @@ async function storedLease(
   dataset: string,
 ): Promise<{ holder: string | null; token: number }> {
   const [holder, token] = await admin.hmget(new DatasetKeys(prefix, dataset).lease, 'holder', 'token');
-  return { holder, token: Number(token ?? 0) };
+  return { holder: holder ?? null, token: Number(token ?? 0) };
 }
 
 async function liveRows(): Promise<number> {
@@ -200,7 +200,7 @@ it('three replicas: exactly one syncs each dataset; SIGKILL the holder, another 
   );
   const second = await storedLease(prefix, 'events');
   expect(second.token).toBeGreaterThan(first.token);
-  console.log(
+  report(
     `takeover after SIGKILL: ${Date.now() - killedAt} ms (lease TTL ${TTL_MS} ms; polled ${takeoverMs} ms)`,
   );
 
@@ -227,6 +227,11 @@ it('three replicas: exactly one syncs each dataset; SIGKILL the holder, another 
 /** What the dataset's state commits (trims by the holder move its other fields). */
 async function committed(keys: DatasetKeys): Promise<(string | null)[]> {
   return admin.hmget(keys.state, 'gen', 'version', 'records', 'cursor', 'cursorId');
+}
+
+/** A measured number for the run's output (the takeover time, the fencing outcome). */
+function report(line: string): void {
+  process.stdout.write(`replicas.test: ${line}\n`);
 }
 
 /** The process whose /api/datasets says it holds the dataset's lease. */
@@ -284,7 +289,7 @@ it('SIGSTOP the holder past its TTL, SIGCONT it: its writes are refused, nothing
   );
   expect(new Set(late)).toEqual(new Set([after.holder]));
   const refusedByRedis = paused.output.includes('a write was refused for its fencing token');
-  console.log(
+  report(
     `SIGSTOP/SIGCONT: the stopped holder lost the lease (${refusedByRedis ? 'a write refused by Redis for its token' : 'its renewal refused'}); state unchanged by it`,
   );
 

@@ -86,7 +86,10 @@ export class ServiceProcess {
     return (await response.json()) as T;
   }
 
-  async post<T = Record<string, unknown>>(path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  async post<T = Record<string, unknown>>(
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }> {
     const response = await fetch(`${this.url}${path}`, {
       method: 'POST',
       ...(body === undefined

@@ -16,7 +16,8 @@ const spec = datasetSpec();
 
 /** Puts back the token a paused process would still hold in memory when it wakes up. */
 function stillBelieves(store: RedisStore, token: number): void {
-  (store as unknown as { datasets: Map<string, { token: string }> }).datasets.get(spec.name)!.token = String(token);
+  (store as unknown as { datasets: Map<string, { token: string }> }).datasets.get(spec.name)!.token =
+    String(token);
 }
 
 function record(id: number, amount: number): SourceRecord {
@@ -82,10 +83,19 @@ it('grants one holder at a time; a paused holder past its TTL can write nothing 
           }),
       ],
       ['resetDataset', () => a.store.resetDataset(spec.name)],
-      ['writeResync', () => a.store.writeResync(spec.name, generation, { since: 1, applied: 0, remaining: null })],
+      [
+        'writeResync',
+        () => a.store.writeResync(spec.name, generation, { since: 1, applied: 0, remaining: null }),
+      ],
       ['trim', () => a.store.trim(spec.name, T0 + 3_600_000)],
-      ['appendEvent', () => a.store.appendEvent(spec.name, { startedAt: 1, endedAt: 2, outcome: 'success', records: 1 })],
-      ['appendRegion', () => a.store.appendRegion(spec.name, { kind: 'pause', startedAt: 1, endedAt: 2, count: 0 })],
+      [
+        'appendEvent',
+        () => a.store.appendEvent(spec.name, { startedAt: 1, endedAt: 2, outcome: 'success', records: 1 }),
+      ],
+      [
+        'appendRegion',
+        () => a.store.appendRegion(spec.name, { kind: 'pause', startedAt: 1, endedAt: 2, count: 0 }),
+      ],
       ['writeStatus', () => a.store.writeStatus(spec.name, { state: 'idle' })],
       ['clearResyncRequest', () => a.store.clearResyncRequest(spec.name)],
     ];
@@ -120,7 +130,7 @@ it('grants one holder at a time; a paused holder past its TTL can write nothing 
 it('the memory store grants the lease to whoever asks: one process, nobody to fence out', async () => {
   const store = new MemoryStore();
   await store.register(spec);
-  const grant = await store.acquireLease(spec.name, 'replica-a', 60_000);
+  const grant = await store.acquireLease(spec.name, 'replica-a');
   expect(grant).toMatchObject({ granted: true, holder: 'replica-a', ttlMs: Infinity });
   expect(await store.renewLease(spec.name)).toBe(true);
   expect(await store.readLease(spec.name)).toMatchObject({ holder: 'replica-a', token: grant.token });

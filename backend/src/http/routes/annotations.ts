@@ -22,7 +22,11 @@ type AnnotationRecord = {
 
 export const REGION_KINDS: readonly RegionKind[] = ['failure', 'resync', 'pause', 'operation'];
 
-const OPERATION_TITLES = { pause: 'paused', resume: 'resumed', resync: 'resync from scratch asked for' } as const;
+const OPERATION_TITLES = {
+  pause: 'paused',
+  resume: 'resumed',
+  resync: 'resync from scratch asked for',
+} as const;
 
 /** `failure,resync`: the kinds of state change to annotate, checked one by one so an error names the wrong one. */
 function parseKinds(text: string | undefined): Set<RegionKind> {
@@ -117,7 +121,14 @@ function ongoing(status: DatasetStatus, clock: number): SyncRegion[] {
     });
   }
   if (status.paused !== null) {
-    out.push({ kind: 'pause', startedAt: status.paused.at, endedAt: now, count: 0, operation: 'pause', by: status.paused.by });
+    out.push({
+      kind: 'pause',
+      startedAt: status.paused.at,
+      endedAt: now,
+      count: 0,
+      operation: 'pause',
+      by: status.paused.by,
+    });
   }
   return out;
 }

@@ -39,7 +39,9 @@ export const opsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const engine = app.sync.get(spec.name)!;
         await engine.controlsChanged();
         const lease = await app.store.readLease(spec.name);
-        return reply.status(202).send({ dataset: spec.name, operation, ...mark, holder: lease?.holder ?? null });
+        return reply
+          .status(202)
+          .send({ dataset: spec.name, operation, ...mark, holder: lease?.holder ?? null });
       },
     );
   operate('pause');
