@@ -222,6 +222,27 @@ it('three replicas: exactly one syncs each dataset; SIGKILL the holder, another 
     const counts = answer.body.results.A.frames[0]!.data.values[1]!;
     expect(counts.reduce((a, b) => a + b, 0)).toBe(await liveRows());
   }
+
+  // Paused through a replica that does not hold the lease: the holder obeys, and so does the next
+  // holder after a restart; resumed, the changes made meanwhile are synced.
+  const holder = await holderProcess(survivors, 'events');
+  const follower = survivors.find((s) => s !== holder)!;
+  expect((await follower.post('/api/datasets/events/pause')).status).toBe(202);
+  const stateOf = async (s: ServiceProcess) =>
+    (await s.get<{ status: { state: string } }>('/api/datasets/events')).status.state;
+  await until(async () => (await stateOf(holder)) === 'paused', 10_000, 'the holder to pause');
+  const records = await admin.hget(new DatasetKeys(prefix, 'events').state, 'records');
+  await schema.sql(`UPDATE ${table} SET deleted_at = now() WHERE id % 13 = 0 AND deleted_at IS NULL`);
+  await holder.stop();
+  await until(
+    async () => (await leaseOf(follower, 'events')).heldHere,
+    TTL_MS * 3,
+    'the follower to take over',
+  );
+  await until(async () => (await stateOf(follower)) === 'paused', 10_000, 'the new holder to stay paused');
+  expect(await admin.hget(new DatasetKeys(prefix, 'events').state, 'records')).toBe(records);
+  expect((await follower.post('/api/datasets/events/resume')).status).toBe(202);
+  await expectEqualToSql(prefix, 'events');
 }, 240_000);
 
 /** What the dataset's state commits (trims by the holder move its other fields). */
