@@ -52,7 +52,7 @@ export async function replicasScenario(options: {
   redisUrl: string;
   prefix: string;
   /** The dataset as the configuration file declares it (the benchmark's own engine holds its lease). */
-  dataset: Record<string, unknown>;
+  dataset: { name: string };
   panels: Panel[];
   durationS: number;
   counts?: number[];
@@ -76,7 +76,7 @@ export async function replicasScenario(options: {
         const result = await inChild({
           baseUrl: proxy.url,
           auth: {},
-          dataset: String(options.dataset['name']),
+          dataset: options.dataset.name,
           panels: options.panels,
           durationS: options.durationS,
           connections: 50,
@@ -117,27 +117,4 @@ export function renderReplicas(runs: ReplicasRun[], cores: number, durationS: nu
     ...rows,
     '',
   ].join('\n');
-}
-
-/** The benchmark's dataset as a configuration file declares it (the same layout as eventsSpec's). */
-export function benchDataset(table: string, pgUrl: string): Record<string, unknown> {
-  return {
-    name: 'events',
-    source: {
-      kind: 'postgres',
-      url: pgUrl,
-      table,
-      id: 'id',
-      time: 'ts',
-      cursor: 'updated_at',
-      deleted: 'deleted_at',
-    },
-    dimensions: ['country', 'device'],
-    metrics: ['amount', 'duration_ms'],
-    distinct: ['user_id'],
-    resolution: '1m',
-    sync: { interval: '1h', lag: '0s', lookback: '0s' },
-    staleAfter: '2h',
-    retention: '31d',
-  };
 }

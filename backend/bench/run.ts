@@ -37,7 +37,7 @@ import { RedisStore } from '../src/store/redis';
 import type { Store } from '../src/store/types';
 import type { RunEvent, SyncEngine } from '../src/sync/engine';
 import { SyncManager } from '../src/sync/manager';
-import { eventsSpec, eventsTableSql, ThrowawayRedis } from '../test/integration/support';
+import { eventsDataset, eventsSpec, eventsTableSql, ThrowawayRedis } from '../test/integration/support';
 import {
   memoryByFamily,
   takeSlowlog,
@@ -47,7 +47,7 @@ import {
   type WideResult,
 } from './redis-measure';
 import { heavyScenario, type HeavyResult } from './heavy';
-import { benchDataset, renderReplicas, replicasScenario, type ReplicasRun } from './replicas';
+import { renderReplicas, replicasScenario, type ReplicasRun } from './replicas';
 import { servingScenario, type Panel, type ServingResult } from './serving';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -62,6 +62,8 @@ const SLOW_MS = 10;
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const OUT = process.env.BENCH_OUT ?? join(__dirname, '../../BENCHMARKS.md');
 const BATCH = 5000;
+/** The benchmark's dataset over its table: the engine here and the replicas of the serving scenario declare the same. */
+const BENCH_DATASET = { batchSize: BATCH, retention: '31d' };
 const DAY = 86_400_000;
 const SPAN_DAYS = 30;
 const CHANGED = 1000;
@@ -118,7 +120,7 @@ async function createTable(pool: Pool, table: string): Promise<void> {
 }
 
 function specFor(table: string): DatasetSpec {
-  return eventsSpec(table, { batchSize: BATCH, retention: '31d' });
+  return eventsSpec(table, BENCH_DATASET);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,7 +601,7 @@ async function main(): Promise<void> {
     let replicas: ReplicasRun[] = [];
     if (REPLICAS_S > 0) {
       say(`serving through 1, 2 and 3 service processes behind a round-robin: ${REPLICAS_S} s each`);
-      const dataset = benchDataset(table, PG_URL);
+      const dataset = eventsDataset(table, BENCH_DATASET);
       replicas = await replicasScenario({
         redisUrl: REDIS_URL,
         prefix,

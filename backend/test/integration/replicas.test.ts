@@ -13,9 +13,9 @@ import {
   COUNTRY_SQL,
   DAY,
   DEVICE_SQL,
+  eventsDataset,
   eventsSpec,
   expectHourlyEqual,
-  PG_URL,
   PgSchema,
   sqlHourly,
   storeHourly,
@@ -67,22 +67,10 @@ afterAll(async () => {
 /** A service process of the replica set under `prefix`, syncing DATASETS (all the same table). */
 function service(prefix: string): ServiceProcess {
   const dataset = (name: string) => ({
+    ...eventsDataset(table, { batchSize: 1000 }),
     name,
-    source: {
-      kind: 'postgres',
-      url: PG_URL,
-      table,
-      id: 'id',
-      time: 'ts',
-      cursor: 'updated_at',
-      deleted: 'deleted_at',
-    },
-    dimensions: ['country', 'device'],
-    metrics: ['amount', 'duration_ms'],
-    distinct: ['user_id'],
     sync: { interval: '500ms', batchSize: 1000, lag: '0s', lookback: '0s' },
     staleAfter: '1m',
-    retention: '3650d',
   });
   const s = new ServiceProcess({
     server: { rateLimitPerMinute: 0 },

@@ -89,17 +89,21 @@ export class PgSchema {
 export const COUNTRY_SQL = `(ARRAY['US','US','US','US','US','DE','DE','DE','FR','FR','JP','JP','BR','IN','GB','MX','NG','CA','AU',NULL])[1 + floor(random() * 20)::int]`;
 export const DEVICE_SQL = `(ARRAY['mobile','mobile','mobile','mobile','desktop','desktop','desktop','tablet'])[1 + floor(random() * 8)::int]`;
 
-export function eventsSpec(
-  table: string,
-  overrides: {
-    batchSize?: number;
-    lookback?: string;
-    lag?: string;
-    resolution?: string;
-    retention?: string;
-  } = {},
-): DatasetSpec {
-  const raw: RawDataset = {
+export interface EventsOverrides {
+  batchSize?: number;
+  lookback?: string;
+  lag?: string;
+  resolution?: string;
+  retention?: string;
+}
+
+export function eventsSpec(table: string, overrides: EventsOverrides = {}): DatasetSpec {
+  return resolveDataset(eventsDataset(table, overrides));
+}
+
+/** The `events` dataset over `table` as a configuration file declares it (the service processes read it so). */
+export function eventsDataset(table: string, overrides: EventsOverrides = {}): RawDataset {
+  return {
     name: 'events',
     source: {
       kind: 'postgres',
@@ -125,7 +129,6 @@ export function eventsSpec(
     staleAfter: '1h',
     retention: overrides.retention ?? '3650d',
   };
-  return resolveDataset(raw);
 }
 
 /** An engine over a PostgresSource; `syncOnce` runs one full sync and checks it succeeded. */
