@@ -345,6 +345,11 @@ datasets:
     expect(problemsOf(file)).toEqual(['datasets[2].name: "demo" is already used by datasets[0]']);
   });
 
+  it('a lease too short to renew', () => {
+    const file = files.write(`lease: { ttl: 500ms }\ndatasets:\n${DEMO}`);
+    expect(problemsOf(file)).toEqual(['lease.ttl: must be at least 1s']);
+  });
+
   it('staleAfter not longer than the sync interval', () => {
     expect(problemsOf(dataset('    sync: { interval: 1m }\n    staleAfter: 1m\n'))).toEqual([
       'datasets[0].staleAfter: must be longer than sync.interval (1m)',
