@@ -365,7 +365,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   }
 
   /** One run, recorded; resolves with the wait before the next one. */
-  private async attempt(): Promise<number> {
+  private async attempt(retried = false): Promise<number> {
     const totals = { upserts: 0, deletes: 0 };
     let startedAt = this.now();
     try {
@@ -416,10 +416,13 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     } catch (err) {
       if (this.stopped && this.abort.signal.aborted) return 0;
       if (err instanceof LeaseLostError || !this.lease.held) {
-        // Another replica syncs now: not a failure, and nothing here may be written any more.
-        if (err instanceof LeaseLostError) this.lease.refused();
+        // Not a failure: another replica syncs now, and nothing here may be written any more;
+        // unless nobody took the lease (the store lost it too), and this replica has it again.
+        const again = err instanceof LeaseLostError && (await this.lease.refused());
         this.update({ lease: this.lease.status() });
-        return 0;
+        if (!again || retried || this.stopped) return 0;
+        this.abort = new AbortController();
+        return this.attempt(true);
       }
       const error = classify(err);
       const endedAt = this.now();

@@ -131,14 +131,19 @@ export class LeaseKeeper extends EventEmitter<LeaseEvents> {
     });
   }
 
-  /** A write was refused for the token: the store knows better than this replica's clock. */
-  refused(): void {
+  /**
+   * A write was refused for the token: the store knows better than this replica's clock. Asks
+   * again at once, and resolves with whether this replica holds the lease again: it may, when
+   * the lease merely ran out or the store lost it (a flush, a restart) and nobody else took it.
+   */
+  async refused(): Promise<boolean> {
     this.lose('a write was refused for its fencing token');
-    // Ask again at once: when the lease merely ran out (or the store lost it), this replica may take it up.
-    if (!this.stopped) {
-      this.cancel?.();
-      this.schedule(0);
-    }
+    if (this.stopped) return false;
+    this.cancel?.();
+    await this.ticking;
+    this.ticking = this.tick();
+    await this.ticking;
+    return this.held;
   }
 
   private schedule(ms: number): void {
