@@ -115,6 +115,8 @@ export async function wideScenario(url: string, prefix: string, buckets: number)
   try {
     const spec = wideSpec();
     await store.register(spec);
+    // Writes of the sync path are fenced by the dataset's lease: take it, as the sync engine does.
+    await store.acquireLease(spec.name, 'bench', 3_600_000);
     const { generation } = await store.resetDataset(spec.name);
     const data = new WideData(7, Date.UTC(2026, 0, 5));
     const apply = async (records: ReturnType<WideData['inserts']>) => {

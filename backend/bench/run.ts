@@ -9,6 +9,7 @@
  *   BENCH_RUNS=50             timed runs per panel and path
  *   BENCH_SERVING_S=10        seconds of the concurrent serving scenario (0 skips it)
  *   BENCH_HEAVY_S=10          seconds of the heaviest allowed requests with liveness polled (0 skips it)
+ *   BENCH_REPLICAS_S=10       seconds of serving through 1, 2 and 3 service processes each (0 skips it)
  *   BENCH_RANDOM_ROWS=50000   rows of the extra backfill with event times in random order (0 skips it)
  *   BENCH_WIDE_BUCKETS=240    base buckets (of ~230 records) of the 4-dimension workload (0 skips it)
  *   BENCH_OUT=<path>          where to write the report (default: <repo>/BENCHMARKS.md)
@@ -36,7 +37,7 @@ import { RedisStore } from '../src/store/redis';
 import type { Store } from '../src/store/types';
 import type { RunEvent, SyncEngine } from '../src/sync/engine';
 import { SyncManager } from '../src/sync/manager';
-import { eventsSpec, eventsTableSql, ThrowawayRedis } from '../test/integration/support';
+import { eventsDataset, eventsSpec, eventsTableSql, ThrowawayRedis } from '../test/integration/support';
 import {
   kindsOf,
   memoryByFamily,
@@ -47,12 +48,14 @@ import {
   type WideResult,
 } from './redis-measure';
 import { heavyScenario, type HeavyResult } from './heavy';
+import { renderReplicas, replicasScenario, type ReplicasRun } from './replicas';
 import { servingScenario, type Panel, type ServingResult } from './serving';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Math.max(50, Number(process.env.BENCH_RUNS ?? 50));
 const SERVING_S = Number(process.env.BENCH_SERVING_S ?? 10);
 const HEAVY_S = Number(process.env.BENCH_HEAVY_S ?? 10);
+const REPLICAS_S = Number(process.env.BENCH_REPLICAS_S ?? 10);
 const RANDOM_ROWS = Number(process.env.BENCH_RANDOM_ROWS ?? 50_000);
 const WIDE_BUCKETS = Number(process.env.BENCH_WIDE_BUCKETS ?? 240);
 /** SLOWLOG threshold of the throwaway server: the issue's 10 ms. */
@@ -60,6 +63,8 @@ const SLOW_MS = 10;
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const OUT = process.env.BENCH_OUT ?? join(__dirname, '../../BENCHMARKS.md');
 const BATCH = 5000;
+/** The benchmark's dataset over its table: the engine here and the replicas of the serving scenario declare the same. */
+const BENCH_DATASET = { batchSize: BATCH, retention: '31d' };
 const DAY = 86_400_000;
 const SPAN_DAYS = 30;
 const CHANGED = 1000;
@@ -116,7 +121,7 @@ async function createTable(pool: Pool, table: string): Promise<void> {
 }
 
 function specFor(table: string): DatasetSpec {
-  return eventsSpec(table, { batchSize: BATCH, retention: '31d' });
+  return eventsSpec(table, BENCH_DATASET);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -595,6 +600,21 @@ async function main(): Promise<void> {
       );
     }
 
+    let replicas: ReplicasRun[] = [];
+    if (REPLICAS_S > 0) {
+      say(`serving through 1, 2 and 3 service processes behind a round-robin: ${REPLICAS_S} s each`);
+      const dataset = eventsDataset(table, BENCH_DATASET);
+      replicas = await replicasScenario({
+        redisUrl: REDIS_URL,
+        prefix,
+        dataset,
+        panels: PANELS,
+        durationS: REPLICAS_S,
+      });
+      for (const r of replicas)
+        say(`  ${r.replicas} replica(s): ${int(r.throughput)} req/s p50 ${ms(r.p50)} ms p99 ${ms(r.p99)} ms`);
+    }
+
     let wide: WideResult | null = null;
     if (WIDE_BUCKETS > 0) {
       wide = await wideScenario(REDIS_URL, `lsbench-${randomBytes(5).toString('hex')}`, WIDE_BUCKETS);
@@ -618,9 +638,11 @@ async function main(): Promise<void> {
       slow: measureSlow ? slow : null,
       totalS: (Date.now() - started) / 1000,
     });
+    const full =
+      replicas.length > 0 ? `${report}\n${renderReplicas(replicas, host.cores, REPLICAS_S)}` : report;
     say('');
-    say(report);
-    writeFileSync(OUT, await formatMarkdown(report, OUT));
+    say(full);
+    writeFileSync(OUT, await formatMarkdown(full, OUT));
     say(`written to ${OUT}`);
   } finally {
     await cleanup();

@@ -48,7 +48,7 @@ async function cacheCounters(baseUrl: string, headers: Record<string, string>): 
   return out;
 }
 
-interface LoadOptions {
+export interface LoadOptions {
   baseUrl: string;
   auth: Record<string, string>;
   dataset: string;
@@ -92,7 +92,7 @@ async function replay(options: LoadOptions): Promise<autocannon.Result> {
   });
 }
 
-function inChild(options: LoadOptions): Promise<autocannon.Result> {
+export function inChild(options: LoadOptions): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const child = fork(__filename, [], {
       execArgv: ['-r', '@swc-node/register'],

@@ -13,6 +13,7 @@ import { datasetRoutes } from './http/routes/datasets';
 import { healthRoutes, livenessRoutes } from './http/routes/health';
 import { type PreviewDirs, previewRoutes } from './http/preview';
 import { metricsRoutes } from './http/routes/metrics';
+import { opsRoutes } from './http/routes/ops';
 import { queryRoutes } from './http/routes/query';
 import { Metrics } from './observability/metrics';
 import { requestLogController } from './observability/request-log';
@@ -140,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         healthRoutes,
         queryRoutes,
         datasetRoutes,
+        opsRoutes,
         annotationRoutes,
         eventRoutes({ heartbeatMs: deps.sseHeartbeatMs }),
       ],

@@ -7,6 +7,7 @@ import { createSource } from './sources';
 import { MemoryStore } from './store/memory';
 import { RedisStore } from './store/redis';
 import type { Store } from './store/types';
+import { replicaName } from './sync/lease';
 import { SyncManager } from './sync/manager';
 
 async function main(): Promise<void> {
@@ -27,7 +28,9 @@ async function main(): Promise<void> {
   const store: Store = config.redis
     ? await RedisStore.connect(config.redis.url, config.redis.prefix)
     : new MemoryStore();
-  const sync = new SyncManager(config.datasets, createSource, store, log.child({ module: 'sync' }));
+  const sync = new SyncManager(config.datasets, createSource, store, log.child({ module: 'sync' }), {
+    lease: { holder: replicaName(), ttlMs: config.lease?.ttlMs },
+  });
   const preview = previewDirs(config);
   const app = await buildApp({ config, store, sync, logger: log, preview });
 

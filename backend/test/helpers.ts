@@ -29,6 +29,16 @@ export function datasetSpec(overrides: Partial<RawDataset> = {}): DatasetSpec {
   });
 }
 
+/**
+ * Registers the dataset and takes its sync lease for an hour, as the sync engine does before it
+ * writes: every write of the sync path is fenced by the lease's token. Stores given the same
+ * holder share the grant (two "processes" of one replica).
+ */
+export async function registerLeased(store: Store, spec: DatasetSpec, holder = 'test'): Promise<void> {
+  await store.register(spec);
+  await store.acquireLease(spec.name, holder, 3_600_000);
+}
+
 /** A Redis store under a fresh prefix; `cleanup` deletes exactly the keys under it. */
 export async function redisStore(options: RedisStoreOptions = {}): Promise<{
   store: RedisStore;

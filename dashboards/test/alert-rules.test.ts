@@ -21,6 +21,7 @@ const TARGETS: Record<string, { op: 'gt' | 'lt'; threshold: number }> = {
   'livesync-dataset-stale': { op: 'gt', threshold: 0 },
   'livesync-cache-hit-low': { op: 'lt', threshold: 0.9 },
   'livesync-latency-high': { op: 'gt', threshold: 0.2 },
+  'livesync-lease-unheld': { op: 'lt', threshold: 1 },
 };
 
 type Labels = Record<string, string>;
@@ -38,6 +39,8 @@ const duration = (route: string, part: 'sum' | 'count') =>
   `livesync_http_request_duration_seconds_${part}{route="${route}",method="${route === '/api/query' ? 'POST' : 'GET'}"}`;
 const runs = (dataset: string, outcome: string) =>
   `livesync_sync_runs_total{dataset="${dataset}",outcome="${outcome}"}`;
+const held = (dataset: string, instance: string) =>
+  `livesync_lease_held{dataset="${dataset}",instance="${instance}"}`;
 const cache = (layer: string, result: string) =>
   `livesync_cache_requests_total{layer="${layer}",result="${result}"}`;
 
@@ -154,6 +157,30 @@ const SCENARIOS: Record<string, Scenario[]> = {
       expect: [{ at: '30m', firing: [{}] }],
     },
   ],
+  'livesync-lease-unheld': [
+    {
+      name: 'a dataset no replica holds fires after 2 minutes; one held by one replica does not',
+      series: {
+        [held('events', 'a')]: '1x5 0x20',
+        [held('events', 'b')]: '0x5 0x20',
+        [held('demo', 'a')]: '0x25',
+        [held('demo', 'b')]: '1x25',
+      },
+      expect: [
+        { at: '4m', firing: [] },
+        { at: '7m', firing: [] },
+        { at: '10m', firing: [{ dataset: 'events' }] },
+      ],
+    },
+    {
+      name: 'a takeover within a scrape or two does not fire',
+      series: {
+        [held('events', 'a')]: '1x5 0x20',
+        [held('events', 'b')]: '0x6 1x19',
+      },
+      expect: [{ at: '20m', firing: [] }],
+    },
+  ],
   'livesync-latency-high': [
     {
       name: '300 ms mean fires',
@@ -254,7 +281,7 @@ describe('alert rules (provisioning/alerting/rules.yaml)', () => {
     },
   );
 
-  test('the rules are the five success targets, with the seed targets as thresholds', () => {
+  test('the rules are the five success targets and the lease alert, with their thresholds', () => {
     expect(Object.fromEntries(rules.map((rule) => [rule.uid, ruleCondition(rule)]))).toEqual(
       Object.fromEntries(
         Object.entries(TARGETS).map(([uid, target]) => [uid, expect.objectContaining(target)]),

@@ -23,12 +23,17 @@ export interface Config {
   };
   /** Null when the config has no `redis` block: the service then uses its embedded in-memory store. */
   redis: { url: string; prefix: string } | null;
+  /** The datasets' sync leases (sync/lease.ts); optional in code, where the default applies. */
+  lease?: { ttlMs: number };
   /** Null when no `grafanaLive` block is given: changes then go out over SSE only. */
   grafanaLive: { url: string; token?: string; tokenFile?: string; streamId: string } | null;
   datasets: DatasetSpec[];
   /** The config file's absolute path, or `defaults` when the config was built from the environment. */
   source: string;
 }
+
+/** A shorter lease would have to be renewed more often than a busy Redis or event loop can promise. */
+const LEASE_TTL_MIN_MS = 1_000;
 
 /** A configuration that cannot start the service; the message lists every problem, one per line. */
 export class ConfigError extends Error {
@@ -206,12 +211,20 @@ function build(
       }
     });
   }
+  // Absent only when the file is not a mapping at all, which is a problem of its own.
+  const leaseTtlMs = value.lease ? parseDuration(value.lease.ttl) : LEASE_TTL_MIN_MS;
+  if (leaseTtlMs < LEASE_TTL_MIN_MS)
+    problems.push({
+      path: ['lease', 'ttl'],
+      message: `must be at least ${formatDuration(LEASE_TTL_MIN_MS)}`,
+    });
   if (problems.length > 0) {
     throw new ConfigError(problems.map((problem) => `${label(problem.path)}: ${problem.message}`));
   }
   return {
     server: value.server,
     redis: value.redis ?? null,
+    lease: { ttlMs: leaseTtlMs },
     grafanaLive: value.grafanaLive ?? null,
     datasets,
     source,

@@ -238,6 +238,15 @@ export const ConfigSchema = Type.Object(
       ),
     ),
     datasets: Type.Array(DatasetSchema, { minItems: 1 }),
+    lease: Type.Object(
+      {
+        ttl: Duration(
+          "how long a replica holds a dataset's sync lease unless it renews it (every third of it)",
+          '15s',
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     grafanaLive: Type.Optional(
       Type.Object(
         {

@@ -73,6 +73,30 @@ export class Metrics {
     labelNames: ['dataset'] as const,
     registers: [this.registry],
   });
+  readonly leaseHeld = new Gauge({
+    name: 'livesync_lease_held',
+    help: "1 while this replica holds the dataset's sync lease (and so syncs it), else 0; summed over replicas it must be 1.",
+    labelNames: ['dataset'] as const,
+    registers: [this.registry],
+  });
+  readonly leaseToken = new Gauge({
+    name: 'livesync_lease_token',
+    help: "The fencing token of the dataset's sync lease as this replica last saw it (grows with every new grant).",
+    labelNames: ['dataset'] as const,
+    registers: [this.registry],
+  });
+  readonly leaseRenewals = new Counter({
+    name: 'livesync_lease_renewals_total',
+    help: "Renewals of the dataset's sync lease by this replica.",
+    labelNames: ['dataset'] as const,
+    registers: [this.registry],
+  });
+  readonly leaseChanges = new Counter({
+    name: 'livesync_lease_changes_total',
+    help: "This replica's gains and losses of the dataset's sync lease, by change (acquired, lost).",
+    labelNames: ['dataset', 'change'] as const,
+    registers: [this.registry],
+  });
   readonly cacheRequests = new Counter({
     name: 'livesync_cache_requests_total',
     help: 'Cache lookups by layer (response, http) and result (hit, miss, bypass, not_modified).',

@@ -1,9 +1,13 @@
 import type { SyncManager } from '../sync/manager';
 import type { Metrics } from './metrics';
 
-/** Counts what the sync engines report: runs, records, durations, errors by origin, reconciliation. */
+/** Counts what the sync engines report: runs, records, durations, errors by origin, reconciliation, lease changes. */
 export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
   for (const engine of sync.engines.values()) {
+    const dataset = engine.spec.name;
+    engine.lease.on('renewed', () => metrics.leaseRenewals.inc({ dataset }));
+    engine.lease.on('acquired', () => metrics.leaseChanges.inc({ dataset, change: 'acquired' }));
+    engine.lease.on('lost', () => metrics.leaseChanges.inc({ dataset, change: 'lost' }));
     engine.on('run', (run) => {
       const dataset = run.dataset;
       metrics.syncRuns.inc({ dataset, outcome: run.outcome });

@@ -33,10 +33,12 @@ export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: numbe
   const incomplete = status.resyncSince !== null;
   if (incomplete) {
     const progress = status.backfill?.progress;
+    const why = status.resyncReason === 'operator' ? 'as an operator asked' : 'after the store lost its data';
     problems.push(
-      `resyncing from the start after the store lost its data${progress == null ? '' : ` (${Math.floor(progress * 100)} % done)`}; totals are incomplete until it catches up`,
+      `resyncing from the start ${why}${progress == null ? '' : ` (${Math.floor(progress * 100)} % done)`}; totals are incomplete until it catches up`,
     );
   }
+  if (status.paused) problems.push(`sync paused by ${status.paused.by}`);
   if (ageMs === null) problems.push(`not synced yet; threshold ${threshold}`);
   else if (stale) problems.push(`last synced ${describeAge(ageMs)} ago; threshold ${threshold}`);
   if (status.lastError && (status.state === 'failing' || status.state === 'backoff' || stale)) {
@@ -57,7 +59,7 @@ export function freshnessOf(spec: DatasetSpec, status: DatasetStatus, now: numbe
     records: status.records,
     version: status.version,
     notice:
-      stale || failing || incomplete
+      stale || failing || incomplete || status.paused !== null
         ? { severity: 'warning', text: `${spec.name}: ${problems.join('; ') || 'sync is failing'}` }
         : null,
   };

@@ -30,6 +30,8 @@ export function datasetRow(status: DatasetStatus, f: Freshness): Record<string, 
     reconcile_last_pass: status.reconcile?.lastPass?.endedAt ?? null,
     reconcile_checked: status.reconcile?.lastPass?.checked ?? null,
     reconcile_deleted: status.reconcile?.lastPass?.tombstoned ?? null,
+    lease_holder: status.lease?.holder ?? null,
+    lease_token: status.lease?.token ?? null,
   };
 }
 
@@ -74,6 +76,8 @@ const STATUS_FIELDS: FieldSchema[] = [
   { name: 'reconcile_last_pass', type: 'time' },
   { name: 'reconcile_checked', type: 'number' },
   { name: 'reconcile_deleted', type: 'number' },
+  { name: 'lease_holder', type: 'string' },
+  { name: 'lease_token', type: 'number' },
 ];
 
 function frame(refId: string, name: string, fields: FieldSchema[], rows: Record<string, Cell>[]): DataFrame {

@@ -6,8 +6,11 @@ import { planBatch, type PlanReads } from './rules';
 import type {
   ApplyBatch,
   ApplyResult,
+  DatasetControl,
   DistinctRead,
   RecordScan,
+  LeaseGrant,
+  LeaseInfo,
   ResyncMark,
   RollupGroup,
   RollupRead,
@@ -43,6 +46,8 @@ interface DatasetData {
   status: Record<string, unknown> | null;
   /** The ids held when the latest scanRecords listing began (see scanRecords). */
   scan: { token: string; ids: string[] } | null;
+  lease: LeaseGrant | null;
+  control: DatasetControl;
 }
 
 /**
@@ -72,6 +77,8 @@ export class MemoryStore implements Store {
       regions: [],
       status: null,
       scan: null,
+      lease: null,
+      control: { paused: null, resync: null, resumed: null },
     });
   }
 
@@ -349,6 +356,46 @@ export class MemoryStore implements Store {
   async readStatus(dataset: string): Promise<Record<string, unknown> | null> {
     const { status } = this.data(dataset);
     return status && structuredClone(status);
+  }
+
+  /**
+   * One process holds everything here, so there is nobody to fence out: the lease is granted to
+   * whoever asks (one engine per dataset), never expires, and writes are not checked against it.
+   */
+  async acquireLease(dataset: string, holder: string): Promise<LeaseInfo & { granted: boolean }> {
+    const data = this.data(dataset);
+    if (data.lease?.holder !== holder) data.lease = { holder, token: (data.lease?.token ?? 0) + 1 };
+    return { ...data.lease, ttlMs: Infinity, granted: true };
+  }
+
+  async renewLease(dataset: string): Promise<boolean> {
+    return Boolean(this.data(dataset).lease?.holder);
+  }
+
+  async releaseLease(dataset: string): Promise<void> {
+    const data = this.data(dataset);
+    if (data.lease) data.lease = { holder: '', token: data.lease.token };
+  }
+
+  async readLease(dataset: string): Promise<LeaseInfo | null> {
+    const lease = this.data(dataset).lease;
+    return lease && lease.holder !== '' ? { ...lease, ttlMs: Infinity } : null;
+  }
+
+  async readControl(dataset: string): Promise<DatasetControl> {
+    return structuredClone(this.data(dataset).control);
+  }
+
+  async writeControl<K extends keyof DatasetControl>(
+    dataset: string,
+    name: K,
+    value: DatasetControl[K],
+  ): Promise<void> {
+    this.data(dataset).control[name] = structuredClone(value);
+  }
+
+  async clearResyncRequest(dataset: string): Promise<void> {
+    this.data(dataset).control.resync = null;
   }
 
   async ping(): Promise<void> {}

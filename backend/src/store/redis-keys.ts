@@ -23,6 +23,12 @@ export class DatasetKeys {
   readonly regions: string;
   /** String: the sync status (JSON). */
   readonly status: string;
+  /** Hash with a TTL: holder, token: the sync lease (absent when nobody holds it). */
+  readonly lease: string;
+  /** String: the last fencing token granted (a counter, never reset). */
+  readonly fence: string;
+  /** Hash: paused, resync: operators' controls (JSON each). */
+  readonly control: string;
 
   constructor(root: string, dataset: string) {
     this.prefix = `${root}:{${dataset}}:`;
@@ -34,6 +40,9 @@ export class DatasetKeys {
     this.events = `${this.prefix}ev`;
     this.regions = `${this.prefix}rg`;
     this.status = `${this.prefix}status`;
+    this.lease = `${this.prefix}lease`;
+    this.fence = `${this.prefix}fence`;
+    this.control = `${this.prefix}ctl`;
   }
 
   /** Hash: the records of one slot (recordSlot): field → stored record. */
@@ -71,7 +80,7 @@ export class DatasetKeys {
 
   /** Keys that describe a dataset's history rather than its data: kept when the data is reset. */
   get keptOnReset(): string[] {
-    return [this.status, this.events, this.regions];
+    return [this.status, this.events, this.regions, this.lease, this.fence, this.control];
   }
 }
 

@@ -23,7 +23,9 @@ import { planBatch, type CellRef, type Plan, type PlanReads } from './rules';
 import type {
   ApplyBatch,
   ApplyResult,
+  DatasetControl,
   DistinctRead,
+  LeaseInfo,
   RecordScan,
   ResyncMark,
   RollupGroup,
@@ -33,7 +35,7 @@ import type {
   SyncRegion,
   SyncState,
 } from './types';
-import { STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
+import { LeaseLostError, STAMP_MAX_BLOCKS, StoreError, StoreUnavailableError } from './types';
 
 const EVENTS_KEPT = 1000;
 /**
@@ -67,6 +69,8 @@ const JOURNAL_PIECES_BYTES = 1;
 interface Registered {
   spec: DatasetSpec;
   keys: DatasetKeys;
+  /** The fencing token of the lease this store was granted ('' while it holds none: every fenced write is refused). */
+  token: string;
 }
 
 /** The state fields a write is planned against. */
@@ -102,10 +106,18 @@ export interface RedisStoreOptions {
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    livesyncRun(state: string, generation: string, seq: string, piece: Buffer): Result<string, Context>;
+    livesyncRun(
+      state: string,
+      lease: string,
+      generation: string,
+      seq: string,
+      piece: Buffer,
+      token: string,
+    ): Result<string, Context>;
     livesyncJournal(
       state: string,
       journal: string,
+      lease: string,
       mode: 'open' | 'add',
       generation: string,
       seq: string,
@@ -114,11 +126,32 @@ declare module 'ioredis' {
       from: number,
       to: number,
       first: number,
-      ...stored: Buffer[]
+      ...storedThenToken: (Buffer | string)[]
     ): Result<string, Context>;
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
-    livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
-    livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
+    livesyncAbandon(
+      state: string,
+      journal: string,
+      lease: string,
+      id: string,
+      token: string,
+    ): Result<string, Context>;
+    livesyncResync(
+      state: string,
+      lease: string,
+      generation: string,
+      format: string,
+      mark: string,
+      token: string,
+    ): Result<number | 'fenced', Context>;
+    livesyncFenced(lease: string, piece: Buffer, token: string): Result<string, Context>;
+    livesyncLease(
+      lease: string,
+      counter: string,
+      mode: 'acquire' | 'renew' | 'release',
+      holderOrToken: string,
+      ttlMs: number,
+    ): Result<number | [number, string, number, number], Context>;
     livesyncBlocks(...keys: string[]): Result<string[][], Context>;
     livesyncBuckets(limit: number, ...indexes: string[]): Result<(string[] | 'big')[], Context>;
     livesyncFields(...pairs: string[]): Result<(string | null)[], Context>;
@@ -165,14 +198,17 @@ export class RedisStore implements Store {
   ) {
     this.limits = { ...PIECE_LIMITS, ...options.pieceLimits };
     this.onStep = options.onStep;
-    redis.defineCommand('livesyncRun', { numberOfKeys: 1, lua: script('run.lua') });
-    redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
+    // Fenced scripts (fence.lua) take the lease hash as their last key and the token as their last argument.
+    redis.defineCommand('livesyncRun', { numberOfKeys: 2, lua: script('run.lua') });
+    redis.defineCommand('livesyncJournal', { numberOfKeys: 3, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
-    redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
+    redis.defineCommand('livesyncAbandon', { numberOfKeys: 3, lua: script('abandon.lua') });
     redis.defineCommand('livesyncBlocks', { numberOfKeys: 0, lua: script('blocks.lua') });
     redis.defineCommand('livesyncBuckets', { numberOfKeys: 0, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncFenced', { numberOfKeys: 1, lua: script('fenced.lua') });
     redis.defineCommand('livesyncFields', { numberOfKeys: 0, lua: script('fields.lua') });
-    redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
+    redis.defineCommand('livesyncLease', { numberOfKeys: 2, lua: script('lease.lua') });
+    redis.defineCommand('livesyncResync', { numberOfKeys: 2, lua: script('resync.lua') });
   }
 
   /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
@@ -196,7 +232,12 @@ export class RedisStore implements Store {
   }
 
   async register(spec: DatasetSpec): Promise<void> {
-    this.datasets.set(spec.name, { spec, keys: new DatasetKeys(this.root, spec.name) });
+    const known = this.datasets.get(spec.name);
+    this.datasets.set(spec.name, {
+      spec,
+      keys: new DatasetKeys(this.root, spec.name),
+      token: known?.token ?? '',
+    });
   }
 
   async readState(dataset: string): Promise<SyncState | null> {
@@ -227,13 +268,18 @@ export class RedisStore implements Store {
   }
 
   async writeResync(dataset: string, generation: string, resync: ResyncMark | null): Promise<boolean> {
-    const { keys } = this.dataset(dataset);
+    const ds = this.dataset(dataset);
+    const { keys } = ds;
     const mark = resync ? JSON.stringify(resync) : '';
-    return (await this.call(() => this.redis.livesyncResync(keys.state, generation, FORMAT, mark))) === 1;
+    const reply = await this.call(() =>
+      this.redis.livesyncResync(keys.state, keys.lease, generation, FORMAT, mark, ds.token),
+    );
+    return this.unfenced(ds, reply) === 1;
   }
 
   async resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState> {
-    const { keys } = this.dataset(dataset);
+    const ds = this.dataset(dataset);
+    const { keys } = ds;
     const kept = new Set(keys.keptOnReset);
     await this.call(async () => {
       let cursor = '0';
@@ -241,7 +287,8 @@ export class RedisStore implements Store {
         const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keys.prefix}*`, 'COUNT', 1000);
         cursor = next;
         const doomed = found.filter((k) => !kept.has(k));
-        if (doomed.length > 0) await this.redis.unlink(...doomed);
+        for (let i = 0; i < doomed.length; i += MAX_ARGS)
+          await this.fenced(ds, [['UNLINK', ...doomed.slice(i, i + MAX_ARGS)]]);
       } while (cursor !== '0');
     });
     const generation = randomUUID();
@@ -253,7 +300,7 @@ export class RedisStore implements Store {
       seq: 0,
       ...(resync ? { resync: JSON.stringify(resync) } : {}),
     };
-    await this.call(() => this.redis.hset(keys.state, fields));
+    await this.fenced(ds, [['HSET', keys.state, ...Object.entries(fields).flat().map(String)]]);
     return { generation, position: null, version: 0, records: 0, resync: resync ?? null };
   }
 
@@ -412,7 +459,12 @@ export class RedisStore implements Store {
     const dataPieces = packUnits(data, this.limits);
     if (dataPieces.length <= 1) {
       const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
-      const reply = await this.call(() => this.redis.livesyncRun(keys.state, head.gen!, head.seq, piece));
+      const reply = this.unfenced(
+        ds,
+        await this.call(() =>
+          this.redis.livesyncRun(keys.state, keys.lease, head.gen!, head.seq, piece, ds.token),
+        ),
+      );
       return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
     }
     // The last piece commits and closes the journal, all at once.
@@ -433,6 +485,7 @@ export class RedisStore implements Store {
         this.redis.livesyncJournal(
           keys.state,
           keys.journal,
+          keys.lease,
           first === 0 ? 'open' : 'add',
           head.gen!,
           head.seq,
@@ -442,8 +495,10 @@ export class RedisStore implements Store {
           to,
           first,
           ...pieces.slice(first, last + 1),
+          ds.token,
         ),
       );
+      this.unfenced(ds, reply);
       if (reply === 'lost') return 'lost';
       if (reply !== 'ok' && reply !== 'ready') return 'conflict';
       await this.onStep?.({ kind: 'stored', index: last, pieces: pieces.length });
@@ -470,7 +525,13 @@ export class RedisStore implements Store {
   private async settle(ds: Registered, head: Head): Promise<void> {
     if (!head.journal) return;
     if (head.ready) await this.finish(ds, head.journal, head.next, head.pieces);
-    else await this.call(() => this.redis.livesyncAbandon(ds.keys.state, ds.keys.journal, head.journal!));
+    else
+      this.unfenced(
+        ds,
+        await this.call(() =>
+          this.redis.livesyncAbandon(ds.keys.state, ds.keys.journal, ds.keys.lease, head.journal!, ds.token),
+        ),
+      );
   }
 
   private async head({ keys }: Registered): Promise<Head> {
@@ -646,8 +707,11 @@ export class RedisStore implements Store {
       // Each piece is guarded by the write sequence it expects, so none runs twice.
       let seq = head.seq;
       for (const piece of packUnits(units, this.limits)) {
-        const reply = await this.call(() =>
-          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece(piece)),
+        const reply = this.unfenced(
+          ds,
+          await this.call(() =>
+            this.redis.livesyncRun(keys.state, keys.lease, head.gen!, seq, encodePiece(piece), ds.token),
+          ),
         );
         if (reply !== 'ok') return removed;
         seq = String(Number(seq) + 1);
@@ -661,8 +725,11 @@ export class RedisStore implements Store {
       });
       const emptied = touched.filter((_, i) => exists[i] === 0);
       for (const op of chunked('SREM', keys.recordSlots, emptied)) {
-        const reply = await this.call(() =>
-          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece([op])),
+        const reply = this.unfenced(
+          ds,
+          await this.call(() =>
+            this.redis.livesyncRun(keys.state, keys.lease, head.gen!, seq, encodePiece([op]), ds.token),
+          ),
         );
         if (reply !== 'ok') return removed + count;
         seq = String(Number(seq) + 1);
@@ -759,14 +826,8 @@ export class RedisStore implements Store {
   }
 
   async appendEvent(dataset: string, event: SyncEvent): Promise<void> {
-    const key = this.dataset(dataset).keys.events;
-    await this.call(() =>
-      this.redis
-        .multi()
-        .lpush(key, JSON.stringify(event))
-        .ltrim(key, 0, EVENTS_KEPT - 1)
-        .exec(),
-    );
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, pushCapped(ds.keys.events, event));
   }
 
   async readEvents(dataset: string, from: number, to: number, limit: number): Promise<SyncEvent[]> {
@@ -781,14 +842,8 @@ export class RedisStore implements Store {
   }
 
   async appendRegion(dataset: string, region: SyncRegion): Promise<void> {
-    const key = this.dataset(dataset).keys.regions;
-    await this.call(() =>
-      this.redis
-        .multi()
-        .lpush(key, JSON.stringify(region))
-        .ltrim(key, 0, EVENTS_KEPT - 1)
-        .exec(),
-    );
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, pushCapped(ds.keys.regions, region));
   }
 
   async readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]> {
@@ -803,12 +858,84 @@ export class RedisStore implements Store {
   }
 
   async writeStatus(dataset: string, status: Record<string, unknown>): Promise<void> {
-    await this.call(() => this.redis.set(this.dataset(dataset).keys.status, JSON.stringify(status)));
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, [['SET', ds.keys.status, JSON.stringify(status)]]);
   }
 
   async readStatus(dataset: string): Promise<Record<string, unknown> | null> {
     const text = await this.call(() => this.redis.get(this.dataset(dataset).keys.status));
     return text ? (JSON.parse(text) as Record<string, unknown>) : null;
+  }
+
+  async acquireLease(
+    dataset: string,
+    holder: string,
+    ttlMs: number,
+  ): Promise<LeaseInfo & { granted: boolean }> {
+    const ds = this.dataset(dataset);
+    const reply = await this.call(() =>
+      this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'acquire', holder, ttlMs),
+    );
+    const [granted, owner, token, ttl] = reply as [number, string, number, number];
+    ds.token = granted === 1 ? String(token) : '';
+    return { granted: granted === 1, holder: owner, token, ttlMs: Math.max(0, ttl) };
+  }
+
+  async renewLease(dataset: string, ttlMs: number): Promise<boolean> {
+    const ds = this.dataset(dataset);
+    if (ds.token === '') return false;
+    const held = ds.token;
+    const reply = await this.call(() =>
+      this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'renew', held, ttlMs),
+    );
+    if (reply === 1) return true;
+    if (ds.token === held) ds.token = '';
+    return false;
+  }
+
+  async releaseLease(dataset: string): Promise<void> {
+    const ds = this.dataset(dataset);
+    const held = ds.token;
+    ds.token = '';
+    if (held !== '')
+      await this.call(() => this.redis.livesyncLease(ds.keys.lease, ds.keys.fence, 'release', held, 0));
+  }
+
+  async readLease(dataset: string): Promise<LeaseInfo | null> {
+    const { keys } = this.dataset(dataset);
+    const [[holder, token], ttl] = await this.call(() =>
+      Promise.all([this.redis.hmget(keys.lease, 'holder', 'token'), this.redis.pttl(keys.lease)]),
+    );
+    if (!holder || !token) return null;
+    return { holder, token: Number(token), ttlMs: Math.max(0, ttl) };
+  }
+
+  async readControl(dataset: string): Promise<DatasetControl> {
+    const { keys } = this.dataset(dataset);
+    const [paused, resync, resumed] = await this.call(() =>
+      this.redis.hmget(keys.control, 'paused', 'resync', 'resumed'),
+    );
+    const parse = (text: string | null | undefined) =>
+      text ? (JSON.parse(text) as { at: number; by: string }) : null;
+    return { paused: parse(paused), resync: parse(resync), resumed: parse(resumed) };
+  }
+
+  async writeControl<K extends keyof DatasetControl>(
+    dataset: string,
+    name: K,
+    value: DatasetControl[K],
+  ): Promise<void> {
+    const { keys } = this.dataset(dataset);
+    await this.call(() =>
+      value === null
+        ? this.redis.hdel(keys.control, name)
+        : this.redis.hset(keys.control, name, JSON.stringify(value)),
+    );
+  }
+
+  async clearResyncRequest(dataset: string): Promise<void> {
+    const ds = this.dataset(dataset);
+    await this.fenced(ds, [['HDEL', ds.keys.control, 'resync']]);
   }
 
   async ping(): Promise<void> {
@@ -909,6 +1036,19 @@ export class RedisStore implements Store {
     return out;
   }
 
+  /** Runs commands under the lease guard alone (fenced.lua). */
+  private async fenced(ds: Registered, ops: Op[]): Promise<void> {
+    const piece = encodePiece(ops);
+    this.unfenced(ds, await this.call(() => this.redis.livesyncFenced(ds.keys.lease, piece, ds.token)));
+  }
+
+  /** A fenced script's reply, or LeaseLostError when the lease guard refused it (and the token is forgotten). */
+  private unfenced<T>(ds: Registered, reply: T): T {
+    if (reply !== 'fenced') return reply;
+    ds.token = '';
+    throw new LeaseLostError(ds.spec.name);
+  }
+
   /** Runs a Redis call, turning connection trouble into a StoreUnavailableError. */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     if (this.redis.status !== 'ready') {
@@ -996,6 +1136,14 @@ function pushAll<K>(map: Map<K, string[]>, key: K, ...items: string[]): void {
   const list = map.get(key);
   if (list) list.push(...items);
   else map.set(key, items);
+}
+
+/** Pushes a record (JSON) onto a capped list, newest first. */
+function pushCapped(key: string, record: SyncEvent | SyncRegion): Op[] {
+  return [
+    ['LPUSH', key, JSON.stringify(record)],
+    ['LTRIM', key, '0', String(EVENTS_KEPT - 1)],
+  ];
 }
 
 /** Decodes the cells of slots lo..hi of a block into `into`, slot lo at index `at`; missing cells stay zero. */

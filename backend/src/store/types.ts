@@ -21,6 +21,8 @@ export interface ResyncMark {
   /** Records read again so far, and the upstream's estimate of those left (null: no estimate). */
   applied: number;
   remaining: number | null;
+  /** Why the data is read again: absent when the store lost it, 'operator' when asked to (POST …/resync). */
+  reason?: 'operator';
 }
 
 export interface ApplyBatch {
@@ -84,7 +86,10 @@ export interface DistinctRead {
 
 export type SyncOutcome = 'success' | 'failure';
 
-export type RegionKind = 'failure' | 'resync' | 'pause' | 'reconcile';
+export type RegionKind = 'failure' | 'resync' | 'pause' | 'reconcile' | 'operation';
+
+/** What an operator did to a dataset (http/routes/ops.ts). */
+export type Operation = 'pause' | 'resume' | 'resync';
 
 /**
  * A change of a dataset's sync state that has ended, kept for annotations: failing until a run
@@ -101,6 +106,9 @@ export interface SyncRegion {
   checked?: number;
   /** failure: the last error. */
   error?: { message: string; class: string; origin?: ErrorOrigin };
+  /** pause and resync asked for by an operator; operation: what was done, and by whom. */
+  operation?: Operation;
+  by?: string;
 }
 
 /** One sync run, kept in a capped list per dataset: the last-updated annotations. */
@@ -111,6 +119,36 @@ export interface SyncEvent {
   records: number;
   /** `origin` is absent on events recorded before it was kept. */
   error?: { message: string; class: string; origin?: ErrorOrigin };
+  /** The replica that ran it and its lease's fencing token (absent on events recorded before leases). */
+  holder?: string;
+  token?: number;
+}
+
+/** The sync lease of a dataset as granted (see sync/lease.ts and the README's "One syncing replica per dataset"). */
+export interface LeaseGrant {
+  /** The replica granted it: a name unique to one process. */
+  holder: string;
+  /** The fencing token: grows with every new grant of the dataset, and every write of the sync path carries it. */
+  token: number;
+}
+
+/** Who holds a dataset's lease, as the store sees it now. */
+export interface LeaseInfo extends LeaseGrant {
+  /** Milliseconds until it expires unless renewed (Infinity in memory: one process, nobody to hand it to). */
+  ttlMs: number;
+}
+
+/**
+ * Operators' controls of a dataset, kept in the store beside its data (not reset with it), so
+ * they hold across restarts and replicas: whichever replica holds the lease obeys them.
+ */
+export interface DatasetControl {
+  /** Set while syncing is paused: when and by whom. */
+  paused: { at: number; by: string } | null;
+  /** A resync from scratch asked for and not started yet. */
+  resync: { at: number; by: string } | null;
+  /** The last resume: when and by whom (for the annotation of the pause it ended). */
+  resumed: { at: number; by: string } | null;
 }
 
 /** One step of Store.scanRecords. */
@@ -168,6 +206,30 @@ export interface Store {
   readRegions(dataset: string, from: number, to: number, limit: number): Promise<SyncRegion[]>;
   writeStatus(dataset: string, status: Record<string, unknown>): Promise<void>;
   readStatus(dataset: string): Promise<Record<string, unknown> | null>;
+  /**
+   * Grants the dataset's sync lease to `holder` for `ttlMs` when nobody holds it (a new,
+   * higher fencing token) or `holder` already does (its token, extended); otherwise returns
+   * who holds it (`granted` false) and for how much longer. From a grant on, this store fences every write of the dataset's sync path
+   * (applyBatch, resetDataset, writeResync, trim, appendEvent, appendRegion, writeStatus,
+   * clearResyncRequest) with the token: once the lease has expired or passed to another
+   * holder, they throw LeaseLostError and write nothing.
+   */
+  acquireLease(dataset: string, holder: string, ttlMs: number): Promise<LeaseInfo & { granted: boolean }>;
+  /** Extends the lease this store was granted; false (and the token forgotten) when it is no longer held. */
+  renewLease(dataset: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up now (shutdown), so another replica takes over without waiting for it to expire. */
+  releaseLease(dataset: string): Promise<void>;
+  /** The current holder, or null when nobody holds the lease. */
+  readLease(dataset: string): Promise<LeaseInfo | null>;
+  readControl(dataset: string): Promise<DatasetControl>;
+  /** Sets (or with null clears) one control; any replica may, the lease holder obeys. */
+  writeControl<K extends keyof DatasetControl>(
+    dataset: string,
+    name: K,
+    value: DatasetControl[K],
+  ): Promise<void>;
+  /** Clears a resync request as the holder starts it (fenced). */
+  clearResyncRequest(dataset: string): Promise<void>;
   /** Resolves when the store answers; rejects quickly when it cannot. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -181,6 +243,18 @@ export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
+  }
+}
+
+/**
+ * A write of the sync path was refused because this process does not hold the dataset's lease
+ * (it expired while the process was paused, or another replica took it over): not a failure
+ * of the store, and never retried as one.
+ */
+export class LeaseLostError extends StoreError {
+  constructor(dataset: string) {
+    super(`${dataset}: this replica no longer holds the sync lease; the write was refused`);
+    this.name = 'LeaseLostError';
   }
 }
 

@@ -3,8 +3,10 @@ import type { Logger } from 'pino';
 import type { DatasetSpec } from '../config/dataset';
 import type { Position, Source } from '../sources/types';
 import {
+  LeaseLostError,
   StoreError,
   type ApplyResult,
+  type Operation,
   type ResyncMark,
   type Store,
   type SyncEvent,
@@ -12,6 +14,7 @@ import {
   type SyncState,
 } from '../store/types';
 import { classify, type ClassifiedError } from './errors';
+import { LeaseKeeper, type LeaseOptions } from './lease';
 import { initialReconcile, Reconciler, type ReconcileReport } from './reconcile';
 import { RETRY_DEFAULTS, RetryPolicy, type RetryOptions } from './retry';
 import { restoredStatus } from './restore';
@@ -39,6 +42,8 @@ export interface EngineOptions {
   breaker?: Partial<RetryOptions['breaker']>;
   /** How often retention is enforced. */
   trimEveryMs?: number;
+  /** The dataset's sync lease: this replica's name, the TTL, the keeper's clock (sync/lease.ts). */
+  lease?: LeaseOptions;
 }
 
 /** Emitted after every committed batch that changed data: what the change bus carries. */
@@ -76,6 +81,10 @@ interface EngineEvents {
 }
 
 const TRIM_EVERY_MS = 60_000;
+/** A replica that does not hold the lease reads the holder's status from the store at most this often. */
+const MIRROR_EVERY_MS = 1_000;
+/** While syncing, operators' controls (a pause) are read between batches at most this often. */
+const CONTROL_EVERY_MS = 1_000;
 const PROGRESS_EVERY_MS = 2_000;
 /** Events kept while the store cannot take them (one per failed run: minutes of outage). */
 const UNRECORDED_KEPT = 100;
@@ -114,6 +123,13 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private wake: (() => void) | null = null;
   private abort = new AbortController();
   private readonly waiters: (() => void)[] = [];
+  /** The dataset's sync lease: only its holder runs syncs; the others mirror the holder's status. */
+  readonly lease: LeaseKeeper;
+  private lastMirrorAt = 0;
+  private leaseStarted: Promise<void> = Promise.resolve();
+  /** Set when the lease was granted: the next run first takes up the status the last holder saved. */
+  private takeUp = false;
+  private lastControlAt = 0;
 
   constructor(
     readonly spec: DatasetSpec,
@@ -136,10 +152,31 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     );
     this.reconciler = Reconciler.for(spec, source, store, log, this.now);
     this.current = { ...initialStatus(spec.name), reconcile: this.reconciler && initialReconcile() };
+    this.lease = new LeaseKeeper(store, spec.name, log, options.lease);
+    this.current.lease = this.lease.status();
+    this.lease.on('acquired', (grant) => this.tookLease(grant.previous));
+    this.lease.on('lost', () => {
+      // Stop writing now: the fetch under way is aborted, and the store refuses any write after it.
+      this.abort.abort();
+      this.update({ lease: this.lease.status() });
+      this.wake?.();
+    });
+    this.lease.on('renewed', () => {
+      this.update({ lease: this.lease.status() });
+      // Controls set on another replica reach the holder here while it waits.
+      if (!this.running) void this.controlChanged().then((changed) => changed && this.wake?.());
+    });
   }
 
   status(): DatasetStatus {
-    return structuredClone(this.current);
+    return structuredClone({ ...this.current, lease: this.lease.status() });
+  }
+
+  /** Reads operators' controls now (one was just set on this replica), and obeys them at once when this replica holds the lease. */
+  async controlsChanged(): Promise<void> {
+    this.lastControlAt = 0;
+    if (!this.lease.held) return this.mirror(true);
+    if (!this.running) this.wake?.();
   }
 
   /**
@@ -172,6 +209,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     if (!this.stopped) return;
     this.stopped = false;
     this.abort = new AbortController();
+    // The first run waits for the first answer about the lease: a sole replica syncs at once.
+    this.leaseStarted = this.lease.start();
     this.loopDone = this.loop();
   }
 
@@ -180,6 +219,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     this.abort.abort();
     this.wake?.();
     await this.loopDone;
+    await this.lease.stop();
+    this.update({ lease: this.lease.status() });
     for (const resolve of this.waiters.splice(0)) resolve();
   }
 
@@ -202,6 +243,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
    * its totals are incomplete, and the resync starts now instead of at the next run.
    */
   async checkStore(): Promise<void> {
+    if (!this.lease.held) return this.mirror();
     const known = this.generation;
     if (known === null) return;
     // A store that cannot answer cannot tell: the sync loop reports its trouble, and answers that need it fail.
@@ -209,11 +251,93 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     if (held !== undefined && held !== known && this.generation === known) this.noteLoss();
   }
 
+  /**
+   * A replica without the lease: the holder's status, as the holder saved it in the store, so
+   * that its answers report the same freshness as the holder's. Read at most once a second
+   * unless `force`d.
+   */
+  private async mirror(force = false): Promise<void> {
+    const now = this.now();
+    if (!force && now - this.lastMirrorAt < MIRROR_EVERY_MS) return;
+    this.lastMirrorAt = now;
+    try {
+      const { name } = this.spec;
+      const [state, saved] = await Promise.all([this.store.readState(name), this.store.readStatus(name)]);
+      // No saved status (the store lost it too): keep what this replica knew.
+      const mirrored = restoredStatus(this.current, state, saved ?? { ...this.current }, now);
+      this.generation = mirrored.generation;
+      this.update({ ...mirrored, lease: this.lease.status() });
+    } catch (err) {
+      // Answers that need the store report its trouble themselves.
+      this.log.debug({ err }, 'could not read the holder’s status from the store');
+    }
+  }
+
+  /** Not holding the lease: mirror the holder until the keeper wins the lease (which wakes the loop). */
+  private async follow(): Promise<number> {
+    await this.mirror(true);
+    return this.spec.sync.intervalMs;
+  }
+
+  /** This replica was granted the lease: after another holder, its next run first takes up what that one left. */
+  private tookLease(previous: string | null): void {
+    if (previous !== null && previous !== this.lease.status().self) this.takeUp = true;
+    this.wake?.();
+  }
+
+  /** Whether operators' controls differ from what the engine obeys (read at most once a second). */
+  private async controlChanged(): Promise<boolean> {
+    const now = this.now();
+    if (now - this.lastControlAt < CONTROL_EVERY_MS) return false;
+    this.lastControlAt = now;
+    const control = await this.store.readControl(this.spec.name).catch(() => null);
+    return (
+      control !== null &&
+      (control.resync !== null || (control.paused === null) !== (this.current.paused === null))
+    );
+  }
+
+  /**
+   * Obeys operators' controls before a run (http/routes/ops.ts writes them, on any replica): a
+   * pause skips runs until resumed; a resync request drops the data and reads everything
+   * again. Each is recorded as an annotation. True when the run is to be skipped.
+   */
+  private async obeyControls(): Promise<boolean> {
+    const { name } = this.spec;
+    const control = await this.store.readControl(name);
+    this.lastControlAt = this.now();
+    const was = this.current.paused;
+    if (control.paused && !was) {
+      this.log.info({ by: control.paused.by }, 'sync paused by an operator');
+      this.unrecordedRegions.push(operation('pause', control.paused));
+      this.update({ paused: control.paused, state: 'paused' });
+      await this.flushRecords();
+    } else if (!control.paused && was) {
+      const resumed = control.resumed ?? { at: this.now(), by: 'unknown' };
+      this.log.info({ by: resumed.by }, 'sync resumed by an operator');
+      this.unrecordedRegions.push(
+        { kind: 'pause', startedAt: was.at, endedAt: resumed.at, count: 0, operation: 'pause', by: was.by },
+        operation('resume', resumed),
+      );
+      this.update({ paused: null, state: 'idle' });
+    }
+    if (control.paused) return true;
+    if (control.resync) {
+      this.log.warn({ by: control.resync.by }, 'resync from scratch asked for by an operator');
+      await this.store.clearResyncRequest(name);
+      this.unrecordedRegions.push(operation('resync', control.resync));
+      this.update({ resyncSince: this.now(), resyncReason: 'operator', backfill: backfillOf(0, null) });
+      await this.begin(true);
+    }
+    return false;
+  }
+
   private noteLoss(): void {
     if (this.current.resyncSince !== null) return;
     this.log.warn('the store lost this dataset; reading it again from the start');
     const { state } = this.current;
     this.update({
+      resyncReason: 'store-loss',
       resyncSince: this.now(),
       state: state === 'backoff' || state === 'failing' ? state : 'resyncing',
       backfill: backfillOf(0, null),
@@ -224,12 +348,17 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const waiting = this.waiters.splice(0);
-      this.running = this.attempt();
+      await this.leaseStarted;
+      if (this.abort.signal.aborted) this.abort = new AbortController();
+      const following = !this.lease.held;
+      this.running = following ? this.follow() : this.attempt();
       const delay = await this.running;
       this.running = null;
       for (const resolve of waiting) resolve();
       if (this.stopped) break;
       if (this.waiters.length > 0) continue;
+      // Granted the lease while following: sync now (the grant's wake found no wait to end).
+      if (following && this.lease.held) continue;
       this.update({ nextAttemptAt: this.now() + delay });
       this.emit('scheduled', { delayMs: delay, state: this.current.state });
       await new Promise<void>((resolve) => {
@@ -244,11 +373,17 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   }
 
   /** One run, recorded; resolves with the wait before the next one. */
-  private async attempt(): Promise<number> {
-    const startedAt = this.now();
-    this.update({ lastAttemptAt: startedAt, nextAttemptAt: null });
+  private async attempt(retried = false): Promise<number> {
     const totals = { upserts: 0, deletes: 0 };
+    let startedAt = this.now();
     try {
+      if (this.takeUp) {
+        this.takeUp = false;
+        await this.mirror(true);
+      }
+      if (await this.obeyControls()) return this.spec.sync.intervalMs;
+      startedAt = this.now();
+      this.update({ lastAttemptAt: startedAt, nextAttemptAt: null });
       await this.run(totals);
       this.retry.succeeded();
       const endedAt = this.now();
@@ -272,7 +407,13 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         failingSince: null,
         backfill: null,
       });
-      await this.record({ startedAt, endedAt, outcome: 'success', records: totals.upserts + totals.deletes });
+      await this.record({
+        startedAt,
+        endedAt,
+        outcome: 'success',
+        records: totals.upserts + totals.deletes,
+        ...this.runBy(),
+      });
       this.emit('run', {
         dataset: this.spec.name,
         outcome: 'success',
@@ -282,6 +423,15 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       return this.spec.sync.intervalMs;
     } catch (err) {
       if (this.stopped && this.abort.signal.aborted) return 0;
+      if (err instanceof LeaseLostError || !this.lease.held) {
+        // Not a failure: another replica syncs now, and nothing here may be written any more;
+        // unless nobody took the lease (the store lost it too), and this replica has it again.
+        const again = err instanceof LeaseLostError && (await this.lease.refused());
+        this.update({ lease: this.lease.status() });
+        if (!again || retried || this.stopped) return 0;
+        this.abort = new AbortController();
+        return this.attempt(true);
+      }
       const error = classify(err);
       const endedAt = this.now();
       const decision = this.retry.failed(error.class, endedAt);
@@ -303,6 +453,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         outcome: 'failure',
         records: totals.upserts + totals.deletes,
         error: { message: error.message, class: error.class, origin: error.origin },
+        ...this.runBy(),
       });
       this.emit('run', {
         dataset: this.spec.name,
@@ -388,7 +539,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   /** Starts a fresh copy: an empty generation in the store (marked when it is a resync) and a backfill from the start. */
   private async begin(resync: boolean): Promise<SyncState> {
     const since = resync ? (this.current.resyncSince ?? this.now()) : null;
-    const mark: ResyncMark | undefined = since === null ? undefined : { since, applied: 0, remaining: null };
+    const reason = this.current.resyncReason === 'operator' ? ({ reason: 'operator' } as const) : {};
+    const mark: ResyncMark | undefined =
+      since === null ? undefined : { since, applied: 0, remaining: null, ...reason };
     const state = await this.store.resetDataset(this.spec.name, mark);
     this.generation = state.generation;
     const remaining = await this.estimate(null);
@@ -413,8 +566,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       startedAt: since,
       endedAt: this.now(),
       count: this.current.backfill?.applied ?? 0,
+      ...(this.current.resyncReason === 'operator' ? { operation: 'resync' as const } : {}),
     });
-    this.update({ resyncSince: null });
+    this.update({ resyncSince: null, resyncReason: null });
   }
 
   /** Reads and applies pages until the upstream has no more (true) or the engine stops (false). */
@@ -437,6 +591,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         signal: this.abort.signal,
       });
       rewindMs = undefined;
+      // Stop writing at once when the lease is gone (the store would refuse the write anyway).
+      if (!this.lease.held) throw new LeaseLostError(name);
       // A re-read of the lookback window never moves the committed position backwards.
       const advance =
         page.last && (!committed || this.source.compare(page.last, committed) > 0) ? page.last : null;
@@ -465,7 +621,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       });
       this.changed(result);
       caughtUp = page.done || page.records.length === 0;
-      if (caughtUp || this.stopped) break;
+      if (caughtUp || this.stopped || (await this.controlChanged())) break;
     }
     const held = await this.store.readState(name);
     if (held) this.update({ records: held.records, version: held.version });
@@ -501,8 +657,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       this.lastEstimateAt = this.now();
       remaining = await this.estimate(after);
       const since = this.current.resyncSince;
+      const reason = this.current.resyncReason === 'operator' ? ({ reason: 'operator' } as const) : {};
       if (since !== null)
-        await this.store.writeResync(this.spec.name, generation, { since, applied, remaining });
+        await this.store.writeResync(this.spec.name, generation, { since, applied, remaining, ...reason });
     } else if (remaining !== null && before) {
       remaining = Math.max(0, remaining - (applied - before.applied));
     }
@@ -557,9 +714,20 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     }
   }
 
+  /** Who ran a sync: this replica and its lease's token, recorded with the run's event. */
+  private runBy(): Pick<SyncEvent, 'holder' | 'token'> {
+    const lease = this.lease.status();
+    return { holder: lease.self, ...(lease.token === null ? {} : { token: lease.token }) };
+  }
+
   private update(patch: Partial<DatasetStatus>): void {
     this.current = { ...this.current, ...patch };
     // Copying the status for nobody would cost on every batch.
     if (this.listenerCount('status') > 0) this.emit('status', this.status());
   }
+}
+
+/** An operator's action as a point annotation. */
+function operation(kind: Operation, by: { at: number; by: string }): SyncRegion {
+  return { kind: 'operation', startedAt: by.at, endedAt: by.at, count: 0, operation: kind, by: by.by };
 }

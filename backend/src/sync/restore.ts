@@ -2,10 +2,15 @@ import type { SyncState } from '../store/types';
 import { restoredReconcile } from './reconcile';
 import { backfillOf, type DatasetStatus, type SyncStateName } from './status';
 
-const STATES: SyncStateName[] = ['idle', 'syncing', 'backoff', 'failing', 'resyncing'];
+const STATES: SyncStateName[] = ['idle', 'syncing', 'backoff', 'failing', 'resyncing', 'paused'];
 
 const numberOr = (value: unknown, fallback: number | null): number | null =>
   typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+
+function pausedOf(value: unknown): DatasetStatus['paused'] {
+  const p = value as DatasetStatus['paused'];
+  return p && typeof p === 'object' && typeof p.at === 'number' && typeof p.by === 'string' ? p : null;
+}
 
 /**
  * The status a restarted engine starts from: the data facts from the store's state (records,
@@ -36,6 +41,7 @@ export function restoredStatus(
     consecutiveFailures: failingSince === null ? 0 : (numberOr(s['consecutiveFailures'], 0) ?? 0),
     // A pass under way resumes where it stopped (if the store still holds its generation).
     reconcile: current.reconcile && restoredReconcile(s['reconcile']),
+    paused: pausedOf(s['paused']),
   };
   if (state) {
     const resync = state.resync;
@@ -44,7 +50,7 @@ export function restoredStatus(
       ...history,
       state: resync
         ? 'resyncing'
-        : savedState === 'backoff' || savedState === 'failing'
+        : savedState === 'backoff' || savedState === 'failing' || savedState === 'paused'
           ? savedState
           : 'idle',
       generation: state.generation,
@@ -52,6 +58,7 @@ export function restoredStatus(
       version: state.version,
       records: state.records,
       resyncSince: resync?.since ?? null,
+      resyncReason: resync ? (resync.reason ?? 'store-loss') : null,
       backfill: resync ? backfillOf(resync.applied, resync.remaining) : null,
     };
   }
@@ -62,6 +69,7 @@ export function restoredStatus(
       state: 'resyncing',
       generation: savedGeneration,
       resyncSince: now,
+      resyncReason: 'store-loss',
       backfill: backfillOf(0, null),
     };
   }

@@ -1,7 +1,9 @@
 import type { ErrorOrigin, Position } from '../sources/types';
 import type { ReconcileStatus } from './reconcile';
+import type { DatasetControl } from '../store/types';
+import type { LeaseStatus } from './lease';
 
-export type SyncStateName = 'idle' | 'syncing' | 'backoff' | 'failing' | 'resyncing';
+export type SyncStateName = 'idle' | 'syncing' | 'backoff' | 'failing' | 'resyncing' | 'paused';
 
 export interface DatasetStatus {
   dataset: string;
@@ -27,6 +29,12 @@ export interface DatasetStatus {
    * every answer over the dataset says its totals are incomplete while it is set.
    */
   resyncSince: number | null;
+  /** Why the resync under way reads everything again: the store lost the data, or an operator asked. */
+  resyncReason: 'store-loss' | 'operator' | null;
+  /** Set while an operator has paused syncing (POST /api/datasets/:name/pause): when and by whom. */
+  paused: DatasetControl['paused'];
+  /** The dataset's sync lease as this replica sees it (sync/lease.ts). */
+  lease: LeaseStatus | null;
   generation: string | null;
   version: number;
   records: number;
@@ -50,6 +58,9 @@ export function initialStatus(dataset: string): DatasetStatus {
     nextAttemptAt: null,
     backfill: null,
     resyncSince: null,
+    resyncReason: null,
+    paused: null,
+    lease: null,
     generation: null,
     version: 0,
     records: 0,

@@ -44,6 +44,7 @@ datasets:
       },
       redis: { url: 'rediss://cache:6380/1', prefix: 'ls:prod' },
       grafanaLive: null,
+      lease: { ttlMs: 15_000 },
       source: file,
       datasets: [
         {
@@ -343,6 +344,11 @@ datasets:
   it('duplicate dataset names', () => {
     const file = files.write(`datasets:\n${DEMO}  - name: other\n    source: { kind: demo }\n${DEMO}`);
     expect(problemsOf(file)).toEqual(['datasets[2].name: "demo" is already used by datasets[0]']);
+  });
+
+  it('a lease too short to renew', () => {
+    const file = files.write(`lease: { ttl: 500ms }\ndatasets:\n${DEMO}`);
+    expect(problemsOf(file)).toEqual(['lease.ttl: must be at least 1s']);
   });
 
   it('staleAfter not longer than the sync interval', () => {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { CELL, DAY_MS } from '../../src/config/dataset';
 import { RedisStore } from '../../src/store/redis';
 import type { PingerMessage } from './pinger';
+import { registerLeased } from '../helpers';
 import { ThrowawayRedis } from './support';
 import { WIDE_PER_BUCKET, WideData, wideSpec } from './wide';
 
@@ -38,7 +39,7 @@ let generation: string;
 beforeAll(async () => {
   await server.start();
   store = await RedisStore.connect(server.url, 'blocked');
-  await store.register(spec);
+  await registerLeased(store, spec);
   generation = (await store.resetDataset(spec.name)).generation;
 });
 

@@ -89,18 +89,22 @@ export class PgSchema {
 export const COUNTRY_SQL = `(ARRAY['US','US','US','US','US','DE','DE','DE','FR','FR','JP','JP','BR','IN','GB','MX','NG','CA','AU',NULL])[1 + floor(random() * 20)::int]`;
 export const DEVICE_SQL = `(ARRAY['mobile','mobile','mobile','mobile','desktop','desktop','desktop','tablet'])[1 + floor(random() * 8)::int]`;
 
-export function eventsSpec(
-  table: string,
-  overrides: {
-    batchSize?: number;
-    lookback?: string;
-    lag?: string;
-    resolution?: string;
-    retention?: string;
-    distinctFrom?: string;
-  } = {},
-): DatasetSpec {
-  const raw: RawDataset = {
+export interface EventsOverrides {
+  batchSize?: number;
+  lookback?: string;
+  lag?: string;
+  resolution?: string;
+  retention?: string;
+  distinctFrom?: string;
+}
+
+export function eventsSpec(table: string, overrides: EventsOverrides = {}): DatasetSpec {
+  return resolveDataset(eventsDataset(table, overrides));
+}
+
+/** The `events` dataset over `table` as a configuration file declares it (the service processes read it so). */
+export function eventsDataset(table: string, overrides: EventsOverrides = {}): RawDataset {
+  return {
     name: 'events',
     source: {
       kind: 'postgres',
@@ -127,15 +131,17 @@ export function eventsSpec(
     retention: overrides.retention ?? '3650d',
     ...(overrides.distinctFrom ? { distinctFrom: overrides.distinctFrom } : {}),
   };
-  return resolveDataset(raw);
 }
 
 /** An engine over a PostgresSource; `syncOnce` runs one full sync and checks it succeeded. */
 export function pgEngine(spec: DatasetSpec, store: Store, options: EngineOptions = {}) {
   if (spec.source.kind !== 'postgres') throw new Error('a postgres dataset is needed');
   const source = new PostgresSource(spec, spec.source);
+  // One replica name for every engine of the tests: a process that resumes after another was
+  // killed is the same replica to the lease, and takes it up at once.
   const engine = new SyncEngine(spec, source, store, silent, {
     backoff: { initialMs: 20, maxMs: 100 },
+    lease: { holder: 'integration-test' },
     ...options,
   });
   let started = false;

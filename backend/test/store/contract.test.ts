@@ -2,7 +2,7 @@ import { CELL, DAY_MS, type DatasetSpec } from '../../src/config/dataset';
 import type { SourceRecord } from '../../src/sources/types';
 import { MemoryStore } from '../../src/store/memory';
 import type { Store } from '../../src/store/types';
-import { datasetSpec, prng, redisStore } from '../helpers';
+import { datasetSpec, prng, redisStore, registerLeased } from '../helpers';
 import { referenceCells, referenceDistinct, storedCells } from './reference';
 
 const T0 = Date.UTC(2026, 0, 5);
@@ -92,7 +92,7 @@ describe.each(subjects)('%s store contract', (_name, make) => {
 
   beforeEach(async () => {
     subject = await make();
-    await subject.store.register(spec);
+    await registerLeased(subject.store, spec);
     generation = (await subject.store.resetDataset('events')).generation;
   });
   afterEach(async () => subject.cleanup());
@@ -245,7 +245,7 @@ describe.each(subjects)('%s store contract', (_name, make) => {
     const random = prng(5);
     await apply([makeRecord(random, 1, 60_000)]);
     await subject.forget();
-    await subject.store.register(spec);
+    await registerLeased(subject.store, spec);
     expect(await subject.store.readState('events')).toBeNull();
     expect(await apply([makeRecord(random, 2, 60_000)])).toEqual({ applied: false, reason: 'state-lost' });
     const groups = await subject.store.readRollups('events', {
@@ -260,7 +260,7 @@ describe.each(subjects)('%s store contract', (_name, make) => {
   it('answers the generation it holds, and none once the state is lost', async () => {
     expect(await subject.store.readGeneration('events')).toBe(generation);
     await subject.forget();
-    await subject.store.register(spec);
+    await registerLeased(subject.store, spec);
     expect(await subject.store.readGeneration('events')).toBeNull();
   });
 
@@ -287,7 +287,7 @@ describe.each(subjects)('%s store contract', (_name, make) => {
     expect((await subject.store.readState('events'))!.resync).toBeNull();
     // Nothing is written for a generation that is gone.
     await subject.forget();
-    await subject.store.register(spec);
+    await registerLeased(subject.store, spec);
     expect(await subject.store.writeResync('events', resync.generation, progress)).toBe(false);
     expect(await subject.store.readState('events')).toBeNull();
   });

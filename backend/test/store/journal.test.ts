@@ -7,7 +7,7 @@ import { DAY_MS } from '../../src/config/dataset';
 import type { SourceRecord } from '../../src/sources/types';
 import { RedisStore, type JournalStep, type RedisStoreOptions } from '../../src/store/redis';
 import { DatasetKeys } from '../../src/store/redis-keys';
-import { datasetSpec, prng, REDIS_URL, redisStore } from '../helpers';
+import { datasetSpec, prng, REDIS_URL, redisStore, registerLeased } from '../helpers';
 import { referenceCells, storedCells } from './reference';
 
 const T0 = Date.UTC(2026, 0, 5);
@@ -32,8 +32,8 @@ function records(seed: number, from: number, count: number): SourceRecord[] {
 async function pair(pause: (step: JournalStep) => Promise<void> | void) {
   const a = await redisStore({ pieceLimits: SMALL, onStep: pause });
   const b = await RedisStore.connect(REDIS_URL, a.prefix, { pieceLimits: SMALL });
-  await a.store.register(spec);
-  await b.register(spec);
+  await registerLeased(a.store, spec);
+  await registerLeased(b, spec);
   const { generation } = await a.store.resetDataset('events');
   const keys = new DatasetKeys(a.prefix, 'events');
   return {
@@ -178,8 +178,22 @@ it('drops a journal whose writer died before storing every piece; nothing of it 
     await expectHolds(b, kept);
     expect(await b.readState('events')).toMatchObject({ version: 1, position: { cursor: 'c1', id: '0' } });
     // The dead writer's journal cannot be revived by a late piece of it.
+    const token = (await b.redis.hget(keys.lease, 'token'))!;
     expect(
-      await b.redis.livesyncJournal(keys.state, keys.journal, 'add', generation, '0', journal!, 99, 0, 0, 1),
+      await b.redis.livesyncJournal(
+        keys.state,
+        keys.journal,
+        keys.lease,
+        'add',
+        generation,
+        '0',
+        journal!,
+        99,
+        0,
+        0,
+        1,
+        token,
+      ),
     ).toBe('gone');
   } finally {
     await cleanup();

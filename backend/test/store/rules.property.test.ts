@@ -17,7 +17,7 @@ import type { SourceRecord } from '../../src/sources/types';
 import { MemoryStore } from '../../src/store/memory';
 import { RedisStore } from '../../src/store/redis';
 import type { Store } from '../../src/store/types';
-import { datasetSpec, REDIS_URL, redisStore } from '../helpers';
+import { datasetSpec, REDIS_URL, redisStore, registerLeased } from '../helpers';
 import { referenceCells, referenceDistinctCells, storedCells, storedDistinctCells } from './reference';
 
 const MIN = 60_000;
@@ -304,7 +304,7 @@ describe.each(subjects)('%s store: the rules', (_name, runs, make) => {
 
   async function fresh(distinctFrom: '1m' | '1h' = '1m'): Promise<{ spec: DatasetSpec; generation: string }> {
     const spec = specFor(subject.nextDataset(), distinctFrom);
-    await subject.store.register(spec);
+    await registerLeased(subject.store, spec);
     return { spec, generation: (await subject.store.resetDataset(spec.name)).generation };
   }
 
@@ -338,7 +338,7 @@ describe.each(subjects)('%s store: the rules', (_name, runs, make) => {
               // What the next process does: finish what is pending, read the state, and apply
               // the batch again unless it was committed (the upstream hands it out again).
               const recover = subject.crash!.recover;
-              await recover.register(spec);
+              await registerLeased(recover, spec);
               await recover.finishPending(spec.name);
               const state = (await recover.readState(spec.name))!;
               result = await recover.applyBatch(spec.name, batch);

@@ -20,7 +20,13 @@ type AnnotationRecord = {
   tags: string[];
 };
 
-export const REGION_KINDS: readonly RegionKind[] = ['failure', 'resync', 'pause', 'reconcile'];
+export const REGION_KINDS: readonly RegionKind[] = ['failure', 'resync', 'pause', 'reconcile', 'operation'];
+
+const OPERATION_TITLES = {
+  pause: 'paused',
+  resume: 'resumed',
+  resync: 'resync from scratch asked for',
+} as const;
 
 /** `failure,resync`: the kinds of state change to annotate, checked one by one so an error names the wrong one. */
 function parseKinds(text: string | undefined): Set<RegionKind> {
@@ -53,6 +59,14 @@ function region(dataset: string, r: SyncRegion, ongoing: boolean): AnnotationRec
         text: `${r.count} failed run${r.count === 1 ? '' : 's'} over ${lasted}${errorText(r.error)}`,
       };
     case 'resync':
+      if (r.operation)
+        return {
+          ...base,
+          title: ongoing ? `${dataset}: resyncing from scratch` : `${dataset}: resynced from scratch`,
+          text: ongoing
+            ? `an operator asked; totals are incomplete until it catches up; ${r.count} records read so far`
+            : `an operator asked; ${r.count} records read again in ${lasted}; totals were incomplete until then`,
+        };
       return {
         ...base,
         title: ongoing
@@ -63,6 +77,12 @@ function region(dataset: string, r: SyncRegion, ongoing: boolean): AnnotationRec
           : `${r.count} records read again in ${lasted}; totals were incomplete until then`,
       };
     case 'pause':
+      if (r.operation)
+        return {
+          ...base,
+          title: `${dataset}: sync paused by an operator`,
+          text: `nothing was synced for ${lasted}: paused by ${r.by ?? 'an operator'}${ongoing ? ', not resumed yet' : ''}`,
+        };
       return {
         ...base,
         title: `${dataset}: sync paused`,
@@ -73,6 +93,13 @@ function region(dataset: string, r: SyncRegion, ongoing: boolean): AnnotationRec
         ...base,
         title: `${dataset}: ${r.count} record${r.count === 1 ? '' : 's'} deleted upstream removed`,
         text: `a reconciliation pass checked ${r.checked ?? 0} records in ${lasted} and removed those gone upstream`,
+      };
+    case 'operation':
+      return {
+        ...base,
+        tags: [...tags, r.operation ?? 'unknown'],
+        title: `${dataset}: ${OPERATION_TITLES[r.operation ?? 'pause']} by an operator`,
+        text: `${r.operation ?? 'an operation'} by ${r.by ?? 'an operator'}`,
       };
   }
 }
@@ -96,6 +123,17 @@ function ongoing(status: DatasetStatus, clock: number): SyncRegion[] {
       startedAt: status.resyncSince,
       endedAt: now,
       count: status.backfill?.applied ?? 0,
+      ...(status.resyncReason === 'operator' ? { operation: 'resync' as const } : {}),
+    });
+  }
+  if (status.paused !== null) {
+    out.push({
+      kind: 'pause',
+      startedAt: status.paused.at,
+      endedAt: now,
+      count: 0,
+      operation: 'pause',
+      by: status.paused.by,
     });
   }
   return out;

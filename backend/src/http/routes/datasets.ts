@@ -46,6 +46,17 @@ export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
       lastBatchDurationMs: status.lastBatchDurationMs,
       backfill: status.backfill,
       reconcile: status.reconcile,
+      paused: status.paused,
+      lease: status.lease && {
+        holder: status.lease.holder,
+        token: status.lease.token,
+        heldHere: status.lease.held,
+        replica: status.lease.self,
+        ttlMs: status.lease.ttlMs,
+        renewals: status.lease.renewals,
+        renewedAt: status.lease.renewedAt,
+        expiresAt: status.lease.expiresAt,
+      },
     },
   };
 }
@@ -55,7 +66,7 @@ function reconcileSummary(spec: DatasetSpec) {
   return { every: everyMs === null ? 'off' : formatDuration(everyMs), pageSize, perRun };
 }
 
-function specOf(app: FastifyInstance, name: string): DatasetSpec {
+export function specOf(app: FastifyInstance, name: string): DatasetSpec {
   const engine = app.sync.get(name);
   if (!engine)
     throw new QueryError(

@@ -12,6 +12,9 @@ export const metricsRoutes: FastifyPluginAsync = async (app) => {
       if (status.lastSuccessAt !== null)
         app.metrics.lastSuccess.set({ dataset: spec.name }, status.lastSuccessAt / 1000);
       app.metrics.age.set({ dataset: spec.name }, (now - (status.lastSuccessAt ?? startedAt)) / 1000);
+      const lease = app.sync.get(spec.name)!.lease.status();
+      app.metrics.leaseHeld.set({ dataset: spec.name }, lease.held ? 1 : 0);
+      if (lease.token !== null) app.metrics.leaseToken.set({ dataset: spec.name }, lease.token);
     }
     reply.header('content-type', app.metrics.registry.contentType);
     return app.metrics.registry.metrics();

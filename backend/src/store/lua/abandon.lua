@@ -8,7 +8,10 @@ KEYS[2]  the journal hash
 ARGV[1]  journal id
 
 Returns 'ok', or 'gone' (not this journal any more, or it is ready: finish it instead).
+Fenced (fence.lua): the lease hash follows these KEYS and the fencing token these ARGV;
+returns 'fenced', writing nothing, when the caller no longer holds the lease.
 ]==]
+--#include fence.lua
 
 local st = redis.call('HMGET', KEYS[1], 'journal', 'jready', 'seq')
 if st[1] ~= ARGV[1] or st[2] then return 'gone' end

@@ -19,7 +19,10 @@ ARGV[9…] pieces
 Returns 'ok' (or 'ready' once the last piece is stored), or without writing anything:
 'lost', 'busy', 'moved' (as run.lua, on 'open'), 'gone' (on 'add': the journal is not this
 one any more, or is already ready).
+Fenced (fence.lua): the lease hash follows these KEYS and the fencing token these ARGV;
+returns 'fenced', writing nothing, when the caller no longer holds the lease.
 ]==]
+--#include fence.lua
 
 local state, journal = KEYS[1], KEYS[2]
 local st = redis.call('HMGET', state, 'gen', 'seq', 'journal', 'jready')

@@ -10,7 +10,10 @@ ARGV[3]  the mark as JSON ({since, applied, remaining}), or '' to clear it (caug
 
 Returns 1 when written, 0 when the state is gone, belongs to another generation or is of
 another format: a mark written after a loss would otherwise outlive the data it describes.
+Fenced (fence.lua): the lease hash follows these KEYS and the fencing token these ARGV;
+returns 'fenced', writing nothing, when the caller no longer holds the lease.
 ]==]
+--#include fence.lua
 
 local st = redis.call('HMGET', KEYS[1], 'gen', 'format')
 if st[1] ~= ARGV[1] or st[2] ~= ARGV[2] then

@@ -12,7 +12,10 @@ ARGV[3]  the piece (see ops.lua)
 
 Returns 'ok', or without writing anything: 'lost' (no state, or another generation), 'busy'
 (a journal is open), 'moved' (seq is not the expected one).
+Fenced (fence.lua): the lease hash follows these KEYS and the fencing token these ARGV;
+returns 'fenced', writing nothing, when the caller no longer holds the lease.
 ]==]
+--#include fence.lua
 --#include ops.lua
 
 local st = redis.call('HMGET', KEYS[1], 'gen', 'seq', 'journal')
