@@ -1,6 +1,6 @@
 import type { SourceRecord } from '../../src/sources/types';
 import type { Store } from '../../src/store/types';
-import { BOTH_STORES, datasetSpec } from '../helpers';
+import { BOTH_STORES, datasetSpec, registerLeased } from '../helpers';
 
 const T0 = Date.UTC(2026, 0, 5);
 const spec = datasetSpec();
@@ -24,7 +24,7 @@ describe.each(BOTH_STORES)('scanRecords on the %s store', (_, open) => {
 
   beforeEach(async () => {
     ({ store, cleanup } = await open());
-    await store.register(spec);
+    await registerLeased(store, spec);
     ({ generation } = await store.resetDataset(spec.name));
   });
 
