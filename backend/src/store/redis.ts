@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { Redis, type RedisOptions, type Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
+import { createRedisClient, pingAll, scanKeys, type RedisClient } from './redis-client';
 import { DatasetKeys } from './redis-keys';
 import {
   chunked,
@@ -116,7 +117,7 @@ declare module 'ioredis' {
     livesyncPiece(state: string, journal: string, id: string, index: number): Result<string, Context>;
     livesyncAbandon(state: string, journal: string, id: string): Result<string, Context>;
     livesyncResync(state: string, generation: string, format: string, mark: string): Result<number, Context>;
-    livesyncRangesBuffer(...ranges: (string | number)[]): Result<Buffer[], Context>;
+    livesyncRangesBuffer(key: string, ...ranges: (string | number)[]): Result<Buffer[], Context>;
     livesyncBuckets(
       records: string,
       limit: number,
@@ -139,19 +140,6 @@ function script(name: string): string {
   throw new Error(`Lua script ${name} not found`);
 }
 
-export function redisOptions(): RedisOptions {
-  return {
-    // Requests fail fast while Redis is away (a clear 503, never a hang); the sync
-    // engine retries on its own schedule, and the client keeps reconnecting.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-    commandTimeout: 10_000,
-    lazyConnect: true,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-  };
-}
-
 export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly datasets = new Map<string, Registered>();
@@ -159,7 +147,7 @@ export class RedisStore implements Store {
   private readonly onStep: RedisStoreOptions['onStep'];
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     private readonly root: string,
     options: RedisStoreOptions = {},
   ) {
@@ -169,14 +157,14 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncJournal', { numberOfKeys: 2, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 2, lua: script('abandon.lua') });
-    redis.defineCommand('livesyncRanges', { numberOfKeys: 0, lua: script('ranges.lua') });
+    redis.defineCommand('livesyncRanges', { numberOfKeys: 1, lua: script('ranges.lua') });
     redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
     redis.defineCommand('livesyncResync', { numberOfKeys: 1, lua: script('resync.lua') });
   }
 
-  /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
+  /** Connects (to one server or a cluster) and waits until Redis answers, so start-up fails loudly on a wrong URL. */
   static async connect(url: string, prefix: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
-    const redis = new Redis(url, redisOptions());
+    const redis = createRedisClient(url);
     // Without a listener ioredis reports every failed reconnect as an unhandled error.
     redis.on('error', () => undefined);
     try {
@@ -234,15 +222,12 @@ export class RedisStore implements Store {
   async resetDataset(dataset: string, resync?: ResyncMark): Promise<SyncState> {
     const { keys } = this.dataset(dataset);
     const kept = new Set(keys.keptOnReset);
-    await this.call(async () => {
-      let cursor = '0';
-      do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keys.prefix}*`, 'COUNT', 1000);
-        cursor = next;
+    await this.call(() =>
+      scanKeys(this.redis, `${keys.prefix}*`, async (found) => {
         const doomed = found.filter((k) => !kept.has(k));
         if (doomed.length > 0) await this.redis.unlink(...doomed);
-      } while (cursor !== '0');
-    });
+      }),
+    );
     const generation = randomUUID();
     const fields = {
       gen: generation,
@@ -404,12 +389,12 @@ export class RedisStore implements Store {
     const { keys } = ds;
     const dataPieces = packUnits(data, this.limits);
     if (dataPieces.length <= 1) {
-      const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
+      const piece = encodePiece([...(dataPieces[0] ?? []), ...commit], keys.prefix);
       const reply = await this.call(() => this.redis.livesyncRun(keys.state, head.gen!, head.seq, piece));
       return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
     }
     // The last piece commits and closes the journal, all at once.
-    const pieces = [...dataPieces, [...commit, ...closeOps(keys)]].map(encodePiece);
+    const pieces = [...dataPieces, [...commit, ...closeOps(keys)]].map((p) => encodePiece(p, keys.prefix));
     const id = randomUUID();
     const from = plan.touchedFrom ?? 0;
     const to = plan.touchedTo ?? 0;
@@ -500,7 +485,7 @@ export class RedisStore implements Store {
     const readRanges = async (ranges: (readonly [string, number, number])[]): Promise<Buffer[]> => {
       const pipeline = this.redis.pipeline();
       for (let i = 0; i < ranges.length; i += RANGES_PER_CALL) {
-        pipeline.livesyncRangesBuffer(...ranges.slice(i, i + RANGES_PER_CALL).flat());
+        pipeline.livesyncRangesBuffer(keys.state, ...ranges.slice(i, i + RANGES_PER_CALL).flat());
       }
       return replies<Buffer[]>(await pipeline.exec()).flat();
     };
@@ -693,7 +678,7 @@ export class RedisStore implements Store {
       let seq = head.seq;
       for (const piece of packUnits(units, this.limits)) {
         const reply = await this.call(() =>
-          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece(piece)),
+          this.redis.livesyncRun(keys.state, head.gen!, seq, encodePiece(piece, keys.prefix)),
         );
         if (reply !== 'ok') return removed;
         seq = String(Number(seq) + 1);
@@ -849,7 +834,7 @@ export class RedisStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.call(() => this.redis.ping());
+    await this.call(() => pingAll(this.redis));
   }
 
   async close(): Promise<void> {
@@ -991,6 +976,8 @@ function isConnectionError(err: unknown): boolean {
     e?.code === 'ECONNREFUSED' ||
     e?.code === 'ECONNRESET' ||
     e?.code === 'EPIPE' ||
-    /Connection is closed|Stream isn't writeable|Command timed out/.test(e?.message ?? '')
+    /Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|Too many Cluster redirections|Failed to refresh slots cache/.test(
+      e?.message ?? '',
+    )
   );
 }

@@ -1,0 +1,80 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl } from '../config/redis-url';
+
+/**
+ * The connection the Redis store works through: one server, or a Redis Cluster. Every key of
+ * a dataset carries the dataset's hash tag (redis-keys.ts), so whatever the store does to a
+ * dataset (a script, a pipeline, a MULTI) lands on the one node that holds its slot; only
+ * what spans datasets or the whole server (SCAN, PING, INFO, SLOWLOG) is asked of every
+ * master in turn, with the functions below.
+ */
+export type RedisClient = Redis | Cluster;
+
+export function redisOptions(): RedisOptions {
+  return {
+    // Requests fail fast while Redis is away (a clear 503, never a hang); the sync
+    // engine retries on its own schedule, and the client keeps reconnecting.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 10_000,
+    lazyConnect: true,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  };
+}
+
+/**
+ * A client for the URL, not yet connected. A cluster client follows MOVED and ASK on its
+ * own, and retries a command whose node went away (a failover) for about two seconds while
+ * it learns the new masters; past that the command fails and the caller answers 503. A
+ * retried write is safe: every write script is guarded by the dataset's write sequence.
+ */
+export function createRedisClient(url: string): RedisClient {
+  const target = parseRedisUrl(url);
+  if (target.kind === 'server') return new Redis(url, redisOptions());
+  const { enableOfflineQueue, lazyConnect, ...perNode } = redisOptions();
+  return new Cluster(target.nodes, {
+    enableOfflineQueue,
+    lazyConnect,
+    scaleReads: 'master',
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: 10,
+    slotsRefreshTimeout: 2_000,
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    redisOptions: {
+      ...perNode,
+      ...(target.username === undefined ? {} : { username: target.username }),
+      ...(target.password === undefined ? {} : { password: target.password }),
+      ...(target.tls ? { tls: {} } : {}),
+    },
+  });
+}
+
+/** The servers that hold data: the one server, or every master of the cluster as last seen. */
+export function masters(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/** Every key matching `pattern`, a bounded SCAN page at a time, on every master. */
+export async function scanKeys(
+  client: RedisClient,
+  pattern: string,
+  each: (keys: string[]) => Promise<void>,
+  count = 1000,
+): Promise<void> {
+  for (const node of masters(client)) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      if (found.length > 0) await each(found);
+    } while (cursor !== '0');
+  }
+}
+
+/** Resolves when every master answers PING. */
+export async function pingAll(client: RedisClient): Promise<void> {
+  await Promise.all(masters(client).map((node) => node.ping()));
+}
