@@ -94,7 +94,8 @@ export async function memoryByFamily(
 /** Bytes of memory Redis uses (`used_memory`), summed over the masters of a cluster. */
 export async function usedMemory(redis: RedisClient): Promise<number> {
   let total = 0;
-  for (const node of masters(redis)) total += Number(/used_memory:(\d+)/.exec(await node.info('memory'))?.[1] ?? 0);
+  for (const node of masters(redis))
+    total += Number(/used_memory:(\d+)/.exec(await node.info('memory'))?.[1] ?? 0);
   return total;
 }
 

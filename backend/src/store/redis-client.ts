@@ -78,3 +78,24 @@ export async function scanKeys(
 export async function pingAll(client: RedisClient): Promise<void> {
   await Promise.all(masters(client).map((node) => node.ping()));
 }
+
+/**
+ * Quits politely, waiting for replies under way, but never longer than `graceMs`: a cluster
+ * client may hold a connection to a node that died, which QUIT would wait on for ever.
+ */
+export async function closeClient(client: RedisClient, graceMs = 1_000): Promise<void> {
+  if (client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.quit(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('QUIT took too long')), graceMs);
+      }),
+    ]);
+  } catch {
+    client.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}

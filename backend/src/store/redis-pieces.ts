@@ -134,10 +134,15 @@ export function assertKeysUnder(ops: readonly Op[], prefix: string): void {
   for (const op of ops) {
     const name = String(op[0]);
     const keys = KEYS_ONLY.has(name) ? op.slice(1) : ONE_KEY.has(name) ? op.slice(1, 2) : null;
-    if (!keys) throw new Error(`a piece cannot run ${name}: redis-pieces.ts does not know which of its arguments are keys`);
+    if (!keys)
+      throw new Error(
+        `a piece cannot run ${name}: redis-pieces.ts does not know which of its arguments are keys`,
+      );
     for (const key of keys) {
       if (typeof key !== 'string' || !key.startsWith(prefix)) {
-        throw new Error(`a piece of ${prefix}* names ${name} on a key outside the dataset: ${String(key).slice(0, 80)}`);
+        throw new Error(
+          `a piece of ${prefix}* names ${name} on a key outside the dataset: ${String(key).slice(0, 80)}`,
+        );
       }
     }
   }

@@ -6,7 +6,7 @@ import type { Result } from 'ioredis';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
-import { createRedisClient, pingAll, scanKeys, type RedisClient } from './redis-client';
+import { closeClient, createRedisClient, pingAll, scanKeys, type RedisClient } from './redis-client';
 import { DatasetKeys } from './redis-keys';
 import {
   chunked,
@@ -838,12 +838,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'end') return;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await closeClient(this.redis);
   }
 
   /** Runs a Redis call, turning connection trouble into a StoreUnavailableError. */

@@ -9,7 +9,7 @@ import type { Store } from '../../src/store/types';
 import { SyncEngine, type EngineOptions } from '../../src/sync/engine';
 import { PG_URL } from '../helpers';
 
-export { freePort, ThrowawayRedis } from '../servers';
+export { freePort, ThrowawayCluster, ThrowawayRedis } from '../servers';
 
 export { PG_URL };
 export const silent = pino({ level: 'silent' });
@@ -92,6 +92,7 @@ export const DEVICE_SQL = `(ARRAY['mobile','mobile','mobile','mobile','desktop',
 export function eventsSpec(
   table: string,
   overrides: {
+    name?: string;
     batchSize?: number;
     lookback?: string;
     lag?: string;
@@ -100,7 +101,7 @@ export function eventsSpec(
   } = {},
 ): DatasetSpec {
   const raw: RawDataset = {
-    name: 'events',
+    name: overrides.name ?? 'events',
     source: {
       kind: 'postgres',
       url: PG_URL,
