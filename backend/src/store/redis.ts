@@ -145,6 +145,15 @@ export class RedisStore implements Store {
   private readonly datasets = new Map<string, Registered>();
   private readonly limits: PieceLimits;
   private readonly onStep: RedisStoreOptions['onStep'];
+  /**
+   * Per dataset, the generation and write sequence after this store's last committed batch.
+   * Redis replicates asynchronously: after a failover (or a restart from an older snapshot) a
+   * dataset may come back in an earlier state, consistent but behind what was committed here.
+   * A batch planned on it would carry the engine on from a position the store no longer
+   * holds, skipping the rows between; it is refused as a conflict instead, and the engine
+   * reads on from the position the store holds.
+   */
+  private readonly committed = new Map<string, { gen: string; seq: number }>();
 
   constructor(
     readonly redis: RedisClient,
@@ -254,6 +263,11 @@ export class RedisStore implements Store {
       head = await this.head(ds);
       if (head.gen !== batch.generation) return { applied: false, reason: 'state-lost' };
     }
+    const last = this.committed.get(dataset);
+    if (last && last.gen === head.gen && Number(head.seq) < last.seq) {
+      this.committed.delete(dataset);
+      return { applied: false, reason: 'conflict' };
+    }
     const plan = await this.call(() =>
       planBatch(ds.spec, batch.records, batch.cutoffMs, this.reads(ds), { exactDistinct: false }),
     );
@@ -279,6 +293,7 @@ export class RedisStore implements Store {
     const outcome = await this.write(ds, head, data, commit, plan);
     if (outcome === 'lost') return { applied: false, reason: 'state-lost' };
     if (outcome === 'conflict') return { applied: false, reason: 'conflict' };
+    this.committed.set(dataset, { gen: head.gen, seq: Number(head.seq) + 1 });
     return result;
   }
 
