@@ -90,7 +90,17 @@ export class ThrowawayRedis {
     const child = this.process;
     this.process = null;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    // Its exit code too: an 'exit' event was seen to go missing after a cluster failover.
+    const exited = new Promise<void>((resolve) => {
+      const done = () => {
+        clearInterval(poll);
+        resolve();
+      };
+      const poll = setInterval(() => {
+        if (child.exitCode !== null || child.signalCode !== null) done();
+      }, 50);
+      child.once('exit', done);
+    });
     child.stdin!.end();
     await exited;
   }
@@ -125,6 +135,8 @@ export class ThrowawayCluster {
         `nodes-${i}.conf`,
         '--cluster-node-timeout',
         String(this.nodeTimeoutMs),
+        '--repl-diskless-sync-delay',
+        '0',
         '--dir',
         this.dir,
       ]);
@@ -140,6 +152,16 @@ export class ThrowawayCluster {
       '--cluster-yes',
     ]);
     await this.waitHealthy(this.nodes);
+    // A replica takes over only with its master's data: wait until each has it.
+    await this.until('every replica in sync with its master', async () => {
+      const roles = await Promise.all(
+        this.nodes.map((n) => run('redis-cli', ['-p', String(n.port), 'info', 'replication'])),
+      );
+      const replicas = roles.filter((info) => info.includes('role:slave'));
+      return (
+        replicas.length === this.masters && replicas.every((info) => info.includes('master_link_status:up'))
+      );
+    });
   }
 
   /** Kills the node on `port` (SIGKILL: a crash) and resolves once it has exited. */
@@ -155,29 +177,48 @@ export class ThrowawayCluster {
    * kill and the failover it brings: pass the nodes still running).
    */
   async waitHealthy(nodes: ThrowawayRedis[], timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     const running = new Set(nodes.map((n) => `127.0.0.1:${n.port}`));
     let last = '';
-    for (;;) {
-      const views = await Promise.all(
-        nodes.map(async (n) => {
-          const port = String(n.port);
-          const info = await run('redis-cli', ['-p', port, 'cluster', 'info']).catch((e: Error) => e.message);
-          const table = await run('redis-cli', ['-p', port, 'cluster', 'nodes']).catch(
-            (e: Error) => e.message,
-          );
-          return { info, table };
-        }),
-      );
-      last = views.map((v) => `${v.info}\n${v.table}`).join('\n---\n');
-      const ok = views.every(
-        ({ info, table }) =>
-          info.includes('cluster_state:ok') &&
-          info.includes('cluster_slots_ok:16384') &&
-          servingMasters(table).every((address) => running.has(address)),
-      );
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`the cluster did not settle in ${timeoutMs} ms:\n${last}`);
+    await this.until(
+      'the cluster to settle',
+      async () => {
+        const views = await Promise.all(
+          nodes.map(async (n) => {
+            const port = String(n.port);
+            const info = await run('redis-cli', ['-p', port, 'cluster', 'info']).catch(
+              (e: Error) => e.message,
+            );
+            const table = await run('redis-cli', ['-p', port, 'cluster', 'nodes']).catch(
+              (e: Error) => e.message,
+            );
+            return { info, table };
+          }),
+        );
+        last = views.map((v) => `${v.info}\n${v.table}`).join('\n---\n');
+        const ok = views.every(
+          ({ info, table }) =>
+            info.includes('cluster_state:ok') &&
+            info.includes('cluster_slots_ok:16384') &&
+            servingMasters(table).every((address) => running.has(address)),
+        );
+        return ok;
+      },
+      timeoutMs,
+      () => last,
+    );
+  }
+
+  /** Polls `check` every 100 ms until it holds; past the deadline, fails saying what it waited for. */
+  private async until(
+    what: string,
+    check: () => Promise<boolean>,
+    timeoutMs = 30_000,
+    detail = () => '',
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline)
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${detail()}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

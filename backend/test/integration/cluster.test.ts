@@ -11,7 +11,8 @@ import { StoreUnavailableError } from '../../src/store/types';
 import { masters, scanKeys } from '../../src/store/redis-client';
 import { DatasetKeys } from '../../src/store/redis-keys';
 import type { ChangeEvent, RunEvent } from '../../src/sync/engine';
-import { uniquePrefix } from '../helpers';
+import { datasetSpec, uniquePrefix } from '../helpers';
+import { harness, row, T0 as APP_T0 } from '../http/harness';
 import {
   COUNTRY_SQL,
   DEVICE_SQL,
@@ -133,6 +134,45 @@ describe('on a Redis Cluster', () => {
     for (let i = 0; i < 20; i++) await cache.set(`q${i}`, `answer ${i}`, 60_000);
     for (let i = 0; i < 20; i++) expect(await cache.get(`q${i}`)).toBe(`answer ${i}`);
   }, 60_000);
+
+  it('serves the HTTP API from the cluster: health asks every master, answers come from the response cache', async () => {
+    const own = await RedisStore.connect(cluster.url, prefix);
+    const h = await harness({
+      store: own, // closed with the app
+      spec: datasetSpec({ name: 'views', retention: '3650d' }),
+      upstream: (source) => {
+        source.rows = [row(1, APP_T0, 'US', 2), row(2, APP_T0 + 60_000, 'DE', 3)];
+      },
+    });
+    try {
+      await h.syncNow();
+      const health = await h.app.inject({ method: 'GET', url: '/api/health' });
+      expect(health.json().checks.store).toEqual({
+        kind: 'redis',
+        status: 'ok',
+        message: 'Redis is reachable',
+      });
+      const query = () =>
+        h.app.inject({
+          method: 'POST',
+          url: '/api/query',
+          payload: {
+            range: { from: APP_T0, to: APP_T0 + 3_600_000 },
+            intervalMs: 3_600_000,
+            maxDataPoints: 10,
+            queries: [{ refId: 'A', dataset: 'views', aggregations: ['count', 'sum(amount)'] }],
+          },
+        });
+      const first = await query();
+      expect(first.statusCode).toBe(200);
+      expect(first.json().results.A.frames[0].data.values.slice(1)).toEqual([[2], [5]]);
+      const second = await query();
+      expect(second.headers['x-cache']).toBe('HIT');
+      expect(second.body).toBe(first.body);
+    } finally {
+      await h.app.close();
+    }
+  });
 
   it('goes on through a failover of the master that holds the dataset, to the totals SQL has', async () => {
     const table = await schema.createEvents('failover');
