@@ -55,10 +55,10 @@ async function churn(table: string): Promise<void> {
 /** The master that serves a dataset's slot now, as host:port. */
 async function masterOf(spec: DatasetSpec): Promise<string> {
   const slot = Number(await store.redis.cluster('KEYSLOT', new DatasetKeys(prefix, spec.name).state));
-  const shards = (await store.redis.cluster('SLOTS')) as [number, number, [string, number]][];
-  const shard = shards.find(([from, to]) => slot >= from && slot <= to);
-  if (!shard) throw new Error(`no master serves slot ${slot}`);
-  return `${shard[2][0]}:${shard[2][1]}`;
+  const shards = await store.redis.cluster('SLOTS');
+  const master = shards.find(([from, to]) => slot >= from && slot <= to)?.[2];
+  if (!master) throw new Error(`no master serves slot ${slot}`);
+  return `${master[0]}:${master[1]}`;
 }
 
 beforeAll(async () => {
