@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl } from '../config/redis-url';
+import { StoreUnavailableError } from './types';
 
 /**
  * The connection the Redis store works through: one server, or a Redis Cluster. Every key of
@@ -57,14 +58,32 @@ export function masters(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
-/** Every key matching `pattern`, a bounded SCAN page at a time, on every master. */
+/**
+ * The master of every slot, each once. A slot whose master is not known (a failover under
+ * way) makes it throw: a scan that skipped it would miss keys and say nothing.
+ */
+function slotMasters(client: RedisClient): Redis[] {
+  if (!(client instanceof Cluster)) return [client];
+  const byKey = new Map(
+    client.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]),
+  );
+  const found = new Set<Redis>();
+  for (let slot = 0; slot < 16_384; slot++) {
+    const node = byKey.get(client.slots[slot]?.[0] ?? '');
+    if (!node) throw new StoreUnavailableError(`Redis Cluster: no master is known for slot ${slot} now`);
+    found.add(node);
+  }
+  return [...found];
+}
+
+/** Every key matching `pattern`, a bounded SCAN page at a time, on the master of every slot. */
 export async function scanKeys(
   client: RedisClient,
   pattern: string,
   each: (keys: string[]) => Promise<void>,
   count = 1000,
 ): Promise<void> {
-  for (const node of masters(client)) {
+  for (const node of slotMasters(client)) {
     let cursor = '0';
     do {
       const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
@@ -74,9 +93,9 @@ export async function scanKeys(
   }
 }
 
-/** Resolves when every master answers PING. */
+/** Resolves when the master of every slot answers PING. */
 export async function pingAll(client: RedisClient): Promise<void> {
-  await Promise.all(masters(client).map((node) => node.ping()));
+  await Promise.all(slotMasters(client).map((node) => node.ping()));
 }
 
 /**
