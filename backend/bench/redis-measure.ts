@@ -2,8 +2,8 @@
  * What the benchmark measures of Redis itself: commands slower than the SLOWLOG threshold,
  * memory by key family, and the issue 10 workload on a 4-dimension dataset.
  */
-import type { Redis } from 'ioredis';
 import { RedisStore } from '../src/store/redis';
+import { masters, scanKeys, type RedisClient } from '../src/store/redis-client';
 import { WIDE_PER_BUCKET, WideData, wideSpec } from '../test/integration/wide';
 
 export interface SlowEntry {
@@ -11,10 +11,14 @@ export interface SlowEntry {
   command: string;
 }
 
-/** SLOWLOG entries since the last call (newest first), then an empty log. */
-export async function takeSlowlog(redis: Redis): Promise<SlowEntry[]> {
-  const entries = (await redis.slowlog('GET', 10_000)) as [number, number, number, string[]][];
-  await redis.slowlog('RESET');
+/** SLOWLOG entries since the last call (newest first; of every master of a cluster), then empty logs. */
+export async function takeSlowlog(redis: RedisClient): Promise<SlowEntry[]> {
+  const entries: [number, number, number, string[]][] = [];
+  for (const node of masters(redis)) {
+    entries.push(...((await node.slowlog('GET', 10_000)) as [number, number, number, string[]][]));
+    await node.slowlog('RESET');
+  }
+  entries.sort((a, b) => b[1] - a[1]);
   return entries.map(([, , micros, args]) => ({
     ms: micros / 1000,
     command: args
@@ -46,19 +50,25 @@ function familyOf(rest: string): string {
  * `sample` random keys per family and scaled to the family (an aggregate's elements are
  * sampled too: 64 of them, as reading all of a million-field hash takes tens of ms).
  */
-export async function memoryByFamily(redis: Redis, datasetPrefix: string, sample = 3000): Promise<Family[]> {
+export async function memoryByFamily(
+  redis: RedisClient,
+  datasetPrefix: string,
+  sample = 3000,
+): Promise<Family[]> {
   const byFamily = new Map<string, string[]>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${datasetPrefix}*`, 'COUNT', 5000);
-    cursor = next;
-    for (const key of keys) {
-      const family = familyOf(key.slice(datasetPrefix.length));
-      const list = byFamily.get(family);
-      if (list) list.push(key);
-      else byFamily.set(family, [key]);
-    }
-  } while (cursor !== '0');
+  await scanKeys(
+    redis,
+    `${datasetPrefix}*`,
+    async (keys) => {
+      for (const key of keys) {
+        const family = familyOf(key.slice(datasetPrefix.length));
+        const list = byFamily.get(family);
+        if (list) list.push(key);
+        else byFamily.set(family, [key]);
+      }
+    },
+    5000,
+  );
   const out: Family[] = [];
   for (const [family, keys] of byFamily) {
     const picked =
@@ -94,6 +104,14 @@ export function kindsOf(families: Family[]): { kind: string; bytes: number }[] {
   return kinds.map((kind) => ({ kind, bytes: bytes.get(kind)! }));
 }
 
+/** Bytes of memory Redis uses (`used_memory`), summed over the masters of a cluster. */
+export async function usedMemory(redis: RedisClient): Promise<number> {
+  let total = 0;
+  for (const node of masters(redis))
+    total += Number(/used_memory:(\d+)/.exec(await node.info('memory'))?.[1] ?? 0);
+  return total;
+}
+
 export interface WideResult {
   records: number;
   projections: number;
@@ -123,13 +141,13 @@ export async function wideScenario(url: string, prefix: string, buckets: number)
       const result = await store.applyBatch(spec.name, { generation, records, position: null, cutoffMs: 0 });
       if (!result.applied) throw new Error(`wide batch not applied: ${result.reason}`);
     };
-    const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+    const before = await usedMemory(store.redis);
     await takeSlowlog(store.redis);
     const total = buckets * WIDE_PER_BUCKET;
     let t = performance.now();
     for (let n = 0; n < total; n += 5000) await apply(data.inserts(Math.min(5000, total - n)));
     const backfillMs = performance.now() - t;
-    const after = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
+    const after = await usedMemory(store.redis);
     t = performance.now();
     await apply(data.updates(5000));
     const updatesMs = performance.now() - t;

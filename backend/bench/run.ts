@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import { pino } from 'pino';
 import { buildApp } from '../src/app';
@@ -33,6 +32,7 @@ import type { Config } from '../src/config/load';
 import { createSource } from '../src/sources';
 import { PostgresSource } from '../src/sources/postgres';
 import type { Position, Source } from '../src/sources/types';
+import { createRedisClient, scanKeys, type RedisClient } from '../src/store/redis-client';
 import { RedisStore } from '../src/store/redis';
 import type { Store } from '../src/store/types';
 import type { RunEvent, SyncEngine } from '../src/sync/engine';
@@ -42,6 +42,7 @@ import {
   kindsOf,
   memoryByFamily,
   takeSlowlog,
+  usedMemory,
   wideScenario,
   type Family,
   type SlowEntry,
@@ -333,7 +334,7 @@ async function measurePanels(baseUrl: string, pool: Pool): Promise<PanelResult[]
 // ---------------------------------------------------------------------------------------------
 // Machine
 
-async function machine(pool: Pool, redis: Redis) {
+async function machine(pool: Pool, redis: RedisClient) {
   const pgVersion = ((await pool.query('SHOW server_version')).rows[0] as { server_version: string })
     .server_version;
   const info = await redis.info('server');
@@ -380,7 +381,10 @@ async function main(): Promise<void> {
     : new ThrowawayRedis(['--slowlog-log-slower-than', String(SLOW_MS * 1000), '--slowlog-max-len', '10000']);
   if (throwaway) await throwaway.start();
   const REDIS_URL = process.env.BENCH_REDIS_URL ?? throwaway!.url;
-  const admin = new Redis(REDIS_URL);
+  // BENCH_REDIS_URL may name a cluster (redis+cluster://): measurements then cover every master.
+  const admin = createRedisClient(REDIS_URL);
+  admin.on('error', () => undefined);
+  await admin.connect();
   let cleaned = false;
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
@@ -388,13 +392,8 @@ async function main(): Promise<void> {
     cleaned = true;
     for (const step of cleanups.reverse())
       await step().catch((err: unknown) => say(`cleanup: ${String(err)}`));
-    let cursor = '0';
     let removed = 0;
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-      cursor = next;
-      if (keys.length > 0) removed += await admin.unlink(...keys);
-    } while (cursor !== '0');
+    await scanKeys(admin, `${prefix}:*`, async (keys) => void (removed += await admin.unlink(...keys)), 5000);
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     say(`cleaned up: schema ${schema} dropped, ${int(removed)} Redis keys under ${prefix}: deleted`);
     admin.disconnect();
@@ -442,7 +441,7 @@ async function main(): Promise<void> {
     const slow: { stage: string; entries: SlowEntry[] }[] = [];
     const measureSlow = throwaway !== null;
     if (measureSlow) await takeSlowlog(admin);
-    const baseMemory = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? 0);
+    const baseMemory = await usedMemory(admin);
 
     // Stages: the table at a quarter, half and all of its rows; each stage syncs what was added
     // (the first one is the backfill proper), then times syncing 1k changed rows.
@@ -494,9 +493,9 @@ async function main(): Promise<void> {
         );
       }
       const incrementalTimers = structuredClone(timers);
-      const info = await admin.info('memory');
-      const memory = /used_memory_human:(\S+)/.exec(info)?.[1] ?? '?';
-      const bytesPerRecord = (Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) - baseMemory) / size;
+      const used = await usedMemory(admin);
+      const memory = `${(used / 2 ** 20).toFixed(2)}M`;
+      const bytesPerRecord = (used - baseMemory) / size;
       if (measureSlow) {
         slow.push({
           stage: `sync to ${int(size)} rows, then 1k changed rows × 5`,
@@ -706,12 +705,7 @@ async function randomOrderBackfill(
   } finally {
     await sync.stop();
     const redis = store.redis;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    await scanKeys(redis, `${prefix}:*`, async (keys) => void (await redis.unlink(...keys)), 5000);
     await store.close();
   }
 }

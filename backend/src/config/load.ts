@@ -6,6 +6,7 @@ import { formatDuration, parseDuration } from './duration';
 import { interpolateEnv } from './interpolate';
 import { reconcileProblems } from './reconcile';
 import { httpSourceProblems } from './http-source';
+import { parseRedisUrl } from './redis-url';
 import { formatKeyPath, isPlainObject, type KeyPath } from './keypath';
 import { ConfigSchema, type Limits, type RawDataset } from './schema';
 import { show, validate, type Problem } from './validate';
@@ -191,6 +192,14 @@ function build(
   if (live && !problems.some((problem) => problem.path[0] === 'grafanaLive')) {
     if (Boolean(live.token) === Boolean(live.tokenFile)) {
       problems.push({ path: ['grafanaLive'], message: 'set exactly one of token and tokenFile' });
+    }
+  }
+  const redis = value.redis;
+  if (redis && !problems.some((problem) => problem.path[0] === 'redis')) {
+    try {
+      parseRedisUrl(redis.url);
+    } catch (error) {
+      problems.push({ path: ['redis', 'url'], message: (error as Error).message });
     }
   }
   const datasets: DatasetSpec[] = [];

@@ -231,7 +231,7 @@ export const ConfigSchema = Type.Object(
     redis: Type.Optional(
       Type.Object(
         {
-          url: Type.String({ pattern: '^(redis|rediss|unix)://' }),
+          url: Type.String({ pattern: '^(redis|rediss|unix|redis\\+cluster|rediss\\+cluster)://' }),
           prefix: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'livesync' }),
         },
         { additionalProperties: false },

@@ -23,7 +23,8 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$':
     'must be a table name like events or public.events',
   '^https?://': 'must be an http:// or https:// URL',
-  '^(redis|rediss|unix)://': 'must be a redis://, rediss:// or unix:// URL',
+  '^(redis|rediss|unix|redis\\+cluster|rediss\\+cluster)://':
+    'must be a redis://, rediss:// or unix:// URL, or redis+cluster:// for a Redis Cluster',
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
   '^[A-Za-z0-9_-]{1,64}$': 'must be 1 to 64 letters, digits, _ or -',
   [CURSOR_TYPE_PATTERN]: `must be one of ${CURSOR_TYPES.join(', ')}`,

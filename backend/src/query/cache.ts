@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client';
 import { cacheKey } from '../store/redis-keys';
 
 /** Where cached answers live: Redis when the service has it, else this process's memory. */
@@ -55,7 +55,7 @@ export class MemoryCacheBackend implements CacheBackend {
 
 export class RedisCacheBackend implements CacheBackend {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -31,6 +31,9 @@ export class DatasetKeys {
   readonly control: string;
 
   constructor(root: string, dataset: string) {
+    // Redis hashes the text between the first `{` and the next `}`: only the dataset's name may be there.
+    if (/[{}]/.test(root + dataset))
+      throw new Error(`Redis key prefix ${root} and dataset ${dataset} may not hold { or }`);
     this.prefix = `${root}:{${dataset}}:`;
     this.state = `${this.prefix}state`;
     this.recordSlots = `${this.prefix}rs`;

@@ -116,8 +116,44 @@ function opBytes(op: Op): number {
   return bytes;
 }
 
-/** A piece as lua/ops.lua reads it: a MessagePack array of arrays of strings, in one buffer. */
-export function encodePiece(ops: readonly Op[]): Buffer {
+/** Commands a piece may hold whose every argument is a key (RENAME's two, PFMERGE's target and sources). */
+const KEYS_ONLY = new Set(['DEL', 'UNLINK', 'PFMERGE', 'RENAME']);
+/** Commands a piece may hold that name one key, their first argument. */
+const ONE_KEY = new Set(
+  'HSET HSETNX HDEL HINCRBY HINCRBYFLOAT SADD SREM ZADD ZREM ZREMRANGEBYSCORE SET SETRANGE APPEND PFADD LPUSH RPUSH LTRIM INCRBY PEXPIRE'.split(
+    ' ',
+  ),
+);
+
+/**
+ * Throws unless every key the ops name starts with `prefix`, a dataset's, which ends in its
+ * hash tag (redis-keys.ts). The script that runs a piece declares the dataset's state hash as
+ * its key; this makes every other key it touches provably in the same Redis Cluster slot.
+ */
+export function assertKeysUnder(ops: readonly Op[], prefix: string): void {
+  for (const op of ops) {
+    const name = String(op[0]);
+    const keys = KEYS_ONLY.has(name) ? op.slice(1) : ONE_KEY.has(name) ? op.slice(1, 2) : null;
+    if (!keys)
+      throw new Error(
+        `a piece cannot run ${name}: redis-pieces.ts does not know which of its arguments are keys`,
+      );
+    for (const key of keys) {
+      if (typeof key !== 'string' || !key.startsWith(prefix)) {
+        throw new Error(
+          `a piece of ${prefix}* names ${name} on a key outside the dataset: ${String(key).slice(0, 80)}`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * A piece as lua/ops.lua reads it: a MessagePack array of arrays of strings, in one buffer.
+ * Every key it names must be under `prefix` (see assertKeysUnder).
+ */
+export function encodePiece(ops: readonly Op[], prefix: string): Buffer {
+  assertKeysUnder(ops, prefix);
   let size = 5;
   for (const op of ops) {
     size += 5;

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis, type RedisOptions, type Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
 import { heldCursor } from './held';
 import { decodeCell, encodeCell } from './redis-cells';
+import { closeClient, createRedisClient, pingAll, scanKeys, type RedisClient } from './redis-client';
 import { DatasetKeys, recordId, recordSlot } from './redis-keys';
 import {
   chunked,
@@ -152,9 +153,13 @@ declare module 'ioredis' {
       holderOrToken: string,
       ttlMs: number,
     ): Result<number | [number, string, number, number], Context>;
-    livesyncBlocks(...keys: string[]): Result<string[][], Context>;
-    livesyncBuckets(limit: number, ...indexes: string[]): Result<(string[] | 'big')[], Context>;
-    livesyncFields(...pairs: string[]): Result<(string | null)[], Context>;
+    livesyncBlocks(state: string, ...keys: string[]): Result<string[][], Context>;
+    livesyncBuckets(
+      state: string,
+      limit: number,
+      ...indexes: string[]
+    ): Result<(string[] | 'big')[], Context>;
+    livesyncFields(state: string, ...pairs: string[]): Result<(string | null)[], Context>;
   }
 }
 
@@ -172,27 +177,23 @@ function script(name: string): string {
   throw new Error(`Lua script ${name} not found`);
 }
 
-export function redisOptions(): RedisOptions {
-  return {
-    // Requests fail fast while Redis is away (a clear 503, never a hang); the sync
-    // engine retries on its own schedule, and the client keeps reconnecting.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-    commandTimeout: 10_000,
-    lazyConnect: true,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-  };
-}
-
 export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly datasets = new Map<string, Registered>();
   private readonly limits: PieceLimits;
   private readonly onStep: RedisStoreOptions['onStep'];
+  /**
+   * Per dataset, the generation and write sequence after this store's last committed batch.
+   * Redis replicates asynchronously: after a failover (or a restart from an older snapshot) a
+   * dataset may come back in an earlier state, consistent but behind what was committed here.
+   * A batch planned on it would carry the engine on from a position the store no longer
+   * holds, skipping the rows between; it is refused as a conflict instead, and the engine
+   * reads on from the position the store holds.
+   */
+  private readonly committed = new Map<string, { gen: string; seq: number }>();
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     private readonly root: string,
     options: RedisStoreOptions = {},
   ) {
@@ -203,17 +204,17 @@ export class RedisStore implements Store {
     redis.defineCommand('livesyncJournal', { numberOfKeys: 3, lua: script('journal.lua') });
     redis.defineCommand('livesyncPiece', { numberOfKeys: 2, lua: script('piece.lua') });
     redis.defineCommand('livesyncAbandon', { numberOfKeys: 3, lua: script('abandon.lua') });
-    redis.defineCommand('livesyncBlocks', { numberOfKeys: 0, lua: script('blocks.lua') });
-    redis.defineCommand('livesyncBuckets', { numberOfKeys: 0, lua: script('buckets.lua') });
+    redis.defineCommand('livesyncBlocks', { numberOfKeys: 1, lua: script('blocks.lua') });
+    redis.defineCommand('livesyncBuckets', { numberOfKeys: 1, lua: script('buckets.lua') });
     redis.defineCommand('livesyncFenced', { numberOfKeys: 1, lua: script('fenced.lua') });
-    redis.defineCommand('livesyncFields', { numberOfKeys: 0, lua: script('fields.lua') });
+    redis.defineCommand('livesyncFields', { numberOfKeys: 1, lua: script('fields.lua') });
     redis.defineCommand('livesyncLease', { numberOfKeys: 2, lua: script('lease.lua') });
     redis.defineCommand('livesyncResync', { numberOfKeys: 2, lua: script('resync.lua') });
   }
 
-  /** Connects and waits until Redis answers, so start-up fails loudly on a wrong URL. */
+  /** Connects (to one server or a cluster) and waits until Redis answers, so start-up fails loudly on a wrong URL. */
   static async connect(url: string, prefix: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
-    const redis = new Redis(url, redisOptions());
+    const redis = createRedisClient(url);
     // Without a listener ioredis reports every failed reconnect as an unhandled error.
     redis.on('error', () => undefined);
     try {
@@ -281,16 +282,13 @@ export class RedisStore implements Store {
     const ds = this.dataset(dataset);
     const { keys } = ds;
     const kept = new Set(keys.keptOnReset);
-    await this.call(async () => {
-      let cursor = '0';
-      do {
-        const [next, found] = await this.redis.scan(cursor, 'MATCH', `${keys.prefix}*`, 'COUNT', 1000);
-        cursor = next;
+    await this.call(() =>
+      scanKeys(this.redis, `${keys.prefix}*`, async (found) => {
         const doomed = found.filter((k) => !kept.has(k));
         for (let i = 0; i < doomed.length; i += MAX_ARGS)
           await this.fenced(ds, [['UNLINK', ...doomed.slice(i, i + MAX_ARGS)]]);
-      } while (cursor !== '0');
-    });
+      }),
+    );
     const generation = randomUUID();
     const fields = {
       gen: generation,
@@ -317,6 +315,11 @@ export class RedisStore implements Store {
       head = await this.head(ds);
       if (head.gen !== batch.generation) return { applied: false, reason: 'state-lost' };
     }
+    const last = this.committed.get(dataset);
+    if (last && last.gen === head.gen && Number(head.seq) < last.seq) {
+      this.committed.delete(dataset);
+      return { applied: false, reason: 'conflict' };
+    }
     const plan = await this.call(() =>
       planBatch(ds.spec, batch.records, batch.cutoffMs, this.reads(ds), { exactDistinct: false }),
     );
@@ -342,6 +345,7 @@ export class RedisStore implements Store {
     const outcome = await this.write(ds, head, data, commit, plan);
     if (outcome === 'lost') return { applied: false, reason: 'state-lost' };
     if (outcome === 'conflict') return { applied: false, reason: 'conflict' };
+    this.committed.set(dataset, { gen: head.gen, seq: Number(head.seq) + 1 });
     return result;
   }
 
@@ -458,7 +462,7 @@ export class RedisStore implements Store {
     const { keys } = ds;
     const dataPieces = packUnits(data, this.limits);
     if (dataPieces.length <= 1) {
-      const piece = encodePiece([...(dataPieces[0] ?? []), ...commit]);
+      const piece = encodePiece([...(dataPieces[0] ?? []), ...commit], keys.prefix);
       const reply = this.unfenced(
         ds,
         await this.call(() =>
@@ -468,7 +472,7 @@ export class RedisStore implements Store {
       return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
     }
     // The last piece commits and closes the journal, all at once.
-    const pieces = [...dataPieces, [...commit, ...closeOps(keys)]].map(encodePiece);
+    const pieces = [...dataPieces, [...commit, ...closeOps(keys)]].map((p) => encodePiece(p, keys.prefix));
     const id = randomUUID();
     const from = plan.touchedFrom ?? 0;
     const to = plan.touchedTo ?? 0;
@@ -575,7 +579,10 @@ export class RedisStore implements Store {
           const key = keys.block(tiers[ref.tier]!, projections[ref.projection]!, ref.group, block);
           return { key, slot: idx - block * B };
         });
-        const blocks = await this.readBlocks(where.map((w) => w.key));
+        const blocks = await this.readBlocks(
+          keys,
+          where.map((w) => w.key),
+        );
         return where.map(({ key, slot }) => {
           const text = blocks.get(key)!.get(slot);
           if (text === undefined) return null;
@@ -599,7 +606,10 @@ export class RedisStore implements Store {
           }
         });
         const out = spans.map((span) => new Float64Array(span.count * F));
-        const blocks = await this.readBlocks(parts.map((p) => p.key));
+        const blocks = await this.readBlocks(
+          keys,
+          parts.map((p) => p.key),
+        );
         for (const p of parts) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.span]!, p.at);
         return out;
       },
@@ -710,7 +720,14 @@ export class RedisStore implements Store {
         const reply = this.unfenced(
           ds,
           await this.call(() =>
-            this.redis.livesyncRun(keys.state, keys.lease, head.gen!, seq, encodePiece(piece), ds.token),
+            this.redis.livesyncRun(
+              keys.state,
+              keys.lease,
+              head.gen!,
+              seq,
+              encodePiece(piece, keys.prefix),
+              ds.token,
+            ),
           ),
         );
         if (reply !== 'ok') return removed;
@@ -728,7 +745,14 @@ export class RedisStore implements Store {
         const reply = this.unfenced(
           ds,
           await this.call(() =>
-            this.redis.livesyncRun(keys.state, keys.lease, head.gen!, seq, encodePiece([op]), ds.token),
+            this.redis.livesyncRun(
+              keys.state,
+              keys.lease,
+              head.gen!,
+              seq,
+              encodePiece([op], keys.prefix),
+              ds.token,
+            ),
           ),
         );
         if (reply !== 'ok') return removed + count;
@@ -801,7 +825,10 @@ export class RedisStore implements Store {
         idx = stop + 1;
       }
     });
-    const blocks = await this.readBlocks(placements.map((p) => p.key));
+    const blocks = await this.readBlocks(
+      keys,
+      placements.map((p) => p.key),
+    );
     const out = groups.map((values) => ({ values, cells: new Float64Array(count * F) }));
     for (const p of placements) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.group]!.cells, p.at);
     return out.filter((g) => hasData(g.cells, F));
@@ -939,16 +966,11 @@ export class RedisStore implements Store {
   }
 
   async ping(): Promise<void> {
-    await this.call(() => this.redis.ping());
+    await this.call(() => pingAll(this.redis));
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'end') return;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await closeClient(this.redis);
   }
 
   /**
@@ -964,7 +986,11 @@ export class RedisStore implements Store {
     for (let next = 0; next < buckets.length;) {
       const chunk = buckets.slice(next, next + READ_CHUNK);
       const read = await this.call(() =>
-        this.redis.livesyncBuckets(BUCKET_RECORDS_PER_CALL, ...chunk.map((b) => keys.bucketIndex(b))),
+        this.redis.livesyncBuckets(
+          keys.state,
+          BUCKET_RECORDS_PER_CALL,
+          ...chunk.map((b) => keys.bucketIndex(b)),
+        ),
       );
       read.forEach((reply, i) => {
         if (reply === 'big') big.push(chunk[i]!);
@@ -986,7 +1012,7 @@ export class RedisStore implements Store {
         const { slot, field } = recordSlot(id);
         pairs.push(keys.records(slot), field);
       }
-      pipeline.livesyncFields(...pairs);
+      pipeline.livesyncFields(keys.state, ...pairs);
     }
     return replies<(string | null)[]>(await pipeline.exec()).flat();
   }
@@ -1005,7 +1031,8 @@ export class RedisStore implements Store {
     const next = [scan, ...pending.slice(share)].join(',');
     const found = slots.map((slot) => keys.records(slot));
     // Fields and values as flat arrays (an id may be any string, "__proto__" too).
-    const hashes = found.length > 0 ? await this.call(() => this.redis.livesyncBlocks(...found)) : [];
+    const hashes =
+      found.length > 0 ? await this.call(() => this.redis.livesyncBlocks(keys.state, ...found)) : [];
     const records: RecordScan['records'] = [];
     const start = keys.records('').length;
     found.forEach((key, i) => {
@@ -1019,12 +1046,12 @@ export class RedisStore implements Store {
   }
 
   /** Rollup blocks by key (each key once): slot → cell text, empty for a missing block. */
-  private async readBlocks(wanted: string[]): Promise<Map<string, Map<number, string>>> {
+  private async readBlocks(keys: DatasetKeys, wanted: string[]): Promise<Map<string, Map<number, string>>> {
     const order = [...new Set(wanted)];
     const read = await this.call(async () => {
       const pipeline = this.redis.pipeline();
       for (let i = 0; i < order.length; i += BLOCKS_PER_CALL)
-        pipeline.livesyncBlocks(...order.slice(i, i + BLOCKS_PER_CALL));
+        pipeline.livesyncBlocks(keys.state, ...order.slice(i, i + BLOCKS_PER_CALL));
       return replies<string[][]>(await pipeline.exec()).flat();
     });
     const out = new Map<string, Map<number, string>>();
@@ -1038,7 +1065,7 @@ export class RedisStore implements Store {
 
   /** Runs commands under the lease guard alone (fenced.lua). */
   private async fenced(ds: Registered, ops: Op[]): Promise<void> {
-    const piece = encodePiece(ops);
+    const piece = encodePiece(ops, ds.keys.prefix);
     this.unfenced(ds, await this.call(() => this.redis.livesyncFenced(ds.keys.lease, piece, ds.token)));
   }
 
@@ -1188,6 +1215,8 @@ function isConnectionError(err: unknown): boolean {
     e?.code === 'ECONNREFUSED' ||
     e?.code === 'ECONNRESET' ||
     e?.code === 'EPIPE' ||
-    /Connection is closed|Stream isn't writeable|Command timed out/.test(e?.message ?? '')
+    /Connection is closed|Stream isn't writeable|Command timed out|Cluster isn't ready|Too many Cluster redirections|Failed to refresh slots cache/.test(
+      e?.message ?? '',
+    )
   );
 }

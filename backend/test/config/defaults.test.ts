@@ -59,7 +59,7 @@ describe('loadConfig without a config file', () => {
 
   it('rejects a REDIS_URL that is not a Redis URL, without printing its password', () => {
     expect(problemsOfEnv({ REDIS_URL: 'http://user:hunter2@cache:6379' })).toEqual([
-      'environment variable REDIS_URL: must be a redis://, rediss:// or unix:// URL (got "http://user:***@cache:6379")',
+      'environment variable REDIS_URL: must be a redis://, rediss:// or unix:// URL, or redis+cluster:// for a Redis Cluster (got "http://user:***@cache:6379")',
     ]);
   });
 

@@ -9,7 +9,7 @@ import type { ApplyBatch, Store } from '../../src/store/types';
 import { SyncEngine, type EngineOptions } from '../../src/sync/engine';
 import { PG_URL } from '../helpers';
 
-export { freePort, ThrowawayRedis } from '../servers';
+export { freePort, ThrowawayCluster, ThrowawayRedis } from '../servers';
 
 export { PG_URL };
 export const silent = pino({ level: 'silent' });
@@ -90,6 +90,7 @@ export const COUNTRY_SQL = `(ARRAY['US','US','US','US','US','DE','DE','DE','FR',
 export const DEVICE_SQL = `(ARRAY['mobile','mobile','mobile','mobile','desktop','desktop','desktop','tablet'])[1 + floor(random() * 8)::int]`;
 
 export interface EventsOverrides {
+  name?: string;
   batchSize?: number;
   lookback?: string;
   lag?: string;
@@ -105,7 +106,7 @@ export function eventsSpec(table: string, overrides: EventsOverrides = {}): Data
 /** The `events` dataset over `table` as a configuration file declares it (the service processes read it so). */
 export function eventsDataset(table: string, overrides: EventsOverrides = {}): RawDataset {
   return {
-    name: 'events',
+    name: overrides.name ?? 'events',
     source: {
       kind: 'postgres',
       url: PG_URL,

@@ -11,7 +11,6 @@
  * pools so that collisions (equal extremes, shared distinct values) are the rule.
  */
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
 import { DAY_MS, HOUR_MS, type DatasetSpec } from '../../src/config/dataset';
 import type { SourceRecord } from '../../src/sources/types';
 import { MemoryStore } from '../../src/store/memory';
@@ -248,7 +247,7 @@ const subjects: [string, number, () => Promise<Subject>][] = [
  * off-by-one (a value counted after its record left) cannot hide in an error margin.
  */
 async function expectExactHyperLogLogs(store: RedisStore): Promise<void> {
-  const redis: Redis = store.redis;
+  const redis = store.redis;
   const key = `lstest-hll-${process.pid}-${Date.now()}`;
   try {
     for (const pool of DISTINCT) {

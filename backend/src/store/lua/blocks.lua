@@ -4,6 +4,8 @@ one call, where one HGETALL each would cost the client more than Redis. Reads on
 holds at most one field per bucket of a block, a hash of records a few dozen, and the caller
 bounds how many hashes one call reads, so it stays short.
 
+KEYS[1]  the dataset's state hash: not read, declared so that a cluster routes the call to
+         the dataset's slot, where every key below is too
 ARGV  hash keys
 
 Returns per key its fields and values, flat, as HGETALL does ({} for a missing key).

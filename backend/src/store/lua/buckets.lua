@@ -4,6 +4,8 @@ repairs of min/max and sketches. Reads only, and bounded: it stops after the buc
 brings it past ARGV[1] ids, and skips (answers 'big' for) a bucket holding more than that
 alone, which the caller reads with SSCAN instead.
 
+KEYS[1]  the dataset's state hash: not read, declared so that a cluster routes the call to
+         the dataset's slot, where every key below is too
 ARGV[1]  most ids to read in one call
 ARGV[2…] bucket index keys
 
