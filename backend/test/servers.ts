@@ -1,5 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /*
  * Servers of a test's own, with nothing but Node's own modules, so the preview's tests use them too.
@@ -90,6 +93,142 @@ export class ThrowawayRedis {
     child.stdin!.end();
     await exited;
   }
+}
+
+/**
+ * A throwaway PostgreSQL cluster (initdb into a temp folder) on a free port, with its own
+ * settings (`wal_level=logical` by default, which the shared server must never be given).
+ * Superuser `root`, trust authentication, database `postgres`. Run as root (as CI does),
+ * initdb and postgres run as the `postgres` OS user, which PostgreSQL requires. Like
+ * ThrowawayRedis, it is stopped as soon as its shell's stdin closes; `restart()` keeps the data.
+ */
+export class ThrowawayPostgres {
+  private process: ChildProcess | null = null;
+  private dir = '';
+  port = 0;
+
+  constructor(private readonly settings: Record<string, string> = { wal_level: 'logical' }) {}
+
+  get url(): string {
+    return `postgres://root@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async start(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    if (!this.dir) this.initdb();
+    const args = [
+      '-D',
+      join(this.dir, 'data'),
+      '-p',
+      String(this.port),
+      '-k',
+      this.dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      ...Object.entries(this.settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
+    ];
+    // SIGINT: a fast shutdown, which keeps the data for a restart.
+    const child = spawn(
+      'sh',
+      [
+        '-c',
+        // The postmaster's own pid (runuser would not pass the signal on), from its pid file.
+        `${asPostgres(postgresBin('postgres'))} "$@" & pid=$!; cat > /dev/null; ` +
+          `kill -INT "$(head -n 1 "$2/postmaster.pid")"; wait "$pid"; exit 0`,
+        'sh',
+        ...args,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    this.process = child;
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      const timer = setTimeout(() => fail(new Error(`postgres did not start in 30 s:\n${output}`)), 30_000);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        child.stdin!.end();
+        reject(err);
+      };
+      child.once('error', fail);
+      child.once('exit', (code) => fail(new Error(`postgres exited (${code}) before ready:\n${output}`)));
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('database system is ready to accept connections')) {
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          child.removeAllListeners('error');
+          child.stderr!.off('data', read);
+          resolve();
+        }
+      };
+      child.stderr!.on('data', read);
+    });
+    child.stdout!.resume();
+    child.stderr!.resume();
+  }
+
+  /** Stops the server (a fast shutdown) and keeps its data. */
+  async halt(): Promise<void> {
+    const child = this.process;
+    this.process = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin!.end();
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.halt();
+    await this.start();
+  }
+
+  /** Stops the server and removes its folder. */
+  async stop(): Promise<void> {
+    await this.halt();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = '';
+  }
+
+  private initdb(): void {
+    this.dir = mkdtempSync(join(tmpdir(), 'livesync-pg-'));
+    chmodSync(this.dir, 0o700);
+    if (runningAsRoot()) {
+      const { uid, gid } = postgresUser();
+      chownSync(this.dir, uid, gid);
+    }
+    const initdb = `${asPostgres(postgresBin('initdb'))} -D "$1" -U root --auth=trust -E UTF8 --no-sync --no-instructions`;
+    execFileSync('sh', ['-c', initdb, 'sh', join(this.dir, 'data')], { stdio: 'pipe' });
+  }
+}
+
+function runningAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** PostgreSQL refuses to run as root: as root, its programs run as the `postgres` user. */
+function asPostgres(command: string): string {
+  return runningAsRoot() ? `runuser -u postgres -- ${command}` : command;
+}
+
+function postgresUser(): { uid: number; gid: number } {
+  const [uid, gid] = execFileSync('sh', ['-c', 'id -u postgres; id -g postgres'])
+    .toString()
+    .trim()
+    .split('\n');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** The newest installed PostgreSQL's program (Debian keeps them in /usr/lib/postgresql/<version>/bin). */
+function postgresBin(name: string): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((version) => existsSync(join(root, version, 'bin', name)))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  return versions.length > 0 ? join(root, versions[0]!, 'bin', name) : name;
 }
 
 export async function freePort(): Promise<number> {

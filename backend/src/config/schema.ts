@@ -11,6 +11,9 @@ const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-
 /** A PostgreSQL table name, optionally schema-qualified: `events` or `public.events`. */
 const TableName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$' });
 
+/** A replication slot or publication name: PostgreSQL allows lowercase letters, digits and _ in slot names. */
+const ReplicationName = Type.String({ pattern: '^[a-z0-9_]{1,63}$' });
+
 const SourceFields = {
   id: Identifier,
   time: Identifier,
@@ -27,6 +30,26 @@ export const PostgresSourceSchema = Type.Object(
     ...SourceFields,
     poolSize: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
     statementTimeout: Duration('statement timeout for each batch query', '30s'),
+    // Optional in the type so that sources declared in code may leave it out; loading fills it in.
+    mode: Type.Optional(
+      Type.Union([Type.Literal('poll'), Type.Literal('cdc')], {
+        default: 'poll',
+        description: 'poll: keyset reads on the cursor; cdc: logical replication (pgoutput)',
+      }),
+    ),
+    cdc: Type.Optional(
+      Type.Object(
+        {
+          slot: Type.Optional(ReplicationName),
+          publication: Type.Optional(ReplicationName),
+          heartbeat: Duration(
+            'how often the slot is told what is committed, and WAL is written when idle',
+            '10s',
+          ),
+        },
+        { additionalProperties: false, default: {} },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

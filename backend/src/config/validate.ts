@@ -23,6 +23,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^(redis|rediss|unix)://': 'must be a redis://, rediss:// or unix:// URL',
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
   '^[A-Za-z0-9_-]{1,64}$': 'must be 1 to 64 letters, digits, _ or -',
+  '^[a-z0-9_]{1,63}$': 'must be 1 to 63 lowercase letters, digits or _',
 };
 
 /**

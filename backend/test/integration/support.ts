@@ -36,9 +36,10 @@ export function eventsTableSql(name: string): string {
 
 export class PgSchema {
   readonly name = `ls_it_${randomBytes(6).toString('hex')}`;
-  readonly pool = new Pool({ connectionString: PG_URL, max: 4 });
+  readonly pool: Pool;
 
-  constructor() {
+  constructor(url = PG_URL) {
+    this.pool = new Pool({ connectionString: url, max: 4 });
     this.pool.on('error', () => undefined);
   }
 
