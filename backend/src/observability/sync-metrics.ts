@@ -1,8 +1,10 @@
 import type { SyncManager } from '../sync/manager';
 import type { Metrics } from './metrics';
+import { instrumentReplication } from './replication-metrics';
 
-/** Counts what the sync engines report: runs, records, durations, errors by origin. */
+/** Counts what the sync engines report: runs, records, durations, errors by origin; replication slots. */
 export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
+  instrumentReplication(sync, metrics);
   for (const engine of sync.engines.values()) {
     engine.on('run', (run) => {
       const dataset = run.dataset;
