@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { decodePosition } from '../../src/sources/postgres-cdc-position';
 import { SourceError } from '../../src/sources/types';
 import { PostgresCdcSource } from '../../src/sources/postgres-cdc';
-import type { RedisStore } from '../../src/store/redis';
+import { RedisStore } from '../../src/store/redis';
 import type { Store } from '../../src/store/types';
 import { deleteKeys, PG_URL, REDIS_URL, redisStore, uniquePrefix } from '../helpers';
 import { ThrowawayPostgres } from '../servers';
@@ -329,7 +329,6 @@ describe('SIGKILL of the sync worker mid-stream', () => {
 });
 
 async function freshStoreAt(prefix: string): Promise<RedisStore> {
-  const { RedisStore } = await import('../../src/store/redis');
   const store = await RedisStore.connect(REDIS_URL, prefix);
   cleanups.push(() => store.close());
   return store;
