@@ -45,53 +45,18 @@ export class ThrowawayRedis {
       'no',
       ...this.settings,
     ];
-    const child = spawn(
-      'sh',
-      [
-        '-c',
-        `${this.niceness === 0 ? '' : `nice -n ${this.niceness} `}redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0`,
-        'sh',
-        ...args,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+    this.process = await startShell(
+      `${this.niceness === 0 ? '' : `nice -n ${this.niceness} `}redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0`,
+      args,
+      { name: 'redis-server', output: 'stdout', ready: 'Ready to accept connections', timeoutMs: 10_000 },
     );
-    this.process = child;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(
-        () => fail(new Error(`redis-server did not start in 10 s:\n${output}`)),
-        10_000,
-      );
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        child.stdin!.end();
-        reject(err);
-      };
-      child.once('error', fail);
-      child.once('exit', (code) => fail(new Error(`redis-server exited (${code}) before ready:\n${output}`)));
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          child.removeAllListeners('exit');
-          child.removeAllListeners('error');
-          resolve();
-        }
-      });
-    });
-    // Keep draining its output so the pipe never fills.
-    child.stdout!.resume();
-    child.stderr!.resume();
   }
 
   /** Kills the server (SIGKILL: like a crash) and resolves once it has exited. */
   async stop(): Promise<void> {
     const child = this.process;
     this.process = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.stdin!.end();
-    await exited;
+    await endShell(child);
   }
 }
 
@@ -129,54 +94,25 @@ export class ThrowawayPostgres {
       'fsync=off',
       ...Object.entries(this.settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
     ];
-    // SIGINT: a fast shutdown, which keeps the data for a restart.
-    const child = spawn(
-      'sh',
-      [
-        '-c',
-        // The postmaster's own pid (runuser would not pass the signal on), from its pid file.
-        `${asPostgres(postgresBin('postgres'))} "$@" & pid=$!; cat > /dev/null; ` +
-          `kill -INT "$(head -n 1 "$2/postmaster.pid")"; wait "$pid"; exit 0`,
-        'sh',
-        ...args,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+    // SIGINT to the postmaster's own pid (runuser would not pass it on): a fast shutdown, which keeps the data.
+    this.process = await startShell(
+      `${asPostgres(postgresBin('postgres'))} "$@" & pid=$!; cat > /dev/null; ` +
+        `kill -INT "$(head -n 1 "$2/postmaster.pid")"; wait "$pid"; exit 0`,
+      args,
+      {
+        name: 'postgres',
+        output: 'stderr',
+        ready: 'database system is ready to accept connections',
+        timeoutMs: 30_000,
+      },
     );
-    this.process = child;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => fail(new Error(`postgres did not start in 30 s:\n${output}`)), 30_000);
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        child.stdin!.end();
-        reject(err);
-      };
-      child.once('error', fail);
-      child.once('exit', (code) => fail(new Error(`postgres exited (${code}) before ready:\n${output}`)));
-      const read = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('database system is ready to accept connections')) {
-          clearTimeout(timer);
-          child.removeAllListeners('exit');
-          child.removeAllListeners('error');
-          child.stderr!.off('data', read);
-          resolve();
-        }
-      };
-      child.stderr!.on('data', read);
-    });
-    child.stdout!.resume();
-    child.stderr!.resume();
   }
 
   /** Stops the server (a fast shutdown) and keeps its data. */
   async halt(): Promise<void> {
     const child = this.process;
     this.process = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.stdin!.end();
-    await exited;
+    await endShell(child);
   }
 
   async restart(): Promise<void> {
@@ -201,6 +137,58 @@ export class ThrowawayPostgres {
     const initdb = `${asPostgres(postgresBin('initdb'))} -D "$1" -U root --auth=trust -E UTF8 --no-sync --no-instructions`;
     execFileSync('sh', ['-c', initdb, 'sh', join(this.dir, 'data')], { stdio: 'pipe' });
   }
+}
+
+/**
+ * Starts a server under a small shell `script` (given `args`) that stops it as soon as the
+ * shell's stdin closes; resolves once `ready` appears on its `output`.
+ */
+async function startShell(
+  script: string,
+  args: string[],
+  options: { name: string; output: 'stdout' | 'stderr'; ready: string; timeoutMs: number },
+): Promise<ChildProcess> {
+  const child = spawn('sh', ['-c', script, 'sh', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stream = child[options.output]!;
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(
+      () => fail(new Error(`${options.name} did not start in ${options.timeoutMs / 1000} s:\n${output}`)),
+      options.timeoutMs,
+    );
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      child.stdin!.end();
+      reject(err);
+    };
+    const read = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!output.includes(options.ready)) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      child.removeAllListeners('error');
+      // Later output (a shutdown's) must not run this again: it would drop the listeners of a stop.
+      stream.off('data', read);
+      resolve();
+    };
+    child.once('error', fail);
+    child.once('exit', (code) =>
+      fail(new Error(`${options.name} exited (${code}) before ready:\n${output}`)),
+    );
+    stream.on('data', read);
+  });
+  // Keep draining its output so the pipe never fills.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+/** Closes the shell's stdin, which stops its server, and resolves once it has exited. */
+async function endShell(child: ChildProcess | null): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdin!.end();
+  await exited;
 }
 
 function runningAsRoot(): boolean {

@@ -30,11 +30,9 @@ export const PostgresSourceSchema = Type.Object(
     ...SourceFields,
     poolSize: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
     statementTimeout: Duration('statement timeout for each batch query', '30s'),
-    // Optional in the type so that sources declared in code may leave it out; loading fills it in.
     mode: Type.Optional(
       Type.Union([Type.Literal('poll'), Type.Literal('cdc')], {
-        default: 'poll',
-        description: 'poll: keyset reads on the cursor; cdc: logical replication (pgoutput)',
+        description: 'poll (when absent): keyset reads on the cursor; cdc: logical replication (pgoutput)',
       }),
     ),
     cdc: Type.Optional(
@@ -47,7 +45,7 @@ export const PostgresSourceSchema = Type.Object(
             '10s',
           ),
         },
-        { additionalProperties: false, default: {} },
+        { additionalProperties: false },
       ),
     ),
   },
