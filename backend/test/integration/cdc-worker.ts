@@ -8,6 +8,7 @@
  */
 import { RedisStore } from '../../src/store/redis';
 import { cdcEngine, cdcSpec } from './cdc-support';
+import { requiredEnv, runWorker } from './support';
 
 export type CdcWorkerMessage =
   | { kind: 'batch'; batches: number }
@@ -19,16 +20,11 @@ function send(message: CdcWorkerMessage): void {
 }
 
 async function main(): Promise<void> {
-  const env = (name: string) => {
-    const value = process.env[name];
-    if (!value) throw new Error(`${name} is not set`);
-    return value;
-  };
   let batches = 0;
-  const store = await RedisStore.connect(env('LIVESYNC_REDIS_URL'), env('LIVESYNC_PREFIX'));
-  const spec = cdcSpec(env('LIVESYNC_TABLE'), env('LIVESYNC_PG_URL'), {
-    batchSize: Number(env('LIVESYNC_BATCH')),
-    slot: env('LIVESYNC_SLOT'),
+  const store = await RedisStore.connect(requiredEnv('LIVESYNC_REDIS_URL'), requiredEnv('LIVESYNC_PREFIX'));
+  const spec = cdcSpec(requiredEnv('LIVESYNC_TABLE'), requiredEnv('LIVESYNC_PG_URL'), {
+    batchSize: Number(requiredEnv('LIVESYNC_BATCH')),
+    slot: requiredEnv('LIVESYNC_SLOT'),
   });
   const sync = await cdcEngine(spec, store);
   sync.engine.on('change', () => send({ kind: 'batch', batches: ++batches }));
@@ -37,8 +33,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  send({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
-  process.exitCode = 1;
-  process.disconnect?.();
-});
+runWorker(main);

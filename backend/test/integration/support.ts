@@ -254,3 +254,19 @@ export function closeTo(a: number | null, b: number | null, relative = 1e-9): bo
   if (a === null || b === null) return a === b;
   return Math.abs(a - b) <= relative * Math.max(1, Math.abs(a), Math.abs(b));
 }
+
+/** A forked worker's setting, which its parent passes in the environment. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+/** Runs a forked worker's main; a failure is told to the parent over IPC as `{kind: 'error'}`. */
+export function runWorker(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.send?.({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
+    process.exitCode = 1;
+    process.disconnect?.();
+  });
+}
