@@ -9,9 +9,13 @@
 //   server.cjs              the server half (data-source proxy, data-source settings, Grafana Live
 //                           push endpoint), a Fastify plugin the service loads when it serves the
 //                           preview. Node built-ins only: Fastify comes from the host.
+//   grafana-host            Grafana's server side for the plugin's Go backend (plugin/cmd/grafana-host):
+//                           starts plugin/dist/gpx_… over Grafana's plugin protocol and serves
+//                           /api/ds/query, health, resources and ds/ streams to server.cjs.
 //
 // The plugin is never bundled here: the browser loads plugin/dist/module.js at run time.
 import * as esbuild from 'esbuild';
+import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -189,14 +193,37 @@ async function copyAssets() {
   }
 }
 
+/** The Go host program, with the plugin's Go toolchain script (Go 1.26+). */
+async function buildHost() {
+  const plugin = path.join(root, '..', 'plugin');
+  const args = [
+    path.join(plugin, 'scripts/go.sh'),
+    'build',
+    '-o',
+    path.join(dist, 'grafana-host'),
+    './cmd/grafana-host',
+  ];
+  await new Promise((resolve, reject) =>
+    execFile('sh', args, { cwd: plugin }, (err, _stdout, stderr) =>
+      err ? reject(new Error(`building grafana-host failed: ${stderr || err.message}`)) : resolve(undefined),
+    ),
+  );
+}
+
 async function build() {
   const started = Date.now();
   await rm(dist, { recursive: true, force: true });
   await mkdir(path.join(dist, 'public/build'), { recursive: true });
-  const [vendor, app] = await Promise.all([buildVendor(), buildApp(), buildServer(), copyAssets()]);
+  const [vendor, app] = await Promise.all([
+    buildVendor(),
+    buildApp(),
+    buildServer(),
+    copyAssets(),
+    buildHost(),
+  ]);
   const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
   console.error(
-    `preview dist/: vendor.js ${kib(vendor)}, app.js ${kib(app)}, server.cjs (${Date.now() - started} ms)`,
+    `preview dist/: vendor.js ${kib(vendor)}, app.js ${kib(app)}, server.cjs, grafana-host (${Date.now() - started} ms)`,
   );
 }
 

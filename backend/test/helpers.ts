@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { resolveDataset, type DatasetSpec } from '../src/config/dataset';
 import type { RawDataset } from '../src/config/schema';
+import { MemoryStore } from '../src/store/memory';
 import { RedisStore, type RedisStoreOptions } from '../src/store/redis';
+import type { Store } from '../src/store/types';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -44,6 +46,12 @@ export async function redisStore(options: RedisStoreOptions = {}): Promise<{
     },
   };
 }
+
+/** Both stores, for `describe.each`: a name, and a fresh empty store with what removes it. */
+export const BOTH_STORES: [string, () => Promise<{ store: Store; cleanup: () => Promise<void> }>][] = [
+  ['memory', async () => ({ store: new MemoryStore(), cleanup: async () => {} })],
+  ['redis', () => redisStore()],
+];
 
 export async function deleteKeys(url: string, pattern: string): Promise<number> {
   const redis = new Redis(url);

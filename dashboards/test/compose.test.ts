@@ -391,7 +391,6 @@ describe('docker-compose.yml agrees with provisioning and the service config', (
     const grafana = url(live?.url ?? '');
     expect(grafana.hostname).toBe('grafana');
     expect(containerPorts('grafana')).toContain(Number(grafana.port));
-    expect(live?.streamId).toBe(livesyncDatasource?.jsonData?.['liveStreamId']);
     const tokenFile = live?.tokenFile ?? '';
     const bootstrap = environment('grafana-token');
     expect(bootstrap['TOKEN_FILE']).toBe(tokenFile);

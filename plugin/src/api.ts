@@ -1,43 +1,12 @@
 /**
- * The LiveSync service's HTTP contract as the plugin sees it: request and response bodies of
- * the routes it calls through Grafana's data-source proxy.
+ * The LiveSync service's answers as the frontend sees them: the backend's resources pass them on
+ * as the service gave them, and errors as `{message}`.
  */
-import type { DataFrameJSON } from '@grafana/data';
-import type { QueryFormat } from './types';
 
-export type ServiceQueryKind = 'metrics' | 'freshness' | 'status';
-
-export interface ServiceQuery {
-  refId: string;
-  /** Omitted for metrics, the service's default. */
-  kind?: ServiceQueryKind;
-  dataset?: string;
-  aggregations?: string[];
-  groupBy?: string[];
-  filters?: Record<string, string[]>;
-  format?: QueryFormat;
-}
-
-export interface QueryRequestBody {
-  range: { from: number; to: number };
-  intervalMs: number;
-  maxDataPoints: number;
-  queries: ServiceQuery[];
-}
-
-export type RefIdResult = { frames: DataFrameJSON[] } | { error: string; status: number };
-
-export interface QueryResponseBody {
-  results: Record<string, RefIdResult>;
-}
-
-/** The body of a 4xx/5xx answer; `results` comes with a query whose every part failed. */
+/** The body of a failed call: the backend's (or the service's) words. */
 export interface ErrorBody {
   message?: string;
-  results?: Record<string, RefIdResult>;
 }
-
-export type SyncState = 'ok' | 'stale' | 'failing' | 'resyncing' | 'syncing';
 
 export interface DatasetStatus {
   state: string;
@@ -68,37 +37,5 @@ export interface ValuesResponse {
   values: string[];
 }
 
-/** The state changes `/api/annotations` draws as regions (its `kinds` parameter). */
+/** The state changes an annotations query draws as regions (the service's `kinds`). */
 export type AnnotationKind = 'failure' | 'resync' | 'pause';
-
-export interface AnnotationRecord {
-  /** epoch ms */
-  time: number;
-  timeEnd?: number;
-  title: string;
-  text: string;
-  tags: string[];
-}
-
-/** The store the service really uses, and whether it answers. */
-export interface StoreCheck {
-  kind: 'memory' | 'redis';
-  status: 'ok' | 'down';
-  /** Redis only, without its password. */
-  url?: string;
-  message: string;
-}
-
-export interface DatasetHealth {
-  status: SyncState;
-  ageSeconds: number | null;
-  message?: string;
-}
-
-export interface HealthResponse {
-  status: 'ok' | 'degraded' | 'down';
-  checks: {
-    store: StoreCheck;
-    datasets: Record<string, DatasetHealth>;
-  };
-}

@@ -3,68 +3,38 @@ import {
   type AnnotationQuery,
   type CoreApp,
   type DataFrame,
-  type DataFrameJSON,
   type DataQueryError,
   type DataQueryRequest,
   type DataQueryResponse,
   type DataSourceInstanceSettings,
-  FieldType,
   type LegacyMetricFindQueryOptions,
   LoadingState,
   type MetricFindValue,
   type ScopedVars,
   type TestDataSourceResponse,
-  createDataFrame,
-  dataFrameFromJSON,
+  dateTime,
 } from '@grafana/data';
 import {
-  type BackendSrvRequest,
   DataSourceWithBackend,
-  type FetchResponse,
+  type HealthCheckResult,
+  HealthStatus,
   type GrafanaLiveSrv,
   config,
   getBackendSrv,
   getGrafanaLiveSrv,
   getTemplateSrv,
-  isFetchError,
 } from '@grafana/runtime';
-import {
-  type Observable,
-  catchError,
-  concat,
-  forkJoin,
-  from,
-  interval,
-  lastValueFrom,
-  map,
-  merge,
-  mergeMap,
-  of,
-  share,
-} from 'rxjs';
-import type {
-  AnnotationRecord,
-  DatasetInfo,
-  DatasetsResponse,
-  ErrorBody,
-  HealthResponse,
-  QueryRequestBody,
-  QueryResponseBody,
-  RefIdResult,
-  ServiceQuery,
-  ValuesResponse,
-} from './api';
+import { type Observable, concat, from, interval, map, merge, mergeMap, of, share } from 'rxjs';
+import type { DatasetInfo, DatasetsResponse, ValuesResponse } from './api';
 import { AnnotationQueryEditor } from './components/AnnotationQueryEditor';
-import { describeFetchError } from './errors';
-import { describeHealth } from './health';
+import { describeBackendError, describeFetchError } from './errors';
 import { expandFilters, expandList, interpolateSingle } from './interpolate';
-import { type LiveEvent, grafanaLiveEvents, grafanaLiveFreshness, sseEvents } from './live/changes';
+import { type LiveEvent, dataSourceEvents, sseEvents } from './live/changes';
 import { type TouchedAnswer, followQuery, stepOf } from './live/follow';
 import { datasetsIn, followFreshness, followNotices } from './live/freshness';
 import { type Span, currentWindow, followsNow } from './live/range';
 import {
   DEFAULT_ANNOTATION_QUERY,
-  DEFAULT_LIVE_STREAM_ID,
   DEFAULT_QUERY,
   type LiveSyncOptions,
   type LiveSyncQuery,
@@ -77,22 +47,6 @@ import { LiveSyncVariableSupport } from './variables';
 /** The `routes[].path` in plugin.json: Grafana's proxy swaps it for the service URL and adds the API key. */
 export const ROUTE_PATH = 'livesync';
 
-/** Sync-run annotations per panel: enough for a month of hourly runs, few enough to draw. */
-export const ANNOTATION_LIMIT = 1000;
-
-/** Grafana's palette red: failures stand out whatever colour the annotation layer has. */
-export const FAILURE_COLOR = '#F2495C';
-/** Grafana's palette orange: a resync after a store loss, while the totals were incomplete. */
-export const RESYNC_COLOR = '#FF9830';
-/** Grey: a pause in syncing (the service was stopped). */
-export const PAUSE_COLOR = '#8E8E8E';
-
-const REGION_COLORS: Record<string, string> = {
-  failure: FAILURE_COLOR,
-  resync: RESYNC_COLOR,
-  pause: PAUSE_COLOR,
-};
-
 export const kindOf = (query: Pick<LiveSyncQuery, 'kind'>): QueryKind => query.kind ?? 'metrics';
 
 interface PartialResult {
@@ -101,17 +55,16 @@ interface PartialResult {
 }
 
 /**
- * The data source's frontend. Its class is Grafana's DataSourceWithBackend: the plugin has a Go
- * backend (pkg/), which Grafana calls for alert rules, recording rules and everything else that
- * runs on the server. Panels in the browser still query the service through the proxy route
- * (see plugin/README.md, "Backend"), so live updates work as before.
+ * The data source's frontend, a DataSourceWithBackend: queries (panels, Explore, annotations),
+ * the editors' resources, "Save & test" and live updates all go through the plugin's Go backend
+ * (pkg/), the same one Grafana runs alert and recording rules with. Only the event streams of a
+ * Grafana without Live use the proxy route (see plugin/README.md, "Backend").
  */
 export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOptions> {
-  /** Root of the proxy route; `${url}/api/...` reaches the service with the API key attached. */
+  /** Root of the proxy route, for the service's events when Grafana Live is off (see sseChanges). */
   readonly url: string;
   /** The service URL as configured, for messages ("could not reach …"): the browser never calls it. */
   readonly serviceUrl: string;
-  readonly liveStreamId: string;
   readonly liveEnabled: boolean;
   /** Server-sent event streams by dataset, shared by every panel (see sseChanges). */
   private readonly sseStreams = new Map<string, Observable<LiveEvent>>();
@@ -123,7 +76,6 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     const proxyUrl = instanceSettings.url ?? `/api/datasources/proxy/uid/${instanceSettings.uid}`;
     this.url = `${proxyUrl.replace(/\/+$/, '')}/${ROUTE_PATH}`;
     this.serviceUrl = instanceSettings.jsonData.url?.trim() ?? '';
-    this.liveStreamId = instanceSettings.jsonData.liveStreamId || DEFAULT_LIVE_STREAM_ID;
     this.liveEnabled = instanceSettings.jsonData.liveEnabled ?? true;
 
     this.annotations = {
@@ -201,34 +153,41 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     return texts.some((text) => typeof text === 'string' && templateSrv.containsTemplate(text));
   }
 
+  /**
+   * Every query goes to the plugin's backend through Grafana's `/api/ds/query` (the default
+   * DataSourceWithBackend query, which applies template variables with applyTemplateVariables);
+   * then live metrics queries follow their dataset over Grafana Live (see answerAndFollow).
+   */
   override query(request: DataQueryRequest<LiveSyncQuery>): Observable<DataQueryResponse> {
     const key = request.requestId;
-    const targets = request.targets
-      .filter((query) => this.filterQuery(query))
-      .map((query) => this.applyTemplateVariables(query, request.scopedVars))
-      // Variables may expand to nothing: check again.
-      .filter((query) => this.filterQuery(query));
-
-    const serviceTargets = targets.filter((query) => kindOf(query) !== 'annotations');
-    const annotationTargets = targets.filter((query) => kindOf(query) === 'annotations');
-    const parts: Array<Observable<PartialResult>> = [];
-    if (serviceTargets.length > 0) parts.push(this.queryService(request, serviceTargets));
-    for (const query of annotationTargets) parts.push(this.queryAnnotations(request, query));
-    if (parts.length === 0) return of({ data: [], key, state: LoadingState.Done });
-
-    const answer = forkJoin(parts).pipe(
-      map((results) => ({ data: results.flatMap((r) => r.data), errors: results.flatMap((r) => r.errors) })),
+    // Variables may expand to nothing: a query is sent only if it is still whole once applied.
+    const kept = request.targets.filter(
+      (query) =>
+        this.filterQuery(query) && this.filterQuery(this.applyTemplateVariables(query, request.scopedVars)),
     );
+    if (kept.length === 0) return of({ data: [], key, state: LoadingState.Done });
+    const targets = kept.map((query) => this.applyTemplateVariables(query, request.scopedVars));
+
+    const answer = this.queryBackend({ ...request, targets: kept });
     // Annotation layers turn every packet into events: an empty Loading packet would blank
     // them until the answer lands. Panels keep their last data while Loading.
-    if (serviceTargets.length === 0) return answer.pipe(map(({ data, errors }) => packet(key, data, errors)));
+    if (targets.every((query) => kindOf(query) === 'annotations'))
+      return answer.pipe(map(({ data, errors }) => packet(key, data, errors)));
 
     const done: Observable<DataQueryResponse> = this.liveEnabled
-      ? answer.pipe(
-          mergeMap(({ data, errors }) => this.answerAndFollow(request, serviceTargets, data, errors)),
-        )
+      ? answer.pipe(mergeMap(({ data, errors }) => this.answerAndFollow(request, targets, data, errors)))
       : answer.pipe(map(({ data, errors }) => packet(key, data, errors)));
     return concat(of<DataQueryResponse>({ data: [], key, state: LoadingState.Loading }), done);
+  }
+
+  /** One `/api/ds/query` call: the frames, and each query's failure as its own error. */
+  private queryBackend(request: DataQueryRequest<LiveSyncQuery>): Observable<PartialResult> {
+    return super.query(request).pipe(
+      map((response) => ({
+        data: response.data as DataFrame[],
+        errors: response.errors ?? (response.error ? [response.error] : []),
+      })),
+    );
   }
 
   /** Whether a query follows the dataset's changes: its toggle, on unless turned off, if the data source allows it. */
@@ -254,20 +213,20 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     const receivedAt = Date.now();
     const failed = new Set(errors.map((e) => e.refId));
     const endsNow = followsNow(request.range.raw, request.timezone, receivedAt);
-    // One Grafana Live change stream per dataset, shared by the request's queries on it.
+    // Over Grafana Live, each dataset's channel ds/<uid>/<dataset> (Grafana runs one backend
+    // stream per channel, however many panels listen); without Live, the service's events.
+    // The request's queries on one dataset share one subscription to it.
     const liveSrv = this.grafanaLive();
-    const changeStreams = new Map<string, Observable<LiveEvent>>();
-    const eventsOf = (dataset: string, since: number | undefined): Observable<LiveEvent> => {
+    const channels = new Map<string, Observable<LiveEvent>>();
+    const eventsOf = (dataset: string, since?: number): Observable<LiveEvent> => {
       if (!liveSrv) return this.sseChanges(dataset);
-      let changes = changeStreams.get(dataset);
-      if (!changes) {
-        changes = grafanaLiveEvents(liveSrv, this.liveStreamId, dataset, since).pipe(share());
-        changeStreams.set(dataset, changes);
+      let events = channels.get(dataset);
+      if (!events) {
+        events = dataSourceEvents(liveSrv, this.uid, dataset, since).pipe(share());
+        channels.set(dataset, events);
       }
-      return merge(changes, grafanaLiveFreshness(liveSrv, this.liveStreamId, dataset));
+      return events;
     };
-    const freshnessOf = (dataset: string): Observable<LiveEvent> =>
-      liveSrv ? grafanaLiveFreshness(liveSrv, this.liveStreamId, dataset) : this.sseChanges(dataset);
     const panelRange = () => currentWindow(request.range, request.timezone, Date.now());
 
     const followed: Array<{ refId: string; frames: DataFrame[]; follow: Observable<DataQueryResponse> }> = [];
@@ -284,7 +243,7 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
           key: own,
           initial: frames,
           receivedAt,
-          feeds: datasetsIn(frames).map(freshnessOf),
+          feeds: datasetsIn(frames).map((dataset) => eventsOf(dataset)),
           tick: this.freshnessTick,
           now: Date.now,
           notices: kind === 'freshness',
@@ -308,7 +267,7 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
           key: own,
           initial: frames,
           receivedAt,
-          feed: freshnessOf(dataset),
+          feed: eventsOf(dataset),
           now: Date.now,
         });
       }
@@ -360,96 +319,24 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     span: Span,
     stepMs: number,
   ): Observable<TouchedAnswer> {
-    const body: QueryRequestBody = {
-      range: { from: span.from, to: span.to },
+    const range = { from: dateTime(span.from), to: dateTime(span.to) };
+    return this.queryBackend({
+      ...request,
+      requestId: `${request.requestId}-${query.refId}-live`,
+      range: { ...range, raw: range },
+      interval: `${stepMs}ms`,
       intervalMs: stepMs,
       maxDataPoints: Math.max(1, Math.ceil((span.to - span.from) / stepMs)),
-      queries: [toServiceQuery(query)],
-    };
-    const options: BackendSrvRequest = {
-      url: `${this.url}/api/query`,
-      method: 'POST',
-      data: body,
-      requestId: `${request.requestId}-${query.refId}-live`,
+      // The query as it was answered (applying variables again changes nothing).
+      targets: [query],
+      skipQueryCache: false,
       // The inspector shows the panel's query, not every small update behind it.
       hideFromInspector: true,
-    };
-    if (request.dashboardUID) options.headers = { 'X-Dashboard-Uid': request.dashboardUID };
-    return this.postQuery(options, [query]).pipe(
+    }).pipe(
       map((result): TouchedAnswer => {
         const error = result.errors[0];
         return error ? { error: error.message ?? 'LiveSync returned an error' } : { frames: result.data };
       }),
-    );
-  }
-
-  private queryService(
-    request: DataQueryRequest<LiveSyncQuery>,
-    targets: LiveSyncQuery[],
-  ): Observable<PartialResult> {
-    const body: QueryRequestBody = {
-      range: { from: request.range.from.valueOf(), to: request.range.to.valueOf() },
-      intervalMs: Math.max(1, Math.round(request.intervalMs)),
-      maxDataPoints: Math.max(1, Math.round(request.maxDataPoints ?? 1000)),
-      queries: targets.map(toServiceQuery),
-    };
-    const options: BackendSrvRequest = {
-      url: `${this.url}/api/query`,
-      method: 'POST',
-      data: body,
-      requestId: request.requestId,
-    };
-    const headers: Record<string, string> = {};
-    // Grafana's "refresh, skipping the cache" reaches the service's response cache too.
-    if (request.skipQueryCache) headers['X-Cache-Skip'] = 'true';
-    // Lets the service count queries per dashboard, as Grafana does for its own data sources.
-    if (request.dashboardUID) headers['X-Dashboard-Uid'] = request.dashboardUID;
-    if (Object.keys(headers).length > 0) options.headers = headers;
-    return this.postQuery(options, targets);
-  }
-
-  /** POST /api/query: frames per query, and every failure as a per-query error. */
-  private postQuery(options: BackendSrvRequest, targets: LiveSyncQuery[]): Observable<PartialResult> {
-    return this.fetch<QueryResponseBody>(options).pipe(
-      map((response) => resultsToFrames(response.data.results, targets)),
-      catchError((err: unknown) => {
-        if (isFetchError<ErrorBody>(err) && err.data && typeof err.data === 'object' && err.data.results) {
-          return of(resultsToFrames(err.data.results, targets));
-        }
-        const message = describeFetchError(err, this.serviceUrl, '/api/query');
-        const status = isFetchError(err) ? err.status : undefined;
-        return of({ data: [], errors: targets.map((q) => ({ refId: q.refId, message, status })) });
-      }),
-    );
-  }
-
-  private queryAnnotations(
-    request: DataQueryRequest<LiveSyncQuery>,
-    query: LiveSyncQuery,
-  ): Observable<PartialResult> {
-    const params: Record<string, string | number> = {
-      from: request.range.from.valueOf(),
-      to: request.range.to.valueOf(),
-      limit: ANNOTATION_LIMIT,
-    };
-    if (query.dataset) params.dataset = query.dataset;
-    if (query.annotationKinds) params.kinds = query.annotationKinds.join(',');
-    if (query.minRecords !== undefined && query.minRecords > 0) params.minRecords = query.minRecords;
-    return this.fetch<AnnotationRecord[]>({
-      url: `${this.url}/api/annotations`,
-      method: 'GET',
-      params,
-      requestId: `${request.requestId}-${query.refId}`,
-    }).pipe(
-      map((response) => ({ data: [annotationsToFrame(response.data, query.refId)], errors: [] })),
-      catchError((err: unknown) =>
-        of({
-          data: [],
-          errors: [
-            { refId: query.refId, message: describeFetchError(err, this.serviceUrl, '/api/annotations') },
-          ],
-        }),
-      ),
     );
   }
 
@@ -479,36 +366,29 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     return names.map((text) => ({ text, value: text }));
   }
 
+  /**
+   * "Save & test": the backend's CheckHealth, which says in words what works and what does not.
+   * Grafana's health has no warning status; the backend tells it in `details.verdict`.
+   */
   override async testDatasource(): Promise<TestDataSourceResponse> {
-    if (!this.serviceUrl) {
-      return {
-        status: 'error',
-        message:
-          "Set the LiveSync URL (the service's root, as Grafana's server reaches it), then save & test again.",
-      };
+    const health = (await this.callHealthCheck()) as HealthCheckResult | undefined;
+    if (!health?.message) {
+      return { status: 'error', message: "Grafana could not run the LiveSync backend's health check." };
     }
-    try {
-      const response = await lastValueFrom(
-        this.fetch<HealthResponse>({ url: `${this.url}/api/health`, method: 'GET' }),
-      );
-      return describeHealth(response.data);
-    } catch (err) {
-      // 503 with checks is the service itself reporting Redis down, not an unreachable service.
-      if (isFetchError<HealthResponse>(err) && err.status === 503 && err.data?.checks)
-        return describeHealth(err.data);
-      return { status: 'error', message: describeFetchError(err, this.serviceUrl, '/api/health') };
-    }
+    if (health.status !== HealthStatus.OK) return { status: 'error', message: health.message };
+    const verdict = (health.details as { verdict?: unknown } | undefined)?.verdict;
+    return { status: verdict === 'warning' ? 'warning' : 'success', message: health.message };
   }
 
   /** Every dataset the service syncs, with its fields and status. */
   async getDatasets(): Promise<DatasetInfo[]> {
-    const response = await this.get<DatasetsResponse>('/api/datasets');
+    const response = await this.resource<DatasetsResponse>('datasets');
     return response.datasets ?? [];
   }
 
   async getDataset(name: string): Promise<DatasetInfo> {
     const dataset = interpolateSingle(getTemplateSrv(), name);
-    return this.get<DatasetInfo>(`/api/datasets/${encodeURIComponent(dataset)}`);
+    return this.resource<DatasetInfo>(`datasets/${encodeURIComponent(dataset)}`);
   }
 
   /** Known values of a dimension: for template variables and filter suggestions. */
@@ -518,8 +398,8 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
     const field = interpolateSingle(templateSrv, dimension);
     const params: Record<string, string | number> = { limit };
     if (search) params.q = search;
-    const path = `/api/datasets/${encodeURIComponent(name)}/values/${encodeURIComponent(field)}`;
-    const response = await this.get<ValuesResponse>(path, params);
+    const path = `datasets/${encodeURIComponent(name)}/values/${encodeURIComponent(field)}`;
+    const response = await this.resource<ValuesResponse>(path, params);
     return response.values ?? [];
   }
 
@@ -530,19 +410,13 @@ export class DataSource extends DataSourceWithBackend<LiveSyncQuery, LiveSyncOpt
       .map((v) => `$${v.name}`);
   }
 
-  private async get<T>(path: string, params?: Record<string, string | number>): Promise<T> {
-    const options: BackendSrvRequest = { url: `${this.url}${path}`, method: 'GET' };
-    if (params) options.params = params;
+  /** A backend resource (`/api/datasources/uid/<uid>/resources/<path>`); errors are ours to word, so Grafana shows no toast. */
+  private async resource<T>(path: string, params?: Record<string, string | number>): Promise<T> {
     try {
-      return (await lastValueFrom(this.fetch<T>(options))).data;
+      return await this.getResource<T>(path, params, { showErrorAlert: false });
     } catch (err) {
-      throw new Error(describeFetchError(err, this.serviceUrl, path.split('?')[0] ?? path));
+      throw new Error(describeBackendError(err, path));
     }
-  }
-
-  /** Every call goes through the proxy route; errors are ours to word, so Grafana shows no toast. */
-  private fetch<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
-    return getBackendSrv().fetch<T>({ ...options, showErrorAlert: false });
   }
 }
 
@@ -576,88 +450,6 @@ function versionOf(frames: DataFrame[]): number | undefined {
     if (typeof version === 'number') return version;
   }
   return undefined;
-}
-
-export function toServiceQuery(query: LiveSyncQuery): ServiceQuery {
-  const kind = kindOf(query);
-  if (kind === 'freshness' || kind === 'status') {
-    return query.dataset
-      ? { refId: query.refId, kind, dataset: query.dataset }
-      : { refId: query.refId, kind };
-  }
-  const out: ServiceQuery = {
-    refId: query.refId,
-    dataset: query.dataset,
-    aggregations: query.aggregations ?? ['count'],
-    format: query.format ?? 'timeseries',
-  };
-  if (query.groupBy?.length) out.groupBy = query.groupBy;
-  const filters = Object.entries(query.filters ?? {}).filter(([, values]) => values.length > 0);
-  if (filters.length > 0) out.filters = Object.fromEntries(filters);
-  return out;
-}
-
-function resultsToFrames(
-  results: Record<string, RefIdResult> | undefined,
-  targets: LiveSyncQuery[],
-): PartialResult {
-  const out: PartialResult = { data: [], errors: [] };
-  for (const query of targets) {
-    const result = results?.[query.refId];
-    if (!result) {
-      out.errors.push({ refId: query.refId, message: 'LiveSync returned no result for this query.' });
-    } else if ('error' in result) {
-      out.errors.push({ refId: query.refId, message: result.error, status: result.status });
-    } else {
-      out.data.push(...result.frames.map((frame) => toDataFrame(frame, query)));
-    }
-  }
-  return out;
-}
-
-function toDataFrame(json: DataFrameJSON, query: LiveSyncQuery): DataFrame {
-  const frame = dataFrameFromJSON(json);
-  frame.refId = frame.refId || query.refId;
-  const kind = kindOf(query);
-  if (kind === 'status' || (kind === 'metrics' && query.format === 'table')) {
-    frame.meta = { ...frame.meta, preferredVisualisationType: 'table' };
-  }
-  for (const field of frame.fields) {
-    // Ages read as durations in stat panels without any panel setup.
-    if (field.name === 'age_seconds') field.config.unit ??= 's';
-  }
-  return frame;
-}
-
-function toEpochMs(value: number | string | undefined): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'number') return value;
-  const parsed = Date.parse(value);
-  return Number.isNaN(parsed) ? undefined : parsed;
-}
-
-export function annotationsToFrame(records: AnnotationRecord[], refId: string): DataFrame {
-  const rows = Array.isArray(records) ? records : [];
-  return createDataFrame({
-    refId,
-    name: 'LiveSync sync state changes',
-    fields: [
-      { name: 'time', type: FieldType.time, values: rows.map((r) => toEpochMs(r.time)) },
-      {
-        name: 'timeEnd',
-        type: FieldType.time,
-        values: rows.map((r) => toEpochMs(r.timeEnd) ?? toEpochMs(r.time)),
-      },
-      { name: 'title', type: FieldType.string, values: rows.map((r) => r.title) },
-      { name: 'text', type: FieldType.string, values: rows.map((r) => r.text) },
-      { name: 'tags', type: FieldType.other, values: rows.map((r) => r.tags ?? []) },
-      {
-        name: 'color',
-        type: FieldType.string,
-        values: rows.map((r) => (r.tags ?? []).map((tag) => REGION_COLORS[tag]).find(Boolean)),
-      },
-    ],
-  });
 }
 
 /**

@@ -40,3 +40,16 @@ function bodyMessage(data: ErrorBody | string | undefined): string | undefined {
     return data.message;
   return undefined;
 }
+
+/**
+ * A failed call to the plugin's backend (a resource), in words. The backend words the service's
+ * failures itself (`{"message": …}`); anything else is Grafana failing to reach the backend.
+ */
+export function describeBackendError(err: unknown, path: string): string {
+  if (!isFetchError<ErrorBody | string | undefined>(err)) {
+    return `LiveSync request failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  const detail = bodyMessage(err.data);
+  if (detail) return detail;
+  return `Grafana could not call the LiveSync backend for ${path} (${err.status}${err.statusText ? ` ${err.statusText}` : ''}).`;
+}

@@ -46,15 +46,11 @@ export const DEFAULT_ANNOTATION_QUERY: Partial<LiveSyncQuery> = { kind: 'annotat
 
 /** `jsonData`: everything here is visible to every viewer of the data source. */
 export interface LiveSyncOptions extends DataSourceJsonData {
-  /** The service's root URL as Grafana's server reaches it; the proxy route forwards to it. */
+  /** The service's root URL as Grafana's server (the plugin's backend, and the proxy route) reaches it. */
   url?: string;
-  /** Grafana Live channel namespace: `stream/<liveStreamId>/<dataset>`. */
-  liveStreamId?: string;
   /** Live updates for this data source's panels; `false` turns them off (and the per-query toggle with them). */
   liveEnabled?: boolean;
 }
-
-export const DEFAULT_LIVE_STREAM_ID = 'livesync';
 
 /** `secureJsonData`: write-only from the browser; the proxy injects it as a bearer token. */
 export interface LiveSyncSecureOptions {

@@ -4,7 +4,8 @@ import { useState } from 'react';
 import { AnnotationQueryEditor } from '../src/components/AnnotationQueryEditor';
 import { selectors } from '../src/components/selectors';
 import type { LiveSyncQuery } from '../src/types';
-import { ORDERS, PROXY, SIGNUPS, makeDataSource } from './helpers/fixtures';
+import { resourceCall } from './helpers/dsQuery';
+import { ORDERS, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles } from './helpers/runtime';
 
 jest.mock('@grafana/runtime', () => jest.requireActual('./helpers/runtime').mockRuntime());
@@ -14,10 +15,7 @@ installDoubles();
 const labels = selectors.annotationEditor;
 
 function renderEditor(initial: LiveSyncQuery) {
-  backendSrv().expect(
-    { method: 'GET', url: `${PROXY}/api/datasets` },
-    { status: 200, data: { datasets: [ORDERS, SIGNUPS] } },
-  );
+  backendSrv().expect(resourceCall('datasets'), { status: 200, data: { datasets: [ORDERS, SIGNUPS] } });
   const onChange = jest.fn<void, [LiveSyncQuery]>();
   const datasource = makeDataSource();
   function AnnotationSettings() {

@@ -104,21 +104,11 @@ describe('ConfigEditor', () => {
 
     const toggle = screen.getByLabelText(labels.liveEnabled);
     expect(toggle).toBeChecked();
-    expect(screen.getByLabelText(labels.liveStreamId)).toHaveAttribute('placeholder', 'livesync');
     await user.click(toggle);
 
     expect(onOptionsChange).toHaveBeenLastCalledWith({
       ...initial,
       jsonData: { url: 'http://livesync:3000', liveEnabled: false },
     });
-  });
-
-  it('sets the Grafana Live stream id', async () => {
-    const initial = settings();
-    const { onOptionsChange, user } = renderEditor(initial);
-
-    await user.type(screen.getByLabelText(labels.liveStreamId), 'sync');
-
-    expect(onOptionsChange).toHaveBeenLastCalledWith({ ...initial, jsonData: { liveStreamId: 'sync' } });
   });
 });

@@ -7,7 +7,8 @@ import { selectors } from '../src/components/selectors';
 import type { DataSource } from '../src/datasource';
 import type { LiveSyncQuery } from '../src/types';
 import type { Reply } from './helpers/backendSrv';
-import { ORDERS, PROXY, SERVICE_URL, SIGNUPS, makeDataSource } from './helpers/fixtures';
+import { resourceCall } from './helpers/dsQuery';
+import { ORDERS, SERVICE_URL, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles, templateSrv } from './helpers/runtime';
 
 jest.mock('@grafana/runtime', () => jest.requireActual('./helpers/runtime').mockRuntime());
@@ -26,7 +27,7 @@ const ORDERS_QUERY: LiveSyncQuery = {
 };
 
 function serveDatasets(datasets = [ORDERS, SIGNUPS]) {
-  backendSrv().expect({ method: 'GET', url: `${PROXY}/api/datasets` }, { status: 200, data: { datasets } });
+  backendSrv().expect(resourceCall('datasets'), { status: 200, data: { datasets } });
 }
 
 /** Renders the editor the way Grafana does: the query lives in the parent and comes back on every change. */
@@ -173,10 +174,10 @@ describe('QueryEditor', () => {
 
   it('adds a filter, then picks a value the service suggests', async () => {
     serveDatasets();
-    backendSrv().expect(
-      { method: 'GET', url: `${PROXY}/api/datasets/orders/values/device`, params: { limit: 100 } },
-      { status: 200, data: { values: ['android', 'ios'] } },
-    );
+    backendSrv().expect(resourceCall('datasets/orders/values/device', { limit: 100 }), {
+      status: 200,
+      data: { values: ['android', 'ios'] },
+    });
     const { onChange, onRunQuery, user } = renderEditor(ORDERS_QUERY);
 
     await pick(user, labels.addFilter, 'device');
@@ -253,7 +254,7 @@ describe('QueryEditor', () => {
 
   it('shows a spinner on the dataset field while datasets load', async () => {
     const answer = new Subject<Reply>();
-    backendSrv().expect({ method: 'GET', url: `${PROXY}/api/datasets` }, answer);
+    backendSrv().expect(resourceCall('datasets'), answer);
     renderEditor({ refId: 'A', kind: 'metrics', aggregations: ['count'] });
     const field = screen
       .getByLabelText(labels.dataset)
@@ -265,15 +266,15 @@ describe('QueryEditor', () => {
   });
 
   it('says why datasets could not load, and leaves the query alone', async () => {
-    backendSrv().expect(
-      { method: 'GET', url: `${PROXY}/api/datasets` },
-      { status: 502, data: { message: 'Bad Gateway' } },
-    );
+    backendSrv().expect(resourceCall('datasets'), {
+      status: 502,
+      data: { message: `Could not reach LiveSync at ${SERVICE_URL}: connection refused.` },
+    });
     const { onChange } = renderEditor({ refId: 'A', kind: 'metrics', aggregations: ['count'] });
 
     const alert = await screen.findByRole('alert', { name: labels.loadError });
     expect(alert).toHaveTextContent(labels.loadError);
-    expect(alert).toHaveTextContent(`Could not reach LiveSync at ${SERVICE_URL}: Bad Gateway.`);
+    expect(alert).toHaveTextContent(`Could not reach LiveSync at ${SERVICE_URL}: connection refused.`);
     expect(onChange).not.toHaveBeenCalled();
   });
 

@@ -4,7 +4,8 @@ import { useState } from 'react';
 import { VariableQueryEditor } from '../src/components/VariableQueryEditor';
 import { selectors } from '../src/components/selectors';
 import type { LiveSyncVariableQuery } from '../src/types';
-import { ORDERS, PROXY, SIGNUPS, makeDataSource } from './helpers/fixtures';
+import { resourceCall } from './helpers/dsQuery';
+import { ORDERS, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles } from './helpers/runtime';
 
 jest.mock('@grafana/runtime', () => jest.requireActual('./helpers/runtime').mockRuntime());
@@ -14,10 +15,7 @@ installDoubles();
 const labels = selectors.variableEditor;
 
 function renderEditor(initial: LiveSyncVariableQuery | string) {
-  backendSrv().expect(
-    { method: 'GET', url: `${PROXY}/api/datasets` },
-    { status: 200, data: { datasets: [ORDERS, SIGNUPS] } },
-  );
+  backendSrv().expect(resourceCall('datasets'), { status: 200, data: { datasets: [ORDERS, SIGNUPS] } });
   const onChange = jest.fn<void, [LiveSyncVariableQuery]>();
   const onRunQuery = jest.fn<void, []>();
   const datasource = makeDataSource();
@@ -90,10 +88,10 @@ describe('VariableQueryEditor', () => {
   });
 
   it('asks the service for the dimensions of a dataset it has not listed (a variable)', async () => {
-    backendSrv().expect(
-      { method: 'GET', url: `${PROXY}/api/datasets/archive` },
-      { status: 200, data: { ...ORDERS, name: 'archive', dimensions: ['region'] } },
-    );
+    backendSrv().expect(resourceCall('datasets/archive'), {
+      status: 200,
+      data: { ...ORDERS, name: 'archive', dimensions: ['region'] },
+    });
     const { onChange, user } = renderEditor({ refId: 'V', type: 'values', dataset: 'archive' });
 
     await user.click(screen.getByLabelText(labels.dimension));

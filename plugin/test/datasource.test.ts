@@ -10,10 +10,10 @@ import {
 } from '@grafana/data';
 import { Subject, firstValueFrom, lastValueFrom, tap, toArray } from 'rxjs';
 import type { DataSource } from '../src/datasource';
-import { ANNOTATION_LIMIT, FAILURE_COLOR, PAUSE_COLOR, RESYNC_COLOR } from '../src/datasource';
 import type { LiveSyncQuery, LiveSyncVariableQuery } from '../src/types';
 import { LiveSyncVariableSupport } from '../src/variables';
 import { FakeBackendSrv, type Reply } from './helpers/backendSrv';
+import { dsAnswer, dsQuery, resourceCall } from './helpers/dsQuery';
 import { ORDERS, PROXY, SERVICE_URL, SIGNUPS, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles, templateSrv } from './helpers/runtime';
 
@@ -52,13 +52,6 @@ const metrics = (refId: string, extra: Partial<LiveSyncQuery> = {}): LiveSyncQue
   ...extra,
 });
 
-const body = (queries: unknown[]) => ({
-  range: { from: FROM, to: TO },
-  intervalMs: 60_000,
-  maxDataPoints: 720,
-  queries,
-});
-
 const countFrame = (refId: string, country: string, values: number[]) => ({
   schema: {
     refId,
@@ -81,46 +74,24 @@ async function run(ds: DataSource, req: DataQueryRequest<LiveSyncQuery>): Promis
   return lastValueFrom(ds.query(req).pipe(toArray()));
 }
 
+/** The panel's request as the plugin's backend gets it (dsQuery), for these applied queries. */
+const sent = (queries: LiveSyncQuery[], headers?: Record<string, string>) =>
+  dsQuery({ requestId: 'Q1', from: FROM, to: TO, intervalMs: 60_000, maxDataPoints: 720, queries, headers });
+
 describe('query()', () => {
-  it('posts the panel queries to /api/query and turns frames into DataFrames with their notices', async () => {
+  it("sends the panel's queries to the backend through /api/ds/query and keeps frames with their freshness", async () => {
+    const query = metrics('A', {
+      aggregations: ['count', 'sum(amount)'],
+      groupBy: ['country'],
+      filters: { device: ['ios', 'android'], country: [] },
+      live: false,
+    });
+    // Filters without values are dropped on the way (applyTemplateVariables).
     backendSrv().expect(
-      {
-        method: 'POST',
-        url: `${PROXY}/api/query`,
-        data: body([
-          {
-            refId: 'A',
-            dataset: 'orders',
-            aggregations: ['count', 'sum(amount)'],
-            format: 'timeseries',
-            groupBy: ['country'],
-            filters: { device: ['ios', 'android'] },
-          },
-        ]),
-      },
-      {
-        status: 200,
-        data: {
-          results: {
-            A: {
-              frames: [countFrame('A', 'FR', [3, 5]), countFrame('A', 'DE', [1, null as unknown as number])],
-            },
-          },
-        },
-      },
+      sent([{ ...query, filters: { device: ['ios', 'android'] } }]),
+      dsAnswer({ A: [countFrame('A', 'FR', [3, 5]), countFrame('A', 'DE', [1, null as unknown as number])] }),
     );
-    const ds = answering();
-    const responses = await run(
-      ds,
-      request([
-        metrics('A', {
-          aggregations: ['count', 'sum(amount)'],
-          groupBy: ['country'],
-          filters: { device: ['ios', 'android'], country: [] },
-          live: false,
-        }),
-      ]),
-    );
+    const responses = await run(answering(), request([query]));
 
     expect(responses.map((r) => r.state)).toEqual([LoadingState.Loading, LoadingState.Done]);
     expect(responses[0]).toEqual({ data: [], key: 'Q1', state: LoadingState.Loading });
@@ -143,9 +114,9 @@ describe('query()', () => {
     expect(fr!.meta?.custom).toEqual({ lastSyncAt: FROM, ageSeconds: 300, state: 'stale', stepMs: 60_000 });
   });
 
-  it('is Loading while the service answers, then Done', async () => {
+  it('is Loading while the backend answers, then Done', async () => {
     const answer = new Subject<Reply>();
-    backendSrv().expect({ method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A')]) }, answer);
+    backendSrv().expect(sent([metrics('A')]), answer);
     const states: LoadingState[] = [];
     const finished = lastValueFrom(
       answering()
@@ -154,84 +125,60 @@ describe('query()', () => {
     );
 
     expect(states).toEqual([LoadingState.Loading]);
-    answer.next({ status: 200, data: { results: { A: { frames: [countFrame('A', 'FR', [1, 2])] } } } });
+    answer.next(dsAnswer({ A: [countFrame('A', 'FR', [1, 2])] }));
     await finished;
     expect(states).toEqual([LoadingState.Loading, LoadingState.Done]);
   });
 
   it('reports a failed query on its own refId while the others still draw', async () => {
     backendSrv().expect(
-      { method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A'), toService('B', 'nope')]) },
-      {
-        status: 200,
-        data: {
-          results: {
-            A: { frames: [countFrame('A', 'FR', [3, 5])] },
-            B: { error: 'queries[1].dataset: unknown dataset "nope"', status: 404 },
-          },
-        },
-      },
+      sent([metrics('A'), metrics('B', { dataset: 'nope' })]),
+      dsAnswer({
+        A: [countFrame('A', 'FR', [3, 5])],
+        B: { error: 'queries[1].dataset: unknown dataset "nope"', status: 404 },
+      }),
     );
     const [, done] = await run(answering(), request([metrics('A'), metrics('B', { dataset: 'nope' })]));
 
     expect(done!.state).toBe(LoadingState.Done);
     expect((done!.data as DataFrame[]).map((f) => f.refId)).toEqual(['A']);
     expect(done!.errors).toEqual([
-      { refId: 'B', message: 'queries[1].dataset: unknown dataset "nope"', status: 404 },
+      expect.objectContaining({
+        refId: 'B',
+        message: 'queries[1].dataset: unknown dataset "nope"',
+        status: 404,
+      }),
     ]);
   });
 
   it('turns a response whose every query failed into per-query errors and an Error state', async () => {
     backendSrv().expect(
-      { method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A', 'nope')]) },
-      {
-        status: 404,
-        data: {
-          message: 'queries[0].dataset: unknown dataset "nope"',
-          results: { A: { error: 'queries[0].dataset: unknown dataset "nope"', status: 404 } },
-        },
-      },
+      sent([metrics('A', { dataset: 'nope' })]),
+      dsAnswer({ A: { error: 'queries[0].dataset: unknown dataset "nope"', status: 404 } }),
     );
     const [, done] = await run(answering(), request([metrics('A', { dataset: 'nope' })]));
 
-    expect(done).toEqual({
-      data: [],
-      key: 'Q1',
-      state: LoadingState.Error,
-      errors: [{ refId: 'A', message: 'queries[0].dataset: unknown dataset "nope"', status: 404 }],
-    });
+    expect(done!.state).toBe(LoadingState.Error);
+    expect(done!.key).toBe('Q1');
+    expect(done!.data).toEqual([]);
+    expect(done!.errors).toEqual([
+      expect.objectContaining({
+        refId: 'A',
+        message: 'queries[0].dataset: unknown dataset "nope"',
+        status: 404,
+      }),
+    ]);
   });
 
-  it.each([
-    [
-      401,
-      { message: 'missing or invalid API key' },
-      'LiveSync rejected the API key (401): missing or invalid API key. Check the API key in the data source settings.',
-    ],
-    [
-      503,
-      { message: 'store unavailable: connect ECONNREFUSED 127.0.0.1:6379' },
-      'LiveSync is unavailable (503): store unavailable: connect ECONNREFUSED 127.0.0.1:6379.',
-    ],
-    [502, { message: 'Bad Gateway' }, `Could not reach LiveSync at ${SERVICE_URL}: Bad Gateway.`],
-    // What Grafana's data-source proxy makes of the service's 401.
-    [
-      400,
-      { message: 'Authentication to data source failed' },
-      'LiveSync rejected the API key (Grafana: Authentication to data source failed). Check the API key in the data source settings.',
-    ],
-  ])('says what a %s means on every query', async (status, data, message) => {
-    backendSrv().expect(
-      { method: 'POST', url: `${PROXY}/api/query`, data: body([toService('A'), toService('B')]) },
-      { status, data },
-    );
+  it('says what Grafana said when it could not run the backend at all', async () => {
+    backendSrv().expect(sent([metrics('A'), metrics('B')]), {
+      status: 500,
+      data: { message: 'Plugin unavailable' },
+    });
     const [, done] = await run(answering(), request([metrics('A'), metrics('B')]));
 
     expect(done!.state).toBe(LoadingState.Error);
-    expect(done!.errors).toEqual([
-      { refId: 'A', message, status },
-      { refId: 'B', message, status },
-    ]);
+    expect(done!.errors?.map((e) => e.message)).toEqual(['Plugin unavailable']);
   });
 
   it('skips hidden and incomplete queries, and sends nothing when none is left', async () => {
@@ -248,71 +195,33 @@ describe('query()', () => {
     expect(responses).toEqual([{ data: [], key: 'Q1', state: LoadingState.Done }]);
   });
 
-  it('asks for freshness and status, sets age units and prefers a table for status', async () => {
-    const freshness = {
-      schema: {
-        refId: 'A',
-        fields: [
-          { name: 'dataset', type: 'string' },
-          { name: 'last_updated', type: 'time' },
-          { name: 'age_seconds', type: 'number' },
-          { name: 'state', type: 'string' },
-          { name: 'stale', type: 'boolean' },
-          { name: 'records', type: 'number' },
-        ],
-      },
-      data: { values: [['orders'], [FROM], [12], ['ok'], [false], [1200]] },
-    };
+  it('sends freshness and status queries as they are, with the tables the backend prefers', async () => {
     const status = {
       schema: {
         refId: 'B',
+        meta: { preferredVisualisationType: 'table' },
         fields: [
           { name: 'dataset', type: 'string' },
           { name: 'state', type: 'string' },
         ],
       },
-      data: {
-        values: [
-          ['orders', 'signups'],
-          ['ok', 'failing'],
-        ],
-      },
+      data: { values: [['orders'], ['ok']] },
     };
-    backendSrv().expect(
-      {
-        method: 'POST',
-        url: `${PROXY}/api/query`,
-        data: body([
-          { refId: 'A', kind: 'freshness' },
-          { refId: 'B', kind: 'status', dataset: 'orders' },
-        ]),
-      },
-      { status: 200, data: { results: { A: { frames: [freshness] }, B: { frames: [status] } } } },
-    );
-    const [, done] = await run(
-      answering(),
-      request([
-        { refId: 'A', kind: 'freshness', aggregations: ['count'] },
-        { refId: 'B', kind: 'status', dataset: 'orders' },
-      ]),
-    );
+    const queries: LiveSyncQuery[] = [
+      { refId: 'A', kind: 'freshness', aggregations: ['count'] },
+      { refId: 'B', kind: 'status', dataset: 'orders' },
+    ];
+    backendSrv().expect(sent(queries), dsAnswer({ A: [], B: [status] }));
+    const [, done] = await run(answering(), request(queries));
 
-    const [fresh, table] = done!.data as DataFrame[];
-    expect(fresh!.fields.find((f) => f.name === 'age_seconds')!.config.unit).toBe('s');
-    expect(fresh!.fields.map((f) => f.values[0])).toEqual(['orders', FROM, 12, 'ok', false, 1200]);
-    expect(fresh!.meta?.preferredVisualisationType).toBeUndefined();
+    const [table] = done!.data as DataFrame[];
     expect(table!.meta?.preferredVisualisationType).toBe('table');
   });
 
-  it("passes Grafana's skip-cache refresh and the dashboard on to the service", async () => {
+  it("passes Grafana's skip-cache refresh and the dashboard on to the backend", async () => {
     backendSrv().expect(
-      {
-        method: 'POST',
-        url: `${PROXY}/api/query`,
-        data: body([toService('A')]),
-        headers: { 'X-Cache-Skip': 'true', 'X-Dashboard-Uid': 'sales' },
-      },
-      { status: 200, data: { results: { A: { frames: [] } } } },
+      sent([metrics('A')], { 'X-Cache-Skip': 'true', 'X-Dashboard-Uid': 'sales' }),
+      dsAnswer({ A: [] }),
     );
     const [, done] = await run(
       answering(),
@@ -321,7 +230,7 @@ describe('query()', () => {
     expect(done!.state).toBe(LoadingState.Done);
   });
 
-  it('interpolates template variables, expanding multi-value ones into lists', async () => {
+  it('applies template variables with applyTemplateVariables, expanding multi-value ones into lists', async () => {
     templateSrv().setVariables({
       ds: 'orders',
       metric: ['amount', 'fee'],
@@ -330,21 +239,16 @@ describe('query()', () => {
       empty: [],
     });
     backendSrv().expect(
-      {
-        method: 'POST',
-        url: `${PROXY}/api/query`,
-        data: body([
-          {
-            refId: 'A',
-            dataset: 'orders',
-            aggregations: ['count', 'sum(amount)', 'sum(fee)'],
-            format: 'table',
-            groupBy: ['country', 'device'],
-            filters: { country: ['FR', 'DE', 'US'], plan: ['pro'] },
-          },
-        ]),
-      },
-      { status: 200, data: { results: { A: { frames: [] } } } },
+      sent([
+        metrics('A', {
+          dataset: 'orders',
+          aggregations: ['count', 'sum(amount)', 'sum(fee)'],
+          groupBy: ['country', 'device'],
+          filters: { country: ['FR', 'DE', 'US'], plan: ['pro'] },
+          format: 'table',
+        }),
+      ]),
+      dsAnswer({ A: [] }),
     );
     await run(
       answering(),
@@ -364,12 +268,45 @@ describe('query()', () => {
   });
 });
 
-const toService = (refId: string, dataset = 'orders') => ({
-  refId,
-  dataset,
-  aggregations: ['count'],
-  format: 'timeseries',
-});
+/** The backend's annotations frame (pkg/plugin/annotations.go): one row per record, colours by kind. */
+function annotationsFrame(
+  refId: string,
+  rows: Array<{
+    time: number;
+    timeEnd: number;
+    title: string;
+    text: string;
+    tags: string[];
+    color: string | null;
+  }>,
+) {
+  return {
+    schema: {
+      name: 'LiveSync sync state changes',
+      refId,
+      fields: [
+        { name: 'time', type: 'time', typeInfo: { frame: 'time.Time' } },
+        { name: 'timeEnd', type: 'time', typeInfo: { frame: 'time.Time' } },
+        { name: 'title', type: 'string', typeInfo: { frame: 'string' } },
+        { name: 'text', type: 'string', typeInfo: { frame: 'string' } },
+        { name: 'tags', type: 'other', typeInfo: { frame: 'json.RawMessage' } },
+        { name: 'color', type: 'string', typeInfo: { frame: 'string', nullable: true } },
+      ],
+    },
+    data: {
+      values: [
+        rows.map((r) => r.time),
+        rows.map((r) => r.timeEnd),
+        rows.map((r) => r.title),
+        rows.map((r) => r.text),
+        rows.map((r) => r.tags),
+        rows.map((r) => r.color),
+      ],
+    },
+  };
+}
+
+const RED = '#F2495C';
 
 describe('annotations', () => {
   const annotation: AnnotationQuery<LiveSyncQuery> = {
@@ -393,49 +330,34 @@ describe('annotations', () => {
     expect(ds.annotations!.getDefaultQuery!()).toEqual({ kind: 'annotations' });
   });
 
-  it('turns state changes into coloured regions and big batches into markers', async () => {
-    backendSrv().expect(
-      {
-        method: 'GET',
-        url: `${PROXY}/api/annotations`,
-        params: { from: FROM, to: TO, limit: ANNOTATION_LIMIT, dataset: 'orders' },
-      },
-      {
-        status: 200,
-        data: [
-          {
-            time: FROM + 1000,
-            timeEnd: FROM + 1000,
-            title: 'orders: 120 records synced',
-            text: 'one sync run applied 120 records in 80 ms',
-            tags: ['sync', 'batch', 'orders'],
-          },
-          {
-            time: FROM + 5000,
-            timeEnd: FROM + 9000,
-            title: 'orders: sync failed, then recovered',
-            text: '3 failed runs over 4 s',
-            tags: ['sync', 'failure', 'orders'],
-          },
-          {
-            time: FROM + 10_000,
-            timeEnd: FROM + 20_000,
-            title: 'orders: resynced after the store lost its data',
-            text: '900 records read again in 10 s',
-            tags: ['sync', 'resync', 'orders'],
-          },
-          {
-            time: FROM + 30_000,
-            timeEnd: FROM + 90_000,
-            title: 'orders: sync paused',
-            text: 'nothing was synced for 60 s',
-            tags: ['sync', 'pause', 'orders'],
-          },
-        ],
-      },
-    );
+  it("asks the backend, and turns its rows into regions in the backend's colours and markers", async () => {
     const ds = makeDataSource();
     const query = ds.annotations!.prepareQuery!(annotation)!;
+    backendSrv().expect(
+      sent([query]),
+      dsAnswer({
+        Anno: [
+          annotationsFrame('Anno', [
+            {
+              time: FROM + 1000,
+              timeEnd: FROM + 1000,
+              title: 'orders: 120 records synced',
+              text: 'one sync run applied 120 records in 80 ms',
+              tags: ['sync', 'batch', 'orders'],
+              color: null,
+            },
+            {
+              time: FROM + 5000,
+              timeEnd: FROM + 9000,
+              title: 'orders: sync failed, then recovered',
+              text: '3 failed runs over 4 s',
+              tags: ['sync', 'failure', 'orders'],
+              color: RED,
+            },
+          ]),
+        ],
+      }),
+    );
     const [done, ...more] = await run(ds, request([query]));
     // One packet: an empty Loading one would blank the annotation layer while it waits.
     expect(more).toEqual([]);
@@ -444,51 +366,41 @@ describe('annotations', () => {
       ds.annotations!.processEvents!(annotation, done!.data as DataFrame[]),
     ))!;
 
-    expect(events.map((e) => [e.title, e.isRegion, e.color])).toEqual([
-      ['orders: 120 records synced', false, undefined],
-      ['orders: sync failed, then recovered', true, FAILURE_COLOR],
-      ['orders: resynced after the store lost its data', true, RESYNC_COLOR],
-      ['orders: sync paused', true, PAUSE_COLOR],
+    expect(events).toEqual([
+      {
+        time: FROM + 1000,
+        timeEnd: FROM + 1000,
+        isRegion: false,
+        title: 'orders: 120 records synced',
+        text: 'one sync run applied 120 records in 80 ms',
+        tags: ['sync', 'batch', 'orders'],
+      },
+      {
+        time: FROM + 5000,
+        timeEnd: FROM + 9000,
+        isRegion: true,
+        title: 'orders: sync failed, then recovered',
+        text: '3 failed runs over 4 s',
+        tags: ['sync', 'failure', 'orders'],
+        color: RED,
+      },
     ]);
-    expect(events[1]).toEqual({
-      time: FROM + 5000,
-      timeEnd: FROM + 9000,
-      isRegion: true,
-      title: 'orders: sync failed, then recovered',
-      text: '3 failed runs over 4 s',
-      tags: ['sync', 'failure', 'orders'],
-      color: FAILURE_COLOR,
-    });
   });
 
-  it('asks for every dataset when none is chosen, with the kinds and batch size set, and reports a failure', async () => {
-    backendSrv().expect(
-      {
-        method: 'GET',
-        url: `${PROXY}/api/annotations`,
-        params: { from: FROM, to: TO, limit: ANNOTATION_LIMIT, kinds: 'failure,resync', minRecords: 1000 },
-      },
-      { status: 401, data: { message: 'invalid API key' } },
-    );
-    const [done, ...more] = await run(
-      makeDataSource(),
-      request([
-        { refId: 'Anno', kind: 'annotations', annotationKinds: ['failure', 'resync'], minRecords: 1000 },
-      ]),
-    );
+  it("sends the kinds and batch size along, and reports the backend's words for a failure", async () => {
+    const query: LiveSyncQuery = {
+      refId: 'Anno',
+      kind: 'annotations',
+      annotationKinds: ['failure', 'resync'],
+      minRecords: 1000,
+    };
+    const message =
+      'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.';
+    backendSrv().expect(sent([query]), dsAnswer({ Anno: { error: message, status: 401 } }));
+    const [done, ...more] = await run(makeDataSource(), request([query]));
     expect(more).toEqual([]);
-    expect(done).toEqual({
-      data: [],
-      key: 'Q1',
-      state: LoadingState.Error,
-      errors: [
-        {
-          refId: 'Anno',
-          message:
-            'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.',
-        },
-      ],
-    });
+    expect(done!.state).toBe(LoadingState.Error);
+    expect(done!.errors).toEqual([expect.objectContaining({ refId: 'Anno', message, status: 401 })]);
   });
 });
 
@@ -496,28 +408,25 @@ describe('template variable queries', () => {
   const datasets = { status: 200, data: { datasets: [ORDERS, SIGNUPS] } };
 
   it.each<[string | LiveSyncVariableQuery, string, Record<string, unknown> | undefined, unknown, string[]]>([
-    ['datasets', '/api/datasets', undefined, { datasets: [ORDERS, SIGNUPS] }, ['orders', 'signups']],
-    [' dimensions( orders ) ', '/api/datasets/orders', undefined, ORDERS, ['country', 'device']],
+    ['datasets', 'datasets', undefined, { datasets: [ORDERS, SIGNUPS] }, ['orders', 'signups']],
+    [' dimensions( orders ) ', 'datasets/orders', undefined, ORDERS, ['country', 'device']],
     [
       'values($ds, country)',
-      '/api/datasets/orders/values/country',
+      'datasets/orders/values/country',
       { limit: 100 },
       { values: ['FR', 'DE'] },
       ['FR', 'DE'],
     ],
     [
       { refId: 'V', type: 'values', dataset: 'orders', dimension: '$dim' },
-      '/api/datasets/orders/values/device',
+      'datasets/orders/values/device',
       { limit: 100 },
       { values: ['ios'] },
       ['ios'],
     ],
-  ])('%j asks %s', async (query, path, params, reply, expected) => {
+  ])('%j asks the backend for %s', async (query, path, params, reply, expected) => {
     templateSrv().setVariables({ ds: 'orders', dim: 'device' });
-    backendSrv().expect(
-      params ? { method: 'GET', url: `${PROXY}${path}`, params } : { method: 'GET', url: `${PROXY}${path}` },
-      { status: 200, data: reply },
-    );
+    backendSrv().expect(resourceCall(path, params), { status: 200, data: reply });
     const values = await makeDataSource().metricFindQuery(query);
     expect(values).toEqual(expected.map((text) => ({ text, value: text })));
   });
@@ -528,18 +437,21 @@ describe('template variable queries', () => {
     );
   });
 
-  it('says why a dataset could not be listed', async () => {
-    backendSrv().expect(
-      { method: 'GET', url: `${PROXY}/api/datasets/nope` },
-      { status: 404, data: { message: 'unknown dataset "nope"' } },
-    );
-    await expect(makeDataSource().metricFindQuery('dimensions(nope)')).rejects.toThrow(
-      `LiveSync at ${SERVICE_URL} has no /api/datasets/nope (404): unknown dataset "nope". Check that the URL is the service's root.`,
+  it("says why a dataset could not be listed, in the backend's words", async () => {
+    const message = `LiveSync at ${SERVICE_URL} has no /api/datasets/nope (404): unknown dataset "nope". Check that the URL is the service's root.`;
+    backendSrv().expect(resourceCall('datasets/nope'), { status: 404, data: { message } });
+    await expect(makeDataSource().metricFindQuery('dimensions(nope)')).rejects.toThrow(message);
+  });
+
+  it('says when Grafana could not call the backend at all', async () => {
+    backendSrv().expect(resourceCall('datasets'), { status: 500, statusText: 'Internal Server Error' });
+    await expect(makeDataSource().metricFindQuery('datasets')).rejects.toThrow(
+      'Grafana could not call the LiveSync backend for datasets (500 Internal Server Error).',
     );
   });
 
   it('answers the variable editor through CustomVariableSupport with text/value frames', async () => {
-    backendSrv().expect({ method: 'GET', url: `${PROXY}/api/datasets` }, datasets);
+    backendSrv().expect(resourceCall('datasets'), datasets);
     const ds = makeDataSource();
     const variableRequest = request([]) as unknown as DataQueryRequest<LiveSyncVariableQuery>;
     variableRequest.targets = [{ refId: 'V', type: 'datasets' }];
@@ -553,129 +465,52 @@ describe('template variable queries', () => {
 });
 
 describe('testDatasource()', () => {
-  const health = (status: number, data: unknown) =>
-    backendSrv().expect({ method: 'GET', url: `${PROXY}/api/health` }, { status, data });
-
-  it('reports a healthy service, names the Redis it uses (no password) and its datasets', async () => {
-    health(200, {
-      status: 'ok',
-      checks: {
-        store: {
-          kind: 'redis',
-          status: 'ok',
-          url: 'redis://cache:6379/0',
-          message: 'Redis at redis://cache:6379/0 is reachable',
-        },
-        datasets: {
-          orders: { status: 'ok', ageSeconds: 12 },
-          signups: { status: 'resyncing', ageSeconds: 40 },
-        },
+  /** Grafana's /api/datasources/uid/<uid>/health: 200 when OK, else 400, with the backend's words. */
+  const health = (status: 'OK' | 'ERROR', message: string, verdict?: string) =>
+    backendSrv().expect(
+      {
+        method: 'GET',
+        url: '/api/datasources/uid/ls-uid/health',
+        headers: { 'X-Plugin-Id': 'livesync-datasource', 'X-Datasource-Uid': 'ls-uid' },
       },
-    });
-    expect(await makeDataSource().testDatasource()).toEqual({
-      status: 'success',
-      message:
-        'Connected to LiveSync (store: Redis at redis://cache:6379/0, reachable); 1 dataset up to date (orders); signups is resyncing.',
-    });
-  });
-
-  it('names stale and failing datasets', async () => {
-    health(200, {
-      status: 'degraded',
-      checks: {
-        store: {
-          kind: 'memory',
-          status: 'ok',
-          message:
-            'the embedded in-memory store: its data is lost when the service restarts, then synced again',
-        },
-        datasets: {
-          orders: { status: 'stale', ageSeconds: 750 },
-          signups: { status: 'failing', ageSeconds: null, message: 'connect ECONNREFUSED 10.0.0.5:5432' },
-          events: { status: 'ok', ageSeconds: 3 },
-        },
+      {
+        status: status === 'OK' ? 200 : 400,
+        data: { status, message, ...(verdict ? { details: { verdict } } : {}) },
       },
-    });
-    expect(await makeDataSource().testDatasource()).toEqual({
-      status: 'warning',
-      message:
-        'Connected to LiveSync (store: embedded memory, so its data is lost when the service restarts and is synced again), but 2 datasets need attention: orders is stale (last synced 12m ago); signups is failing: connect ECONNREFUSED 10.0.0.5:5432.',
-    });
-  });
-
-  it('says Redis is down when the service reports it with a 503', async () => {
-    health(503, {
-      status: 'down',
-      checks: {
-        store: {
-          kind: 'redis',
-          status: 'down',
-          url: 'redis://cache:6379/0',
-          message: 'Redis at redis://cache:6379/0 is not reachable: connect ECONNREFUSED 127.0.0.1:6379',
-        },
-        datasets: {},
-      },
-    });
-    expect(await makeDataSource().testDatasource()).toEqual({
-      status: 'error',
-      message:
-        'LiveSync is reachable but its store is down: Redis at redis://cache:6379/0 is not reachable: connect ECONNREFUSED 127.0.0.1:6379. Panels cannot load until it is back.',
-    });
-  });
-
-  it('says the API key is wrong on a 401', async () => {
-    health(401, { message: 'invalid API key' });
-    expect(await makeDataSource().testDatasource()).toEqual({
-      status: 'error',
-      message:
-        'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.',
-    });
-  });
-
-  it('names the URL it tried when the service is unreachable', async () => {
-    health(502, { message: 'Bad Gateway' });
-    expect(await makeDataSource().testDatasource()).toEqual({
-      status: 'error',
-      message: `Could not reach LiveSync at ${SERVICE_URL}: Bad Gateway.`,
-    });
-  });
-
-  it('asks for a URL before calling anything', async () => {
-    const result = await makeDataSource({ url: '  ' }).testDatasource();
-    expect(result.status).toBe('error');
-    expect(result.message).toMatch(/^Set the LiveSync URL/);
-  });
-
-  it('says when the service has no datasets yet', async () => {
-    health(200, {
-      status: 'ok',
-      checks: {
-        store: {
-          kind: 'memory',
-          status: 'ok',
-          message:
-            'the embedded in-memory store: its data is lost when the service restarts, then synced again',
-        },
-        datasets: {},
-      },
-    });
-    expect((await makeDataSource().testDatasource()).message).toBe(
-      'Connected to LiveSync (store: embedded memory, so its data is lost when the service restarts and is synced again). The service has no datasets yet: declare one in its config file.',
     );
+
+  it("says what the backend's health check says", async () => {
+    const message =
+      'Connected to LiveSync (store: Redis at redis://cache:6379/0, reachable); 1 dataset up to date (orders).';
+    health('OK', message, 'success');
+    expect(await makeDataSource().testDatasource()).toEqual({ status: 'success', message });
+  });
+
+  it('shows a warning when the backend says datasets need attention', async () => {
+    const message =
+      'Connected to LiveSync (store: embedded memory), but 1 dataset needs attention: orders is stale.';
+    health('OK', message, 'warning');
+    expect(await makeDataSource().testDatasource()).toEqual({ status: 'warning', message });
+  });
+
+  it('shows an error with the words of a failed check', async () => {
+    const message =
+      'LiveSync rejected the API key (401): invalid API key. Check the API key in the data source settings.';
+    health('ERROR', message, 'error');
+    expect(await makeDataSource().testDatasource()).toEqual({ status: 'error', message });
   });
 });
 
 describe('query model', () => {
   it('starts a new query as a count, and keeps live settings from jsonData', () => {
-    const ds = makeDataSource({ liveStreamId: 'ls', liveEnabled: false });
+    const ds = makeDataSource({ liveEnabled: false });
     expect(ds.getDefaultQuery(CoreApp.PanelEditor)).toEqual({
       kind: 'metrics',
       aggregations: ['count'],
       format: 'timeseries',
     });
-    expect([ds.url, ds.liveStreamId, ds.liveEnabled]).toEqual([PROXY, 'ls', false]);
-    const defaults = makeDataSource();
-    expect([defaults.liveStreamId, defaults.liveEnabled]).toEqual(['livesync', true]);
+    expect([ds.url, ds.liveEnabled]).toEqual([PROXY, false]);
+    expect(makeDataSource().liveEnabled).toBe(true);
   });
 
   it('filters hidden and incomplete queries only', () => {

@@ -21,6 +21,7 @@ import { type TouchedAnswer, followQuery } from '../src/live/follow';
 import { currentWindow, followsNow } from '../src/live/range';
 import type { LiveSyncQuery } from '../src/types';
 import type { Reply } from './helpers/backendSrv';
+import { dsAnswer, dsQuery } from './helpers/dsQuery';
 import { PROXY, makeDataSource } from './helpers/fixtures';
 import { backendSrv, installDoubles, installLiveSrv } from './helpers/runtime';
 
@@ -36,8 +37,8 @@ const NOW = B + 30_000;
 const FROM = NOW - H;
 const LAST_SYNC = NOW - 10_000;
 const minute = (n: number) => B + n * M;
-const CHANNEL = 'stream/livesync/orders';
-const FRESHNESS = 'stream/livesync/orders/freshness';
+/** The data source's own channel for the dataset: its backend's RunStream feeds it. */
+const CHANNEL = 'ds/ls-uid/orders';
 const EVENTS = `${PROXY}/api/datasets/orders/events`;
 
 let clock = NOW;
@@ -60,13 +61,8 @@ const metrics = (refId: string, extra: Partial<LiveSyncQuery> = {}): LiveSyncQue
   ...extra,
 });
 
-const toService = (refId: string) => ({
-  refId,
-  dataset: 'orders',
-  aggregations: ['count'],
-  format: 'timeseries',
-  groupBy: ['country'],
-});
+/** A query as the backend gets it: template variables applied (none here). */
+const toService = (refId: string) => metrics(refId);
 
 function request(
   targets: LiveSyncQuery[],
@@ -108,68 +104,72 @@ function frame(refId: string, country: string, rows: Array<[number, number]>, la
   };
 }
 
-const answer = (results: Record<string, unknown[]>): Reply => ({
-  status: 200,
-  data: {
-    results: Object.fromEntries(Object.entries(results).map(([refId, frames]) => [refId, { frames }])),
-  },
-});
+const answer = (results: Record<string, unknown[]>): Reply => dsAnswer(results);
 
 /** The panel's first query: the last hour at 1m. */
-function expectFirstQuery(queries: unknown[], reply: Reply) {
+function expectFirstQuery(queries: LiveSyncQuery[], reply: Reply, requestId = 'Q1') {
   backendSrv().expect(
-    {
-      method: 'POST',
-      url: `${PROXY}/api/query`,
-      data: { range: { from: FROM, to: NOW }, intervalMs: M, maxDataPoints: 720, queries },
-    },
+    dsQuery({ requestId, from: FROM, to: NOW, intervalMs: M, maxDataPoints: 720, queries }),
     reply,
   );
 }
 
 /** A touched-span query: the same query, over whole steps, at the answer's step. */
-function expectTouched(queries: unknown[], from: number, to: number, reply: Reply | Subject<Reply>) {
+function expectTouched(
+  queries: LiveSyncQuery[],
+  from: number,
+  to: number,
+  reply: Reply | Subject<Reply>,
+  requestId = 'Q1',
+) {
   backendSrv().expect(
-    {
-      method: 'POST',
-      url: `${PROXY}/api/query`,
-      data: { range: { from, to }, intervalMs: M, maxDataPoints: (to - from) / M, queries },
-    },
+    dsQuery({
+      requestId: `${requestId}-${queries[0]!.refId}-live`,
+      from,
+      to,
+      intervalMs: M,
+      maxDataPoints: (to - from) / M,
+      queries,
+    }),
     reply,
   );
 }
 
-/** A Grafana Live message as Grafana turns the service's line protocol into a frame. */
-function liveFrame(rows: Array<{ version: number; from: number; to: number; at: number }>): DataFrameJSON {
+/**
+ * A packet of the data source's channel as the backend sends it (pkg/plugin/stream.go): one row
+ * per service event, its data as JSON.
+ */
+function eventFrame(rows: Array<{ event: string; at: number; json: unknown }>): DataFrameJSON {
   return {
     schema: {
-      name: 'orders',
+      name: 'events',
       fields: [
-        { name: 'time', type: 'time' },
-        { name: 'version', type: 'number' },
-        { name: 'from', type: 'number' },
-        { name: 'to', type: 'number' },
-        { name: 'upserts', type: 'number' },
-        { name: 'deletes', type: 'number' },
-        { name: 'age_seconds', type: 'number' },
-        { name: 'bucket_time', type: 'number' },
-        { name: 'bucket_count', type: 'number' },
-      ] as NonNullable<DataFrameJSON['schema']>['fields'],
+        { name: 'time', type: FieldType.time },
+        { name: 'event', type: FieldType.string },
+        { name: 'version', type: FieldType.number },
+        { name: 'from', type: FieldType.number },
+        { name: 'to', type: FieldType.number },
+        { name: 'json', type: FieldType.string },
+      ],
     },
     data: {
       values: [
         rows.map((r) => r.at),
-        rows.map((r) => r.version),
-        rows.map((r) => r.from),
-        rows.map((r) => r.to),
-        rows.map(() => 1),
-        rows.map(() => 0),
-        rows.map(() => 0.5),
-        rows.map((r) => r.to - M),
-        rows.map(() => 3),
+        rows.map((r) => r.event),
+        rows.map((r) => (r.json as { version?: number }).version ?? null),
+        rows.map((r) => (r.json as { from?: number }).from ?? null),
+        rows.map((r) => (r.json as { to?: number }).to ?? null),
+        rows.map((r) => JSON.stringify(r.json)),
       ],
     },
   };
+}
+
+/** Change events: a committed batch touched [from, to). */
+function liveFrame(rows: Array<{ version: number; from: number; to: number; at: number }>): DataFrameJSON {
+  return eventFrame(
+    rows.map(({ at, ...change }) => ({ event: 'change', at, json: { dataset: 'orders', ...change } })),
+  );
 }
 
 const livePacket = (data: unknown): DataQueryResponse => ({ data: [data], state: LoadingState.Streaming });
@@ -208,29 +208,9 @@ function update(extra: Partial<DatasetFreshness> = {}, row: Record<string, unkno
   };
 }
 
-/** Freshness updates as Grafana Live delivers the service's line protocol: one row each, the update in `json`. */
+/** Freshness events on the data source's channel: one row each, the update in `json`. */
 function freshnessPacket(...updates: DatasetFreshness[]): DataQueryResponse {
-  return livePacket({
-    schema: {
-      name: 'orders/freshness',
-      fields: [
-        { name: 'time', type: 'time' },
-        { name: 'incomplete', type: 'boolean' },
-        { name: 'json', type: 'string' },
-        { name: 'stale', type: 'boolean' },
-        { name: 'state', type: 'string' },
-      ],
-    },
-    data: {
-      values: [
-        updates.map((u) => u.at),
-        updates.map((u) => u.incomplete),
-        updates.map((u) => JSON.stringify(u)),
-        updates.map((u) => u.stale),
-        updates.map((u) => u.state),
-      ],
-    },
-  });
+  return livePacket(eventFrame(updates.map((u) => ({ event: 'freshness', at: u.at, json: u }))));
 }
 
 const noticesOf = (p: DataQueryResponse) => ((p.data[0] as DataFrame).meta?.notices ?? []).map((n) => n.text);
@@ -256,7 +236,7 @@ const seriesOf = (p: DataQueryResponse) =>
   (p.data as DataFrame[]).map((f) => [f.fields[1]?.labels?.country, rowsOf(f)]);
 
 describe('live updates over Grafana Live', () => {
-  it('answers first, then follows stream/livesync/<dataset>, re-reads the touched step and merges it', () => {
+  it('answers first, then follows ds/<uid>/<dataset>, re-reads the touched step and merges it', () => {
     const live = installLiveSrv();
     expectFirstQuery(
       [toService('A')],
@@ -286,12 +266,10 @@ describe('live updates over Grafana Live', () => {
       ],
     ]);
     expect(live.requests.map((r) => r.addr)).toEqual([
-      { scope: LiveChannelScope.Stream, stream: 'livesync', path: 'orders' },
-      { scope: LiveChannelScope.Stream, stream: 'livesync', path: 'orders/freshness' },
+      { scope: LiveChannelScope.DataSource, stream: 'ls-uid', path: 'orders' },
     ]);
     expect(live.requests[0]!.addr.namespace).toBeUndefined();
     expect(live.listenersOf(CHANNEL)).toBe(1);
-    expect(live.listenersOf(FRESHNESS)).toBe(1);
 
     // A batch touched the current minute and the one before.
     expectTouched(
@@ -337,7 +315,6 @@ describe('live updates over Grafana Live', () => {
 
     subscription.unsubscribe();
     expect(live.listenersOf(CHANNEL)).toBe(0);
-    expect(live.listenersOf(FRESHNESS)).toBe(0);
   });
 
   it('reads StreamingDataFrames too, and skips rows the answer already had or that were seen before', () => {
@@ -559,27 +536,13 @@ describe('live updates over Grafana Live', () => {
 
   it('keeps failed queries in the first packet; a non-live query follows its freshness only', () => {
     const live = installLiveSrv();
-    backendSrv().expect(
-      {
-        method: 'POST',
-        url: `${PROXY}/api/query`,
-        data: {
-          range: { from: FROM, to: NOW },
-          intervalMs: M,
-          maxDataPoints: 720,
-          queries: [toService('A'), toService('B'), { ...toService('C'), dataset: 'nope' }],
-        },
-      },
-      {
-        status: 200,
-        data: {
-          results: {
-            A: { frames: [frame('A', 'FR', [[-1, 2]])] },
-            B: { frames: [frame('B', 'DE', [[-1, 4]])] },
-            C: { error: 'unknown dataset "nope"', status: 404 },
-          },
-        },
-      },
+    expectFirstQuery(
+      [toService('A'), metrics('B', { live: false }), metrics('C', { dataset: 'nope' })],
+      dsAnswer({
+        A: [frame('A', 'FR', [[-1, 2]])],
+        B: [frame('B', 'DE', [[-1, 4]])],
+        C: { error: 'unknown dataset "nope"', status: 404 },
+      }),
     );
     const { packets, subscription } = watch(
       makeDataSource(),
@@ -593,7 +556,7 @@ describe('live updates over Grafana Live', () => {
       ['Q1-B', LoadingState.Done, ['B']],
     ]);
     expect(packets[1]!.errors).toEqual([{ refId: 'C', message: 'unknown dataset "nope"', status: 404 }]);
-    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders', 'orders/freshness', 'orders/freshness']);
+    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders']);
     subscription.unsubscribe();
   });
 
@@ -636,10 +599,12 @@ describe('live updates over Grafana Live', () => {
     const { packets, subscription } = watch(makeDataSource(), request([metrics('A')]));
     const notices = (p: DataQueryResponse) => (p.data[0] as DataFrame).meta?.notices;
 
-    expectTouched([toService('A')], minute(0), minute(1), {
-      status: 503,
-      data: { message: 'store unavailable' },
-    });
+    expectTouched(
+      [toService('A')],
+      minute(0),
+      minute(1),
+      dsAnswer({ A: { error: 'LiveSync is unavailable (503): store unavailable.', status: 503 } }),
+    );
     live.push(CHANNEL, livePacket(liveFrame([{ version: 8, from: minute(0), to: minute(1), at: NOW }])));
     expect(packets[3]!.state).toBe(LoadingState.Streaming);
     expect(packets[3]!.errors).toBeUndefined();
@@ -697,6 +662,23 @@ describe('live updates over Grafana Live', () => {
     subscription.unsubscribe();
   });
 
+  it("shows the backend's trouble rows as a warning until its next hello", () => {
+    const live = installLiveSrv();
+    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
+    const { packets, subscription } = watch(makeDataSource(), request([metrics('A')]));
+    const notices = (p: DataQueryResponse) => (p.data[0] as DataFrame).meta?.notices?.map((n) => n.text);
+
+    const trouble = { message: 'Could not reach LiveSync at http://livesync:3000: connection refused.' };
+    live.push(CHANNEL, livePacket(eventFrame([{ event: 'trouble', at: NOW, json: trouble }])));
+    expect(packets.slice(3).map(notices)).toEqual([[trouble.message]]);
+
+    // The backend reconnected: the service greets it at the version the answer was read at.
+    const hello = { dataset: 'orders', version: undefined, freshness: { lastSyncAt: LAST_SYNC } };
+    live.push(CHANNEL, livePacket(eventFrame([{ event: 'hello', at: NOW + 1000, json: hello }])));
+    expect(packets.slice(4).map(notices)).toEqual([undefined]);
+    subscription.unsubscribe();
+  });
+
   it('says so, without failing the panel, when Grafana Live ends the channel with an error', () => {
     const live = installLiveSrv();
     expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
@@ -705,16 +687,10 @@ describe('live updates over Grafana Live', () => {
     live.fail(CHANNEL, new Error('permission denied'));
     expect(packets.slice(3).map((p) => [p.key, p.state, (p.data[0] as DataFrame).meta?.notices])).toEqual([
       ['Q1-A', LoadingState.Streaming, [{ severity: 'warning', text: 'Grafana Live: permission denied' }]],
-    ]);
-    // The freshness channel still speaks: the panel ends when it goes too.
-    expect(completed()).toBe(false);
-    live.fail(FRESHNESS, new Error('permission denied'));
-    expect(packets.slice(4).map((p) => [p.key, p.state, (p.data[0] as DataFrame).meta?.notices])).toEqual([
       ['Q1-A', LoadingState.Done, [{ severity: 'warning', text: 'Grafana Live: permission denied' }]],
     ]);
     expect(completed()).toBe(true);
     expect(live.listenersOf(CHANNEL)).toBe(0);
-    expect(live.listenersOf(FRESHNESS)).toBe(0);
   });
 });
 
@@ -797,11 +773,11 @@ describe('live updates over server-sent events', () => {
     const stream = backendSrv().expectChunked(SSE, { chunks: body });
     expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
     const one = watch(ds, request([metrics('A')]));
-    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'DE', [[-1, 5]])] }));
+    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'DE', [[-1, 5]])] }), 'Q2');
     const two = watch(ds, request([metrics('A')], undefined, { requestId: 'Q2' }));
 
     expectTouched([toService('A')], minute(0), minute(1), answer({ A: [frame('A', 'FR', [[0, 3]])] }));
-    expectTouched([toService('A')], minute(0), minute(1), answer({ A: [frame('A', 'DE', [[0, 6]])] }));
+    expectTouched([toService('A')], minute(0), minute(1), answer({ A: [frame('A', 'DE', [[0, 6]])] }), 'Q2');
     body.next(sse('change', { dataset: 'orders', version: 8, from: minute(0), to: minute(1) }, 8));
     expect(one.packets.slice(3).map((p) => [p.key, seriesOf(p)])).toEqual([
       [
@@ -876,7 +852,7 @@ describe('live updates over server-sent events', () => {
 
 describe('when there is no data to follow', () => {
   const single = async (ds: DataSource, req: DataQueryRequest<LiveSyncQuery>) => {
-    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
+    expectFirstQuery(req.targets, answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
     // The Observable completes: no stream was opened (the doubles would fail on one).
     return (await lastValueFrom(ds.query(req).pipe(toArray()))).map((p) => [p.key, p.state]);
   };
@@ -888,25 +864,25 @@ describe('when there is no data to follow', () => {
     ['the range is absolute, written as text', {}, { from: String(FROM), to: String(NOW) }],
   ])('follows the freshness only, asking for no data, when %s', (_, extra, raw) => {
     const live = installLiveSrv();
-    expectFirstQuery([toService('A')], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
+    expectFirstQuery([metrics('A', extra)], answer({ A: [frame('A', 'FR', [[-1, 2]])] }));
     const { packets, subscription } = watch(makeDataSource(), request([metrics('A', extra)], raw));
     expect(packets.map((p) => [p.key, p.state])).toEqual([
       ['Q1', LoadingState.Loading],
       ['Q1', LoadingState.Done],
       ['Q1-A', LoadingState.Done],
     ]);
-    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders/freshness']);
-    // A change is not even heard; a new notice is drawn, with the same data.
+    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders']);
+    // A change is not followed; a new notice is drawn, with the same data.
     live.push(CHANNEL, livePacket(liveFrame([{ version: 8, from: minute(0), to: minute(1), at: NOW }])));
     live.push(
-      FRESHNESS,
+      CHANNEL,
       freshnessPacket(update({ state: 'failing', notice: notice('last error: connection refused') })),
     );
     expect(packets.slice(3).map((p) => [p.key, p.state, seriesOf(p), noticesOf(p)])).toEqual([
       ['Q1-A', LoadingState.Done, [['FR', [[-1, 2]]]], ['orders: last error: connection refused']],
     ]);
     subscription.unsubscribe();
-    expect(live.listenersOf(FRESHNESS)).toBe(0);
+    expect(live.listenersOf(CHANNEL)).toBe(0);
   });
 
   it('answers once when the data source turned live updates off', async () => {
@@ -921,18 +897,9 @@ describe('when there is no data to follow', () => {
 
   it('answers once when the live query failed', async () => {
     installLiveSrv();
-    backendSrv().expect(
-      {
-        method: 'POST',
-        url: `${PROXY}/api/query`,
-        data: {
-          range: { from: FROM, to: NOW },
-          intervalMs: M,
-          maxDataPoints: 720,
-          queries: [toService('A')],
-        },
-      },
-      { status: 503, data: { message: 'store unavailable' } },
+    expectFirstQuery(
+      [toService('A')],
+      dsAnswer({ A: { error: 'LiveSync is unavailable (503): store unavailable.', status: 503 } }),
     );
     const packets = await lastValueFrom(
       makeDataSource()
@@ -1008,7 +975,7 @@ describe('freshness on an open panel, with auto-refresh off', () => {
       },
       { state: 'failing', stale: true, last_error: 'relation "orders" does not exist' },
     );
-    live.push(FRESHNESS, freshnessPacket(stale));
+    live.push(CHANNEL, freshnessPacket(stale));
     const last = packets.at(-1)!;
     expect([column(last, 'stale'), column(last, 'state'), column(last, 'age_seconds')]).toEqual([
       true,
@@ -1019,10 +986,10 @@ describe('freshness on an open panel, with auto-refresh off', () => {
 
     // It recovers: fresh again, no notice.
     clock = NOW + 4000;
-    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 4000, lastSyncAt: NOW + 3900 })));
+    live.push(CHANNEL, freshnessPacket(update({ at: NOW + 4000, lastSyncAt: NOW + 3900 })));
     expect([column(packets.at(-1)!, 'age_seconds'), noticesOf(packets.at(-1)!)]).toEqual([0.1, []]);
     subscription.unsubscribe();
-    expect(live.listenersOf(FRESHNESS)).toBe(0);
+    expect(live.listenersOf(CHANNEL)).toBe(0);
   });
 
   it("counts ages on the service's clock, whatever this browser's clock says", () => {
@@ -1074,7 +1041,7 @@ describe('freshness on an open panel, with auto-refresh off', () => {
     expect(packets).toHaveLength(3);
 
     // A routine run: a newer last success, the same (no) notice.
-    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 1000, lastSyncAt: NOW + 900 })));
+    live.push(CHANNEL, freshnessPacket(update({ at: NOW + 1000, lastSyncAt: NOW + 900 })));
     expect(packets).toHaveLength(3);
 
     // The store lost the dataset: the panel says the totals are incomplete, in words and in meta.
@@ -1085,7 +1052,7 @@ describe('freshness on an open panel, with auto-refresh off', () => {
       incomplete: true,
       notice: notice('resyncing from the start after the store lost its data; totals are incomplete'),
     });
-    live.push(FRESHNESS, freshnessPacket(lost));
+    live.push(CHANNEL, freshnessPacket(lost));
     expect(packets).toHaveLength(4);
     const [meta] = (packets[3]!.data as DataFrame[]).map((f) => f.meta);
     expect(packets[3]!.state).toBe(LoadingState.Streaming);
@@ -1094,10 +1061,10 @@ describe('freshness on an open panel, with auto-refresh off', () => {
     expect(seriesOf(packets[3]!)).toEqual([['FR', [[-1, 2]]]]);
 
     // A replay of an older update (Grafana sends a channel's last message again) changes nothing.
-    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 1000, lastSyncAt: NOW + 900 })));
+    live.push(CHANNEL, freshnessPacket(update({ at: NOW + 1000, lastSyncAt: NOW + 900 })));
     expect(packets).toHaveLength(4);
 
-    live.push(FRESHNESS, freshnessPacket(update({ at: NOW + 3000, lastSyncAt: NOW + 2900 })));
+    live.push(CHANNEL, freshnessPacket(update({ at: NOW + 3000, lastSyncAt: NOW + 2900 })));
     expect(packets).toHaveLength(5);
     expect(packets[4]!.data.map((f: DataFrame) => f.meta?.notices)).toEqual([undefined]);
     expect((packets[4]!.data[0] as DataFrame).meta?.custom).toMatchObject({
@@ -1136,9 +1103,9 @@ describe('freshness on an open panel, with auto-refresh off', () => {
     const tick = new Subject<void>();
     ds.freshnessTick = tick;
     const { packets, subscription } = watch(ds, request([{ refId: 'S', kind: 'status' }]));
-    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders/freshness', 'signups/freshness']);
+    expect(live.requests.map((r) => r.addr.path)).toEqual(['orders', 'signups']);
 
-    live.push(FRESHNESS, freshnessPacket(update({ state: 'failing' }, { records: 1300 })));
+    live.push(CHANNEL, freshnessPacket(update({ state: 'failing' }, { records: 1300 })));
     const table = packets.at(-1)!.data[0] as DataFrame;
     const values = (name: string) => table.fields.find((f) => f.name === name)!.values;
     expect([values('dataset'), values('state'), values('records'), values('age_seconds')]).toEqual([

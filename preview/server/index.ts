@@ -10,6 +10,8 @@ import {
   readPluginJson,
   settingsDto,
 } from './datasources';
+import { openDataSourceStream, registerBackendApi } from './backendApi';
+import { GrafanaHost, pluginBinary } from './host';
 import { registerLive } from './live';
 import { indexHtml } from './page';
 import { registerProxy } from './proxy';
@@ -44,7 +46,8 @@ const CONTENT_TYPES: Record<string, string> = {
  * The preview's server half, a Fastify plugin registered under `prefix`: the page (with
  * Grafana's boot data), its scripts, the built plugin under public/plugins/<id>/, and the parts
  * of Grafana's HTTP API a data-source plugin meets: frontend settings, data-source settings,
- * the data-source proxy and Grafana Live.
+ * the data-source proxy, the backend plugin's API (/api/ds/query, health, resources, ds/ Live
+ * channels: answered by the plugin's built binary through grafana-host) and Grafana Live.
  */
 export async function previewPlugin(app: FastifyInstance, options: PreviewOptions): Promise<void> {
   const plugin = await readPluginJson(options.pluginDir);
@@ -71,9 +74,9 @@ export async function previewPlugin(app: FastifyInstance, options: PreviewOption
     const host = request.headers.host ?? '127.0.0.1';
     const query = request.query as { theme?: string; live?: string };
     const theme = query.theme === 'light' ? 'light' : 'dark';
-    // Live runs when the service pushes to this preview; `?live=off` runs the page as a Grafana
-    // without Live, so plugins take their fallback path.
-    const liveEnabled = Boolean(options.live) && query.live !== 'off';
+    // Live runs (the plugin's ds/ streams need nothing from the service); `?live=off` runs the
+    // page as a Grafana without Live, so plugins take their fallback path.
+    const liveEnabled = query.live !== 'off';
     const html = indexHtml({
       prefix: options.prefix,
       appUrl: `${request.protocol}://${host}${options.prefix}/`,
@@ -129,15 +132,29 @@ export async function previewPlugin(app: FastifyInstance, options: PreviewOption
     return reply.status(result.status).send(result.body);
   });
 
-  registerLive(app, { token: options.live?.token ?? (async () => undefined) });
+  // Grafana's server side of the plugin's Go backend: its built binary, over Grafana's protocol.
+  const host = new GrafanaHost({
+    program: path.join(options.publicDir, '..', 'grafana-host'),
+    binary: pluginBinary(options.pluginDir, String(plugin['executable'] ?? '')),
+  });
+  app.addHook('onClose', async () => host.close());
 
-  await app.register(async (proxyScope) =>
+  registerLive(app, {
+    token: options.live?.token ?? (async () => undefined),
+    dataSourceStream: (uid, streamPath, onPacket, onError) => {
+      const ds = dataSources().get(uid);
+      return ds ? openDataSourceStream(host, ds, streamPath, onPacket, onError) : undefined;
+    },
+  });
+
+  await app.register(async (proxyScope) => {
     registerProxy(proxyScope, {
       store: dataSources,
       pluginDir: options.pluginDir,
       grafanaVersion: GRAFANA_VERSION,
-    }),
-  );
+    });
+    registerBackendApi(proxyScope, { store: dataSources, host });
+  });
 }
 
 /**
@@ -164,7 +181,6 @@ function initialDataSource(plugin: PluginJson, options: PreviewOptions): StoredD
     jsonData: {
       url: options.serviceUrl(),
       liveEnabled: true,
-      liveStreamId: options.live?.streamId ?? 'livesync',
     },
     secureJsonData: {},
     readOnly: false,

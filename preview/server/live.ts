@@ -10,6 +10,17 @@ export interface LiveOptions {
    */
   token: () => Promise<string | undefined>;
   heartbeatMs?: number;
+  /**
+   * Runs a data source's `ds/<uid>/<path>` channel (the plugin's RunStream, see backendApi.ts):
+   * packets go to `onPacket` until the returned function stops it; `onError` ends it. Undefined:
+   * ds channels are refused.
+   */
+  dataSourceStream?: (
+    uid: string,
+    path: string,
+    onPacket: (packet: unknown) => void,
+    onError: (message: string) => void,
+  ) => (() => void) | undefined;
 }
 
 interface Session {
@@ -26,7 +37,10 @@ interface ChannelState {
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Grafana Live's server side, for `stream` channels (pkg/services/live): the HTTP push endpoint
+ * Grafana Live's server side, for `stream` and `ds` channels (pkg/services/live). A `ds/<uid>/<path>`
+ * channel is the data source's backend stream: subscribing runs the plugin's SubscribeStream and
+ * RunStream (through `dataSourceStream`), one per channel, stopped when its last subscriber leaves.
+ * For `stream` channels, the HTTP push endpoint
  * `POST /api/live/push/<streamId>` takes InfluxDB line protocol with a service-account bearer
  * token, converts it to frames (one per measurement and time, see lineProtocol.ts) and publishes
  * each to `stream/<streamId>/<measurement>` the way a managed stream does: with its schema when
@@ -42,20 +56,56 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 export function registerLive(app: FastifyInstance, options: LiveOptions): void {
   const sessions = new Map<string, Session>();
   const channels = new Map<string, ChannelState>();
+  /** Running ds/ channels: each is one RunStream of the plugin, however many pages listen. */
+  const running = new Map<string, () => void>();
 
-  app.addHook('preClose', async () => {
-    for (const session of sessions.values()) session.res.end();
-    sessions.clear();
-  });
+  const broadcast = (channel: string, payload: string) => {
+    for (const session of sessions.values()) if (session.channels.has(channel)) session.res.write(payload);
+  };
 
   const publish = (channel: string, frame: FrameJson) => {
     const schemaKey = JSON.stringify(frame.schema);
     const before = channels.get(channel);
     channels.set(channel, { last: frame, schemaKey });
     const message = before?.schemaKey === schemaKey ? { data: frame.data } : frame;
-    const payload = `data: ${JSON.stringify({ channel, data: message })}\n\n`;
-    for (const session of sessions.values()) if (session.channels.has(channel)) session.res.write(payload);
+    broadcast(channel, `data: ${JSON.stringify({ channel, data: message })}\n\n`);
   };
+
+  /**
+   * Starts a ds/ channel's stream unless it runs. As Grafana's does, it forwards the plugin's
+   * packets as they are (schema and all) and keeps none for later subscribers; a failed stream
+   * is a channel error, and the channel's next subscription starts it again.
+   */
+  const runDataSourceChannel = (channel: string): string | undefined => {
+    if (running.has(channel)) return undefined;
+    const [, uid = '', ...path] = channel.split('/');
+    const stop = options.dataSourceStream?.(
+      uid,
+      path.join('/'),
+      (packet) => broadcast(channel, `data: ${JSON.stringify({ channel, data: packet })}\n\n`),
+      (error) => {
+        running.delete(channel);
+        broadcast(channel, `event: channel-error\ndata: ${JSON.stringify({ channel, error })}\n\n`);
+      },
+    );
+    if (!stop) return `no data source with uid "${uid}" has a backend here`;
+    running.set(channel, stop);
+    return undefined;
+  };
+
+  /** Stops a ds/ channel's stream once no page listens to it (Grafana ends RunStream then). */
+  const releaseDataSourceChannel = (channel: string) => {
+    if ([...sessions.values()].some((s) => s.channels.has(channel))) return;
+    running.get(channel)?.();
+    running.delete(channel);
+  };
+
+  app.addHook('preClose', async () => {
+    for (const session of sessions.values()) session.res.end();
+    sessions.clear();
+    for (const stop of running.values()) stop();
+    running.clear();
+  });
 
   app.post('/api/live/push/:streamId', async (request, reply) => {
     const expected = await options.token();
@@ -107,6 +157,8 @@ export function registerLive(app: FastifyInstance, options: LiveOptions): void {
     res.on('close', () => {
       clearInterval(heartbeat);
       if (sessions.get(id) === session) sessions.delete(id);
+      for (const channel of session.channels)
+        if (channel.startsWith('ds/')) releaseDataSourceChannel(channel);
     });
   });
 
@@ -122,17 +174,21 @@ export function registerLive(app: FastifyInstance, options: LiveOptions): void {
     if (!/^(stream|ds|plugin|grafana)\/[^/]+\/.+$/.test(channel)) {
       return reply.status(400).send({ message: `invalid channel "${orgChannel ?? ''}"` });
     }
-    if (!channel.startsWith('stream/')) {
-      return reply
-        .status(400)
-        .send({ message: `${channel.split('/')[0]} channels are not supported by the preview` });
+    const scope = channel.split('/')[0];
+    if (scope !== 'stream' && scope !== 'ds') {
+      return reply.status(400).send({ message: `${scope} channels are not supported by the preview` });
     }
     if (action === 'subscribe') {
+      if (scope === 'ds') {
+        const refused = runDataSourceChannel(channel);
+        if (refused) return reply.status(404).send({ message: refused });
+      }
       session.channels.add(channel);
       const last = channels.get(channel)?.last;
       if (last) session.res.write(`data: ${JSON.stringify({ channel, data: last })}\n\n`);
     } else if (action === 'unsubscribe') {
       session.channels.delete(channel);
+      if (scope === 'ds') releaseDataSourceChannel(channel);
     } else {
       return reply.status(404).send({ message: 'unknown action' });
     }

@@ -1,7 +1,9 @@
 /**
  * The built plugin in a real browser, beside Grafana's own packages, against the real service
  * (backend/dist/main.js with Redis and a PostgreSQL upstream), through the preview's stand-ins
- * for Grafana's server: data-source proxy, settings API and Grafana Live.
+ * for Grafana's server: settings API, /api/ds/query, the data source's health, resources and ds/
+ * Live channels answered by the plugin's built Go binary (through grafana-host), and the
+ * data-source proxy for the event streams of a Grafana without Live.
  *
  * Needs `npm run build` (the root `e2e` script runs it), Redis, PostgreSQL and Debian's
  * Chromium. Waits are on conditions, never on time.
@@ -35,7 +37,6 @@ const RED = '#F2495C';
 const GREEN = '#73BF69';
 
 const apiKey = randomBytes(12).toString('hex');
-const liveToken = randomBytes(12).toString('hex');
 const redisPrefix = `preview-e2e-${randomBytes(4).toString('hex')}`;
 /** The service's own Redis: a test flushes it, which a shared server must never see. */
 const redis = new ThrowawayRedis();
@@ -65,8 +66,7 @@ before(async () => {
     config: {
       server: { host: '127.0.0.1', port, apiKey, rateLimitPerMinute: 0 },
       redis: { url: redis.url, prefix: redisPrefix },
-      // The service pushes to the preview's Grafana Live, as it would to Grafana's.
-      grafanaLive: { url: `http://127.0.0.1:${port}/preview`, token: liveToken, streamId: 'livesync' },
+      // No grafanaLive: live panels follow the plugin backend's ds/ streams, which need no Grafana token.
       datasets: [
         {
           name: 'events',
@@ -218,14 +218,20 @@ describe('the preview', () => {
     await page.close();
   });
 
-  test('a row inserted upstream appears on the live panel without a refresh (Grafana Live)', async () => {
+  test('a row inserted upstream appears on the live panel without a refresh (Grafana Live, ds/ channel)', async () => {
     const requests = await liveRowAppears('', 'NZ');
-    // The service pushed to the preview's Grafana Live, which the plugin subscribed to.
+    // The panel asked Grafana's /api/ds/query, which the plugin's own binary answered, and followed
+    // the data source's ds/ channel, which the binary's RunStream fed: the service pushes nothing
+    // to Grafana here (no grafanaLive in its config) and the plugin used no proxy route.
+    assert.ok(
+      requests.some((url) => url.includes('/preview/api/ds/query?ds_type=livesync-datasource')),
+      'queried through /api/ds/query',
+    );
     assert.ok(
       requests.some((url) => url.includes('/api/live/preview/subscribe')),
       'subscribed over Grafana Live',
     );
-    assert.ok(!requests.some((url) => url.includes('/api/datasets/events/events')), 'no server-sent events');
+    assert.ok(!requests.some((url) => url.includes('/api/datasources/proxy/')), 'no data-source proxy');
   });
 
   test("a row inserted upstream appears without a refresh in a Grafana without Live (the service's events)", async () => {

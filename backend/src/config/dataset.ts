@@ -1,4 +1,5 @@
 import { parseDuration } from './duration';
+import { resolveReconcile, type ReconcileSpec } from './reconcile';
 import { PERMANENT_RETRY_DEFAULT, type RawDataset, type SourceConfig } from './schema';
 
 export const HOUR_MS = 3_600_000;
@@ -22,6 +23,8 @@ export interface DatasetSpec {
     lookbackMs: number;
     /** Wait after a permanent error before the next run ("sync now" runs at once). */
     permanentRetryMs: number;
+    /** The pass that finds records deleted upstream (sync/reconcile.ts). */
+    reconcile: ReconcileSpec;
   };
   staleAfterMs: number;
   retentionMs: number;
@@ -116,6 +119,7 @@ export function resolveDataset(raw: RawDataset): DatasetSpec {
       lagMs: parseDuration(raw.sync.lag),
       lookbackMs: parseDuration(raw.sync.lookback),
       permanentRetryMs: parseDuration(raw.sync.permanentRetry ?? PERMANENT_RETRY_DEFAULT),
+      reconcile: resolveReconcile(raw.sync.reconcile, raw.source.kind),
     },
     staleAfterMs: parseDuration(raw.staleAfter),
     retentionMs: parseDuration(raw.retention),

@@ -4,6 +4,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { resolveDataset, type DatasetSpec } from './dataset';
 import { formatDuration, parseDuration } from './duration';
 import { interpolateEnv } from './interpolate';
+import { reconcileProblems } from './reconcile';
+import { httpSourceProblems } from './http-source';
 import { formatKeyPath, isPlainObject, type KeyPath } from './keypath';
 import { ConfigSchema, type Limits, type RawDataset } from './schema';
 import { show, validate, type Problem } from './validate';
@@ -246,6 +248,10 @@ function checkDataset(dataset: RawDataset, path: KeyPath): Problem[] {
     if (source.mode === 'cdc' && source.query !== undefined)
       problem(['source', 'query'], 'mode cdc replicates a table: set table instead of query');
   }
+  if (source.kind === 'http') {
+    const sync = { lagMs: parseDuration(dataset.sync.lag), lookbackMs: parseDuration(dataset.sync.lookback) };
+    for (const found of httpSourceProblems(source, sync)) problem(found.path, found.message);
+  }
   const resolution = parseDuration(dataset.resolution);
   const interval = parseDuration(dataset.sync.interval);
   if (resolution === 0) problem(['resolution'], 'must be longer than 0');
@@ -256,6 +262,7 @@ function checkDataset(dataset: RawDataset, path: KeyPath): Problem[] {
   if (parseDuration(dataset.retention) < resolution) {
     problem(['retention'], `must be at least the resolution (${formatDuration(resolution)})`);
   }
+  problems.push(...reconcileProblems(dataset, path));
   return problems;
 }
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from './duration';
+import { ReconcileSchema } from './reconcile';
 
 const Duration = (description: string, def?: string) =>
   Type.String({ pattern: DURATION_PATTERN, description, ...(def === undefined ? {} : { default: def }) });
@@ -10,6 +11,11 @@ export const PERMANENT_RETRY_DEFAULT = '5m';
 const Identifier = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_$]*$' });
 /** A PostgreSQL table name, optionally schema-qualified: `events` or `public.events`. */
 const TableName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$' });
+
+/** What an HTTP source's cursor values are (sources/cursor-type.ts): compared by value, never as text. */
+export const CURSOR_TYPES = ['timestamp', 'epoch_s', 'epoch_ms', 'epoch_us', 'epoch_ns', 'number'] as const;
+export type CursorType = (typeof CURSOR_TYPES)[number];
+export const CURSOR_TYPE_PATTERN = `^(${CURSOR_TYPES.join('|')})$`;
 
 /** A replication slot or publication name: PostgreSQL allows lowercase letters, digits and _ in slot names. */
 const ReplicationName = Type.String({ pattern: '^[a-z0-9_]{1,63}$' });
@@ -57,6 +63,20 @@ export const HttpSourceSchema = Type.Object(
     kind: Type.Literal('http'),
     url: Type.String({ pattern: '^https?://', description: 'endpoint returning a JSON page of records' }),
     cursorParam: Type.String({ minLength: 1, default: 'since' }),
+    cursorType: Type.Optional(
+      Type.Unsafe<CursorType>(
+        Type.String({
+          pattern: CURSOR_TYPE_PATTERN,
+          description: 'inferred from the first value when left out',
+        }),
+      ),
+    ),
+    idParam: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'query parameter for the id to continue after, within a cursor value',
+      }),
+    ),
     limitParam: Type.String({ minLength: 1, default: 'limit' }),
     recordsPath: Type.String({ default: 'records', description: 'dot path to the array of records' }),
     pagination: Type.Union(
@@ -72,6 +92,12 @@ export const HttpSourceSchema = Type.Object(
           { kind: Type.Literal('page'), pageParam: Type.String({ minLength: 1, default: 'page' }) },
           { additionalProperties: false },
         ),
+        Type.Object(
+          { kind: Type.Literal('offset'), offsetParam: Type.String({ minLength: 1, default: 'offset' }) },
+          { additionalProperties: false },
+        ),
+        // RFC 8288: the next page's URL in the response's Link header, rel="next".
+        Type.Object({ kind: Type.Literal('link') }, { additionalProperties: false }),
         Type.Object({ kind: Type.Literal('none') }, { additionalProperties: false }),
       ],
       { default: { kind: 'none' } },
@@ -80,6 +106,12 @@ export const HttpSourceSchema = Type.Object(
     fields: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
     headers: Type.Record(Type.String(), Type.String(), { default: {} }),
     timeout: Duration('request timeout', '10s'),
+    idFilterParam: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'query parameter that selects records by id, repeated per id',
+      }),
+    ),
     ...SourceFields,
   },
   { additionalProperties: false },
@@ -125,6 +157,7 @@ export const DatasetSchema = Type.Object(
             PERMANENT_RETRY_DEFAULT,
           ),
         ),
+        reconcile: Type.Optional(ReconcileSchema),
       },
       { additionalProperties: false, default: {} },
     ),

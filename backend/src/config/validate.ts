@@ -1,6 +1,8 @@
 import { KindGuard, Type, type Static, type TSchema, type TUnion } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { DURATION_PATTERN } from './duration';
+import { RECONCILE_EVERY_PATTERN } from './reconcile';
+import { CURSOR_TYPES, CURSOR_TYPE_PATTERN } from './schema';
 import { redactUrl } from './redact';
 import { isPlainObject, keyPathOfPointer, type KeyPath } from './keypath';
 
@@ -15,6 +17,7 @@ export interface Problem {
  */
 export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   [DURATION_PATTERN]: 'must be a duration like 5s, 2m, 1h',
+  [RECONCILE_EVERY_PATTERN]: 'must be a duration like 30m, 1h, or off',
   '^[a-z0-9_-]{1,64}$': 'must be 1 to 64 lowercase letters, digits, _ or -',
   '^[A-Za-z_][A-Za-z0-9_$]*$': 'must be a column name: letters, digits, _ or $, not starting with a digit',
   '^[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?$':
@@ -23,6 +26,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^(redis|rediss|unix)://': 'must be a redis://, rediss:// or unix:// URL',
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
   '^[A-Za-z0-9_-]{1,64}$': 'must be 1 to 64 letters, digits, _ or -',
+  [CURSOR_TYPE_PATTERN]: `must be one of ${CURSOR_TYPES.join(', ')}`,
   '^[a-z0-9_]{1,63}$': 'must be 1 to 63 lowercase letters, digits or _',
 };
 

@@ -48,6 +48,31 @@ export class Metrics {
     labelNames: ['dataset'] as const,
     registers: [this.registry],
   });
+  readonly reconcileRecords = new Counter({
+    name: 'livesync_reconcile_records_total',
+    help: 'Records checked against the upstream by reconciliation, and those found gone upstream and removed (result: checked, deleted).',
+    labelNames: ['dataset', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileRuns = new Counter({
+    name: 'livesync_reconcile_runs_total',
+    help: "Sync runs' shares of reconciliation by outcome (success, failure).",
+    labelNames: ['dataset', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcilePassDuration = new Histogram({
+    name: 'livesync_reconcile_pass_duration_seconds',
+    help: 'Duration of completed reconciliation passes, from start to end, across sync runs.',
+    labelNames: ['dataset'] as const,
+    buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 21600, 86400],
+    registers: [this.registry],
+  });
+  readonly reconcileLastPass = new Gauge({
+    name: 'livesync_reconcile_last_pass_timestamp_seconds',
+    help: 'When the last reconciliation pass completed (Unix time).',
+    labelNames: ['dataset'] as const,
+    registers: [this.registry],
+  });
   readonly cacheRequests = new Counter({
     name: 'livesync_cache_requests_total',
     help: 'Cache lookups by layer (response, http) and result (hit, miss, bypass, not_modified).',

@@ -2,7 +2,7 @@ import type { SyncManager } from '../sync/manager';
 import type { Metrics } from './metrics';
 import { instrumentReplication } from './replication-metrics';
 
-/** Counts what the sync engines report: runs, records, durations, errors by origin; replication slots. */
+/** Counts what the sync engines report: runs, records, durations, errors by origin, reconciliation; replication slots. */
 export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
   instrumentReplication(sync, metrics);
   for (const engine of sync.engines.values()) {
@@ -16,6 +16,17 @@ export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
         const { class: errorClass, origin } = run.error;
         metrics.syncErrors.inc({ dataset, origin, class: errorClass });
         if (origin === 'upstream') metrics.upstreamErrors.inc({ dataset, class: errorClass });
+      }
+    });
+    engine.on('reconcile', (share) => {
+      const dataset = share.dataset;
+      metrics.reconcileRuns.inc({ dataset, outcome: share.outcome });
+      metrics.reconcileRecords.inc({ dataset, result: 'checked' }, share.checked);
+      metrics.reconcileRecords.inc({ dataset, result: 'deleted' }, share.tombstoned);
+      const pass = share.completed;
+      if (pass) {
+        metrics.reconcilePassDuration.observe({ dataset }, pass.durationMs / 1000);
+        metrics.reconcileLastPass.set({ dataset }, pass.endedAt / 1000);
       }
     });
   }

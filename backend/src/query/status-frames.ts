@@ -27,6 +27,9 @@ export function datasetRow(status: DatasetStatus, f: Freshness): Record<string, 
     last_error: status.lastError?.message ?? null,
     error_class: status.lastError?.class ?? null,
     next_attempt: status.nextAttemptAt,
+    reconcile_last_pass: status.reconcile?.lastPass?.endedAt ?? null,
+    reconcile_checked: status.reconcile?.lastPass?.checked ?? null,
+    reconcile_deleted: status.reconcile?.lastPass?.tombstoned ?? null,
   };
 }
 
@@ -67,6 +70,10 @@ const STATUS_FIELDS: FieldSchema[] = [
   { name: 'last_error', type: 'string' },
   { name: 'error_class', type: 'string' },
   { name: 'next_attempt', type: 'time' },
+  // The last completed search for records deleted upstream (null while none has ended or it is off).
+  { name: 'reconcile_last_pass', type: 'time' },
+  { name: 'reconcile_checked', type: 'number' },
+  { name: 'reconcile_deleted', type: 'number' },
 ];
 
 function frame(refId: string, name: string, fields: FieldSchema[], rows: Record<string, Cell>[]): DataFrame {

@@ -235,6 +235,18 @@ export class PostgresStatements {
     };
   }
 
+  /**
+   * Which of the ids exist: one lookup on the key (the parameter takes the id column's type),
+   * over the rows a sync can read (a NULL cursor is never read).
+   */
+  existing(ids: string[]): Statement {
+    const id = this.column(this.config.id);
+    return {
+      text: `SELECT ${id}::text FROM ${this.relation.from} WHERE ${id} = ANY($1) AND ${this.cursor} IS NOT NULL`,
+      values: [ids],
+    };
+  }
+
   /** The planner's row estimate for everything after a position: statistics only, no scan. */
   estimate(start: Start): Statement {
     const values: unknown[] = [];

@@ -97,6 +97,13 @@ export class PostgresSource implements Source {
     return { after };
   }
 
+  async existing(ids: string[], signal?: AbortSignal): Promise<Set<string>> {
+    const { statements } = await this.prepare(signal);
+    const statement = statements.existing(ids);
+    const rows = await this.query(statement.text, statement.values, signal);
+    return new Set(rows.map(([id]) => String(id)));
+  }
+
   compare(a: Position, b: Position): number {
     return comparePositions(a, b, compareDecimals, this.idOrder);
   }

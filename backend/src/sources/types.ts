@@ -48,6 +48,11 @@ export interface Source {
   fetch(request: FetchRequest): Promise<FetchResult>;
   /** Order of two positions as the upstream orders them (negative, zero, positive). */
   compare(a: Position, b: Position): number;
+  /**
+   * Which of these ids the upstream holds now, read in one consistent look where the upstream
+   * has one; absent when the upstream cannot say (sync/reconcile.ts finds deletes with it).
+   */
+  existing?(ids: string[], signal?: AbortSignal): Promise<Set<string>>;
   /** How many records are left after a position, when the upstream can estimate it cheaply. */
   estimateRemaining?(after: Position | null): Promise<number | null>;
   /**

@@ -6,6 +6,7 @@ import type {
   ApplyBatch,
   ApplyResult,
   DistinctRead,
+  RecordScan,
   ResyncMark,
   RollupGroup,
   RollupRead,
@@ -39,6 +40,8 @@ interface DatasetData {
   events: SyncEvent[];
   regions: SyncRegion[];
   status: Record<string, unknown> | null;
+  /** The ids held when the latest scanRecords listing began (see scanRecords). */
+  scan: { token: string; ids: string[] } | null;
 }
 
 /**
@@ -67,6 +70,7 @@ export class MemoryStore implements Store {
       events: [],
       regions: [],
       status: null,
+      scan: null,
     });
   }
 
@@ -111,7 +115,13 @@ export class MemoryStore implements Store {
   /** Simulates losing everything (a flushed store) for tests of the resync path. */
   forget(dataset: string): void {
     const data = this.data(dataset);
-    Object.assign(data, this.emptyData(data.spec), { state: null, events: [], regions: [], status: null });
+    Object.assign(data, this.emptyData(data.spec), {
+      state: null,
+      events: [],
+      regions: [],
+      status: null,
+      scan: null,
+    });
   }
 
   async applyBatch(dataset: string, batch: ApplyBatch): Promise<ApplyResult> {
@@ -196,6 +206,31 @@ export class MemoryStore implements Store {
           ]),
         ),
     };
+  }
+
+  /**
+   * A listing walks the ids held when it began (one copy of the keys, kept for the latest
+   * listing only), so a record held throughout is never skipped however the map changes
+   * meanwhile; ids gone by the time their step comes are left out. A cursor of an older
+   * listing starts a new one.
+   */
+  async scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan> {
+    const data = this.data(dataset);
+    const [token, offsetText] = cursor.split(':');
+    let offset = Number(offsetText);
+    let scan = data.scan;
+    if (cursor === '0' || !scan || scan.token !== token || !Number.isInteger(offset)) {
+      scan = data.scan = { token: randomUUID(), ids: [...data.records.keys()] };
+      offset = 0;
+    }
+    const end = Math.min(scan.ids.length, offset + Math.max(1, count));
+    const records = scan.ids
+      .slice(offset, end)
+      .filter((id) => data.records.has(id))
+      .map((id) => ({ id }));
+    if (end < scan.ids.length) return { cursor: `${scan.token}:${end}`, records };
+    data.scan = null;
+    return { cursor: '0', records };
   }
 
   async trim(dataset: string, cutoffMs: number): Promise<number> {

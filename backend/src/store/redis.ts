@@ -23,6 +23,7 @@ import type {
   ApplyBatch,
   ApplyResult,
   DistinctRead,
+  RecordScan,
   ResyncMark,
   RollupGroup,
   RollupRead,
@@ -617,6 +618,20 @@ export class RedisStore implements Store {
    * names follow from the layout, the groups and the time. While a batch's journal is open
    * it does nothing: it runs again after the next sync.
    */
+  /** HSCAN over the records hash, READ_CHUNK fields a command, until `count` ids or the end. */
+  async scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan> {
+    const { keys } = this.dataset(dataset);
+    const records: { id: string }[] = [];
+    let next = cursor;
+    do {
+      const step = Math.min(READ_CHUNK, Math.max(1, count - records.length));
+      const [after, flat] = await this.call(() => this.redis.hscan(keys.records, next, 'COUNT', step));
+      next = after;
+      for (let i = 0; i < flat.length; i += 2) records.push({ id: flat[i]! });
+    } while (next !== '0' && records.length < count);
+    return { cursor: next, records };
+  }
+
   async trim(dataset: string, cutoffMs: number): Promise<number> {
     const ds = this.dataset(dataset);
     const { keys, spec } = ds;

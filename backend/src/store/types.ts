@@ -84,7 +84,7 @@ export interface DistinctRead {
 
 export type SyncOutcome = 'success' | 'failure';
 
-export type RegionKind = 'failure' | 'resync' | 'pause';
+export type RegionKind = 'failure' | 'resync' | 'pause' | 'reconcile';
 
 /**
  * A change of a dataset's sync state that has ended, kept for annotations: failing until a run
@@ -95,8 +95,10 @@ export interface SyncRegion {
   kind: RegionKind;
   startedAt: number;
   endedAt: number;
-  /** failure: runs that failed; resync: records read again. */
+  /** failure: runs that failed; resync: records read again; reconcile: records found gone upstream. */
   count: number;
+  /** reconcile: records checked against the upstream. */
+  checked?: number;
   /** failure: the last error. */
   error?: { message: string; class: string; origin?: ErrorOrigin };
 }
@@ -109,6 +111,12 @@ export interface SyncEvent {
   records: number;
   /** `origin` is absent on events recorded before it was kept. */
   error?: { message: string; class: string; origin?: ErrorOrigin };
+}
+
+/** One step of Store.scanRecords. */
+export interface RecordScan {
+  cursor: string;
+  records: { id: string }[];
 }
 
 export interface Store {
@@ -132,6 +140,13 @@ export interface Store {
    * before it reads the state; applyBatch does it too.
    */
   finishPending(dataset: string): Promise<void>;
+  /**
+   * Lists the ids of the records held, a bounded step at a time, like Redis SCAN: cursor '0'
+   * starts, and a returned cursor '0' means the listing is complete. Every record held
+   * throughout the listing is returned at least once; one added or removed meanwhile may or
+   * may not be; an id may come twice.
+   */
+  scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan>;
   /** Removes records and buckets older than the cutoff; returns how many records went. */
   trim(dataset: string, cutoffMs: number): Promise<number>;
   readRollups(dataset: string, read: RollupRead): Promise<RollupGroup[]>;

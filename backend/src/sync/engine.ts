@@ -4,6 +4,7 @@ import type { DatasetSpec } from '../config/dataset';
 import { ResyncNeededError, type Position, type Source } from '../sources/types';
 import {
   StoreError,
+  type ApplyResult,
   type ResyncMark,
   type Store,
   type SyncEvent,
@@ -11,6 +12,7 @@ import {
   type SyncState,
 } from '../store/types';
 import { classify, type ClassifiedError } from './errors';
+import { initialReconcile, Reconciler, type ReconcileReport } from './reconcile';
 import { RETRY_DEFAULTS, RetryPolicy, type RetryOptions } from './retry';
 import { restoredStatus } from './restore';
 import { backfillOf, initialStatus, type DatasetStatus, type SyncStateName } from './status';
@@ -61,9 +63,13 @@ export interface RunEvent {
   error?: ClassifiedError;
 }
 
+/** Emitted after every run's share of reconciliation, for metrics. */
+export type ReconcileEvent = ReconcileReport & { dataset: string };
+
 interface EngineEvents {
   change: [ChangeEvent];
   run: [RunEvent];
+  reconcile: [ReconcileEvent];
   status: [DatasetStatus];
   /** The wait before the next run, decided after each run. */
   scheduled: [{ delayMs: number; state: SyncStateName }];
@@ -95,6 +101,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private readonly setTimer: SetTimer;
   private readonly trimEveryMs: number;
   private readonly retry: RetryPolicy;
+  private readonly reconciler: Reconciler | null;
   private current: DatasetStatus;
   private generation: string | null = null;
   private lastTrimAt = 0;
@@ -129,7 +136,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       spec.sync.permanentRetryMs,
       options.random,
     );
-    this.current = initialStatus(spec.name);
+    this.reconciler = Reconciler.for(spec, source, store, log, this.now);
+    this.current = { ...initialStatus(spec.name), reconcile: this.reconciler && initialReconcile() };
     source.onChanges?.(() => this.changesArrived());
   }
 
@@ -354,6 +362,39 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     }
     if (caughtUp && this.current.resyncSince !== null) await this.finishResync(state.generation);
     await this.trimIfDue();
+    if (caughtUp && !this.stopped) await this.reconcile(state.generation);
+  }
+
+  /** This run's share of the search for records deleted upstream (sync/reconcile.ts), recorded. */
+  private async reconcile(generation: string): Promise<void> {
+    const status = this.current.reconcile;
+    if (!this.reconciler || !status) return;
+    const { status: after, report } = await this.reconciler.run(
+      status,
+      generation,
+      this.abort.signal,
+      (s, result) => {
+        this.update({
+          reconcile: s,
+          version: result.version,
+          records: this.current.records - result.deletes,
+        });
+        this.changed(result);
+      },
+    );
+    this.update({ reconcile: after });
+    if (!report) return;
+    const pass = report.completed;
+    if (pass && pass.tombstoned > 0) {
+      this.unrecordedRegions.push({
+        kind: 'reconcile',
+        startedAt: pass.startedAt,
+        endedAt: pass.endedAt,
+        count: pass.tombstoned,
+        checked: pass.checked,
+      });
+    }
+    this.emit('reconcile', { dataset: this.spec.name, ...report });
   }
 
   /** Starts a fresh copy: an empty generation in the store (marked when it is a resync) and a backfill from the start. */
@@ -437,23 +478,27 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         backfill:
           backfill && (await this.progress(state.generation, backfill.applied + page.records.length, after)),
       });
-      if (result.touchedFrom !== null && result.touchedTo !== null) {
-        this.emit('change', {
-          dataset: name,
-          version: result.version,
-          from: result.touchedFrom,
-          to: result.touchedTo + this.spec.resolutionMs,
-          upserts: result.upserts,
-          deletes: result.deletes,
-          at: this.now(),
-        });
-      }
+      this.changed(result);
       caughtUp = page.done || page.records.length === 0;
       if (caughtUp || this.stopped) break;
     }
     const held = await this.store.readState(name);
     if (held) this.update({ records: held.records, version: held.version });
     return caughtUp;
+  }
+
+  /** Tells the change bus what a committed batch touched. */
+  private changed(result: ApplyResult & { applied: true }): void {
+    if (result.touchedFrom === null || result.touchedTo === null) return;
+    this.emit('change', {
+      dataset: this.spec.name,
+      version: result.version,
+      from: result.touchedFrom,
+      to: result.touchedTo + this.spec.resolutionMs,
+      upserts: result.upserts,
+      deletes: result.deletes,
+      at: this.now(),
+    });
   }
 
   /**

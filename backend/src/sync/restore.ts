@@ -1,4 +1,5 @@
 import type { SyncState } from '../store/types';
+import { restoredReconcile } from './reconcile';
 import { backfillOf, type DatasetStatus, type SyncStateName } from './status';
 
 const STATES: SyncStateName[] = ['idle', 'syncing', 'backoff', 'failing', 'resyncing'];
@@ -33,6 +34,8 @@ export function restoredStatus(
       lastError && typeof lastError === 'object' && typeof lastError.message === 'string' ? lastError : null,
     failingSince,
     consecutiveFailures: failingSince === null ? 0 : (numberOr(s['consecutiveFailures'], 0) ?? 0),
+    // A pass under way resumes where it stopped (if the store still holds its generation).
+    reconcile: current.reconcile && restoredReconcile(s['reconcile']),
   };
   if (state) {
     const resync = state.resync;

@@ -1,4 +1,5 @@
 import type { ErrorOrigin, Position } from '../sources/types';
+import type { ReconcileStatus } from './reconcile';
 
 export type SyncStateName = 'idle' | 'syncing' | 'backoff' | 'failing' | 'resyncing';
 
@@ -29,6 +30,8 @@ export interface DatasetStatus {
   generation: string | null;
   version: number;
   records: number;
+  /** The search for records deleted upstream (sync/reconcile.ts); null when it is off. */
+  reconcile: ReconcileStatus | null;
 }
 
 export function initialStatus(dataset: string): DatasetStatus {
@@ -50,6 +53,7 @@ export function initialStatus(dataset: string): DatasetStatus {
     generation: null,
     version: 0,
     records: 0,
+    reconcile: null,
   };
 }
 

@@ -69,6 +69,7 @@ datasets:
             lagMs: 1_000,
             lookbackMs: 60_000,
             permanentRetryMs: 90_000,
+            reconcile: { everyMs: 3_600_000, pageSize: 1000, perRun: 10_000 },
           },
           staleAfterMs: 30_000,
           retentionMs: 2 * 86_400_000,
@@ -235,7 +236,7 @@ datasets:
 
   it('does not interpolate keys', () => {
     const file = files.write(
-      `datasets:\n  - name: d\n    source:\n      kind: http\n      url: https://x.test\n      id: id\n      time: t\n      cursor: c\n      headers: { "\${H}": v }\n`,
+      `datasets:\n  - name: d\n    source:\n      kind: http\n      url: https://x.test\n      id: id\n      time: t\n      cursor: c\n      pagination: { kind: page }\n      headers: { "\${H}": v }\n`,
     );
     expect(loadFile(file, { H: 'X-Other' }).datasets[0]?.source).toMatchObject({ headers: { '${H}': 'v' } });
   });

@@ -89,7 +89,7 @@ describe('datasets, values, annotations, manual sync', () => {
     const wrongKind = await get('&kinds=failure,nope');
     expect(wrongKind.statusCode).toBe(400);
     expect(wrongKind.json().message).toBe(
-      'kinds: "nope" is not a kind of annotation; use failure, resync, pause',
+      'kinds: "nope" is not a kind of annotation; use failure, resync, pause, reconcile',
     );
     const bad = await h.app.inject({ method: 'GET', url: '/api/annotations?from=10&to=5' });
     expect(bad.statusCode).toBe(400);

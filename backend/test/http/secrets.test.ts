@@ -47,7 +47,7 @@ describe('secrets in logs', () => {
         cursorParam: 'since',
         limitParam: 'limit',
         recordsPath: 'records',
-        pagination: { kind: 'none' },
+        pagination: { kind: 'page', pageParam: 'page' },
         fields: {},
         headers: { Authorization: `Bearer ${HEADER_SECRET}` },
         timeout: '1s',

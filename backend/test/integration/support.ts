@@ -5,7 +5,7 @@ import { resolveDataset, type DatasetSpec } from '../../src/config/dataset';
 import type { RawDataset } from '../../src/config/schema';
 import { runMetricsQuery, type MetricsQuery } from '../../src/query/engine';
 import { PostgresSource } from '../../src/sources/postgres';
-import type { Store } from '../../src/store/types';
+import type { ApplyBatch, Store } from '../../src/store/types';
 import { SyncEngine, type EngineOptions } from '../../src/sync/engine';
 import { PG_URL } from '../helpers';
 
@@ -253,6 +253,17 @@ export function expectHourlyEqual(
 export function closeTo(a: number | null, b: number | null, relative = 1e-9): boolean {
   if (a === null || b === null) return a === b;
   return Math.abs(a - b) <= relative * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+/** Records every id the store was asked to delete without moving the cursor: reconciliation's tombstones. */
+export function recordTombstones(store: Store): string[] {
+  const ids: string[] = [];
+  const apply = store.applyBatch.bind(store);
+  store.applyBatch = (dataset: string, batch: ApplyBatch) => {
+    if (batch.position === null) ids.push(...batch.records.filter((r) => r.deleted).map((r) => r.id));
+    return apply(dataset, batch);
+  };
+  return ids;
 }
 
 /** A forked worker's setting, which its parent passes in the environment. */

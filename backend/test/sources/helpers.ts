@@ -12,6 +12,7 @@ export interface SpecOptions {
   metrics?: string[];
   distinct?: string[];
   lagMs?: number;
+  lookbackMs?: number;
 }
 
 export function specFor(source: SourceConfig, options: SpecOptions = {}): DatasetSpec {
@@ -28,8 +29,9 @@ export function specFor(source: SourceConfig, options: SpecOptions = {}): Datase
       intervalMs: 5_000,
       batchSize: 500,
       lagMs: options.lagMs ?? 0,
-      lookbackMs: 30_000,
+      lookbackMs: options.lookbackMs ?? 30_000,
       permanentRetryMs: 300_000,
+      reconcile: { everyMs: null, pageSize: 1000, perRun: 10_000 },
     },
     staleAfterMs: 120_000,
     retentionMs: 30 * 86_400_000,

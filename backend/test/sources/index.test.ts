@@ -22,7 +22,7 @@ const configs: Record<string, SourceConfig> = {
     cursorParam: 'since',
     limitParam: 'limit',
     recordsPath: 'records',
-    pagination: { kind: 'none' },
+    pagination: { kind: 'page', pageParam: 'page' },
     fields: {},
     headers: {},
     timeout: '1s',

@@ -23,11 +23,10 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/livesync/livesync-datasource/pkg/grafanahost"
 )
 
 const dataset = "fixed"
@@ -140,65 +139,23 @@ func (s *service) call(t *testing.T, method, path string, body any) (int, []byte
 	return res.StatusCode, payload
 }
 
-// plugin is the backend binary, started and spoken to as Grafana's plugin manager does.
-type plugin struct {
-	data        pluginv2.DataClient
-	diagnostics pluginv2.DiagnosticsClient
-	resource    pluginv2.ResourceClient
-	stream      pluginv2.StreamClient
-}
-
 func binaryPath(t *testing.T) string {
 	t.Helper()
 	if path := os.Getenv("LIVESYNC_PLUGIN_BINARY"); path != "" {
 		return path
 	}
-	path := filepath.Join(repoRoot(t), "plugin", "dist", fmt.Sprintf("gpx_livesync_%s_%s", runtime.GOOS, runtime.GOARCH))
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("the backend binary is not built (%v): run `go tool mage` in plugin/ (or `npm run build`)", err)
-	}
-	return path
+	return filepath.Join(repoRoot(t), "plugin", "dist", fmt.Sprintf("gpx_livesync_%s_%s", runtime.GOOS, runtime.GOARCH))
 }
 
-func startPlugin(t *testing.T) *plugin {
+// startPlugin starts the backend binary and speaks to it as Grafana's plugin manager does.
+func startPlugin(t *testing.T) *grafanahost.Plugin {
 	t.Helper()
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig: goplugin.HandshakeConfig{
-			ProtocolVersion:  grpcplugin.ProtocolVersion,
-			MagicCookieKey:   grpcplugin.MagicCookieKey,
-			MagicCookieValue: grpcplugin.MagicCookieValue,
-		},
-		VersionedPlugins: map[int]goplugin.PluginSet{
-			grpcplugin.ProtocolVersion: {
-				"data":        &grpcplugin.DataGRPCPlugin{},
-				"diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{},
-				"resource":    &grpcplugin.ResourceGRPCPlugin{},
-				"stream":      &grpcplugin.StreamGRPCPlugin{},
-			},
-		},
-		Cmd:              exec.Command(binaryPath(t)),
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		// The handshake's chatter only when something is wrong.
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr}),
-	})
-	t.Cleanup(client.Kill)
-	rpc, err := client.Client()
+	p, err := grafanahost.Start(binaryPath(t))
 	if err != nil {
-		t.Fatalf("the binary did not complete the go-plugin handshake: %v", err)
+		t.Fatal(err)
 	}
-	dispense := func(name string) any {
-		raw, err := rpc.Dispense(name)
-		if err != nil {
-			t.Fatalf("dispense %s: %v", name, err)
-		}
-		return raw
-	}
-	return &plugin{
-		data:        dispense("data").(pluginv2.DataClient),
-		diagnostics: dispense("diagnostics").(pluginv2.DiagnosticsClient),
-		resource:    dispense("resource").(pluginv2.ResourceClient),
-		stream:      dispense("stream").(pluginv2.StreamClient),
-	}
+	t.Cleanup(p.Kill)
+	return p
 }
 
 // pluginContext is what Grafana sends with each call. Grafana's instance manager keeps one
@@ -261,7 +218,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 
 	t.Run("QueryData", func(t *testing.T) {
 		_, before := svc.call(t, http.MethodPost, "/api/query", body)
-		protoRes, err := p.data.QueryData(ctx, backend.ToProto().QueryDataRequest(&backend.QueryDataRequest{PluginContext: pc, Queries: queries}))
+		protoRes, err := p.Data.QueryData(ctx, backend.ToProto().QueryDataRequest(&backend.QueryDataRequest{PluginContext: pc, Queries: queries}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,8 +263,54 @@ func TestBinaryAgainstTheService(t *testing.T) {
 		}
 	})
 
+	t.Run("QueryData annotations", func(t *testing.T) {
+		// The service's start synced the dataset's history in runs of many records: big batches.
+		annoFrom, annoTo := time.Now().Add(-3*time.Hour), time.Now().Add(time.Minute)
+		_, direct := svc.call(t, http.MethodGet, fmt.Sprintf("/api/annotations?dataset=%s&from=%d&to=%d&limit=1000&minRecords=1",
+			dataset, annoFrom.UnixMilli(), annoTo.UnixMilli()), nil)
+		var records []struct {
+			Time  int64    `json:"time"`
+			Title string   `json:"title"`
+			Text  string   `json:"text"`
+			Tags  []string `json:"tags"`
+		}
+		if err := json.Unmarshal(direct, &records); err != nil || len(records) == 0 {
+			t.Fatalf("the service answered no annotations to compare (%v): %s", err, direct)
+		}
+		protoRes, err := p.Data.QueryData(ctx, backend.ToProto().QueryDataRequest(&backend.QueryDataRequest{
+			PluginContext: pc,
+			Queries: []backend.DataQuery{{
+				RefID: "Anno", JSON: json.RawMessage(`{"kind":"annotations","dataset":"` + dataset + `","minRecords":1}`),
+				TimeRange: backend.TimeRange{From: annoFrom, To: annoTo}, Interval: time.Minute, MaxDataPoints: 1000,
+			}},
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := backend.FromProto().QueryDataResponse(protoRes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res.Responses["Anno"]
+		if got.Error != nil || len(got.Frames) != 1 {
+			t.Fatalf("annotations: %v, %d frames", got.Error, len(got.Frames))
+		}
+		frame := got.Frames[0]
+		if frame.Rows() != len(records) {
+			t.Fatalf("%d annotations through the binary, %d from /api/annotations", frame.Rows(), len(records))
+		}
+		for i, r := range records {
+			var tags []string
+			_ = json.Unmarshal(frame.Fields[4].At(i).(json.RawMessage), &tags)
+			if at := frame.Fields[0].At(i).(time.Time).UnixMilli(); at != r.Time || frame.Fields[2].At(i) != r.Title ||
+				frame.Fields[3].At(i) != r.Text || strings.Join(tags, ",") != strings.Join(r.Tags, ",") {
+				t.Errorf("row %d: %d %v %v %v, want %+v", i, at, frame.Fields[2].At(i), frame.Fields[3].At(i), tags, r)
+			}
+		}
+	})
+
 	t.Run("CheckHealth", func(t *testing.T) {
-		res, err := p.diagnostics.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pc)})
+		res, err := p.Diagnostics.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pc)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +319,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 			t.Errorf("got %v %q", res.Status, res.Message)
 		}
 		wrong := &pluginv2.CheckHealthRequest{PluginContext: backend.ToProto().PluginContext(pluginContext(svc, "wrong", 2))}
-		res, err = p.diagnostics.CheckHealth(ctx, wrong)
+		res, err = p.Diagnostics.CheckHealth(ctx, wrong)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,7 +333,7 @@ func TestBinaryAgainstTheService(t *testing.T) {
 			"datasets":                      "/api/datasets",
 			"datasets/fixed/values/country": "/api/datasets/fixed/values/country?limit=100",
 		} {
-			stream, err := p.resource.CallResource(ctx, &pluginv2.CallResourceRequest{
+			stream, err := p.Resource.CallResource(ctx, &pluginv2.CallResourceRequest{
 				PluginContext: backend.ToProto().PluginContext(pc), Path: path, Method: http.MethodGet, Url: path + "?limit=100",
 			})
 			if err != nil {
@@ -349,13 +352,13 @@ func TestBinaryAgainstTheService(t *testing.T) {
 
 	t.Run("RunStream", func(t *testing.T) {
 		req := &backend.SubscribeStreamRequest{PluginContext: pc, Path: dataset}
-		sub, err := p.stream.SubscribeStream(ctx, backend.ToProto().SubscribeStreamRequest(req))
+		sub, err := p.Stream.SubscribeStream(ctx, backend.ToProto().SubscribeStreamRequest(req))
 		if err != nil || sub.Status != pluginv2.SubscribeStreamResponse_OK {
 			t.Fatalf("subscribe: %v %v", sub, err)
 		}
 		streamCtx, stop := context.WithCancel(ctx)
 		defer stop()
-		run, err := p.stream.RunStream(streamCtx, backend.ToProto().RunStreamRequest(&backend.RunStreamRequest{PluginContext: pc, Path: dataset}))
+		run, err := p.Stream.RunStream(streamCtx, backend.ToProto().RunStreamRequest(&backend.RunStreamRequest{PluginContext: pc, Path: dataset}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -470,7 +473,7 @@ func assertSameFrame(t *testing.T, at string, got *data.Frame, before, after jso
 	if n, ok := wantMeta["notices"].([]any); ok && len(n) == 0 {
 		delete(wantMeta, "notices")
 	}
-	// What the frontend adds to every frame, the backend adds too.
+	// What panels need of every frame, the backend adds.
 	if pv, ok := gotMeta["preferredVisualisationType"]; ok {
 		if pv != "table" {
 			t.Errorf("%s: preferredVisualisationType %v", at, pv)

@@ -16,7 +16,7 @@ func TestLoadSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.URL != "http://livesync:3001" || s.APIKey != "k" || s.LiveStreamID != DefaultLiveStreamID || s.Live() || s.Problem() != "" {
+	if s.URL != "http://livesync:3001" || s.APIKey != "k" || s.Live() || s.Problem() != "" {
 		t.Errorf("settings: %+v problem %q", s, s.Problem())
 	}
 	if _, err := LoadSettings(backend.DataSourceInstanceSettings{JSONData: json.RawMessage(`[`)}); err == nil {
@@ -26,6 +26,20 @@ func TestLoadSettings(t *testing.T) {
 		if got := (Settings{URL: url}).Problem(); !strings.Contains(got, want) {
 			t.Errorf("%q: %q", url, got)
 		}
+	}
+}
+
+// What Grafana's validator asks of a plugin's secrets: never from jsonData, which every viewer of the
+// data source can read.
+func TestTheAPIKeyComesFromSecureJSONDataOnly(t *testing.T) {
+	s, err := LoadSettings(backend.DataSourceInstanceSettings{
+		JSONData: json.RawMessage(`{"url":"http://livesync:3001","apiKey":"leaked","token":"leaked"}`),
+	})
+	if err != nil || s.APIKey != "" {
+		t.Errorf("an API key read from jsonData: %q (%v)", s.APIKey, err)
+	}
+	if encoded, _ := json.Marshal(Settings{URL: "http://x", APIKey: "secret"}); strings.Contains(string(encoded), "secret") {
+		t.Errorf("settings serialise the key: %s", encoded)
 	}
 }
 
@@ -44,14 +58,16 @@ func TestQueryToService(t *testing.T) {
 		t.Errorf("status: %s", got)
 	}
 	for model, want := range map[string]string{
-		`{"kind":"metrics"}`:     "choose a dataset",
-		`{"kind":"annotations"}`: "annotation queries",
-		`{"kind":"logs"}`:        `unknown query kind "logs"`,
+		`{"kind":"metrics"}`: "choose a dataset",
+		`{"kind":"logs"}`:    `unknown query kind "logs"`,
 	} {
 		q, _ := ParseQuery(json.RawMessage(model))
 		if err := q.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", model, err)
 		}
+	}
+	if q, _ := ParseQuery(json.RawMessage(`{"kind":"annotations"}`)); q.Validate() != nil {
+		t.Errorf("an annotations query over every dataset refused: %v", q.Validate())
 	}
 	if _, err := ParseQuery(json.RawMessage(`{`)); err == nil {
 		t.Error("bad model accepted")

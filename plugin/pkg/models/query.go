@@ -25,6 +25,11 @@ type Query struct {
 	Format       string              `json:"format,omitempty"`
 	ChangesOnly  bool                `json:"changesOnly,omitempty"`
 	Live         *bool               `json:"live,omitempty"`
+	// AnnotationKinds are the state changes an annotations query draws as regions; nil means
+	// the service's default (all of them), empty means none.
+	AnnotationKinds []string `json:"annotationKinds,omitempty"`
+	// MinRecords also marks each sync run that applied at least this many records (annotations).
+	MinRecords int `json:"minRecords,omitempty"`
 }
 
 // ParseQuery reads a query's JSON model; the kind defaults to metrics.
@@ -41,7 +46,7 @@ func ParseQuery(raw json.RawMessage) (Query, error) {
 	return q, nil
 }
 
-// ServiceQuery is one entry of POST /api/query's `queries` (the plugin's api.ts ServiceQuery).
+// ServiceQuery is one entry of POST /api/query's `queries`.
 type ServiceQuery struct {
 	RefID        string              `json:"refId"`
 	Kind         string              `json:"kind,omitempty"`
@@ -59,16 +64,14 @@ func (q Query) Validate() error {
 		if q.Dataset == "" {
 			return fmt.Errorf("choose a dataset")
 		}
-	case KindFreshness, KindStatus:
-	case KindAnnotations:
-		return fmt.Errorf("annotation queries are answered by the data source's annotation support, not by queries")
+	case KindFreshness, KindStatus, KindAnnotations:
 	default:
-		return fmt.Errorf("unknown query kind %q: use metrics, freshness or status", q.Kind)
+		return fmt.Errorf("unknown query kind %q: use metrics, freshness, status or annotations", q.Kind)
 	}
 	return nil
 }
 
-// ToService is the service's form of the query, as the frontend's toServiceQuery builds it.
+// ToService is the service's form of the query (an entry of POST /api/query's `queries`).
 func (q Query) ToService() ServiceQuery {
 	if q.Kind == KindFreshness || q.Kind == KindStatus {
 		return ServiceQuery{RefID: q.RefID, Kind: q.Kind, Dataset: q.Dataset}

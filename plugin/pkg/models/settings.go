@@ -11,15 +11,11 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
 
-// DefaultLiveStreamID is the Grafana Live namespace the service pushes to (frontend-only setups).
-const DefaultLiveStreamID = "livesync"
-
-// Settings is the data source's configuration: jsonData plus the decrypted API key.
+// Settings is the data source's configuration: jsonData plus the decrypted API key. jsonData is
+// visible to every viewer of the data source, so the key is read from secureJsonData only.
 type Settings struct {
 	// URL is the service's root as Grafana's server reaches it.
 	URL string `json:"url"`
-	// LiveStreamID names the stream/<id>/<dataset> channels of the service's own Grafana Live pushes.
-	LiveStreamID string `json:"liveStreamId"`
 	// LiveEnabled turns live updates off for every query of the data source when false.
 	LiveEnabled *bool `json:"liveEnabled"`
 
@@ -37,9 +33,6 @@ func LoadSettings(source backend.DataSourceInstanceSettings) (Settings, error) {
 		}
 	}
 	s.URL = strings.TrimRight(strings.TrimSpace(s.URL), "/")
-	if s.LiveStreamID == "" {
-		s.LiveStreamID = DefaultLiveStreamID
-	}
 	s.APIKey = source.DecryptedSecureJSONData["apiKey"]
 	return s, nil
 }

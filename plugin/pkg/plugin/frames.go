@@ -36,7 +36,7 @@ type serviceFieldJS struct {
 
 // toFrame turns one of the service's frames into an SDK frame, field for field: names, labels,
 // config, values (times in epoch ms), meta (freshness in meta.custom, stale warnings in
-// meta.notices). It then does what the frontend does to every frame (datasource.ts toDataFrame):
+// meta.notices). It then readies the frame for panels:
 // the refId of the query, tables preferred for status and table-format metrics, seconds as the
 // unit of age_seconds.
 func toFrame(raw json.RawMessage, q models.Query) (*data.Frame, error) {

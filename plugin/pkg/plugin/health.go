@@ -39,7 +39,7 @@ type Verdict struct {
 	Verdict string `json:"verdict"`
 }
 
-// CheckHealth is "Save & test": what works and what does not, in words (the frontend's health.ts).
+// CheckHealth is "Save & test": what works and what does not, in words; the frontend shows it as is.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
 	if problem := d.settings.Problem(); problem != "" {
 		return healthResult(backend.HealthStatusError, "error", problem), nil
@@ -131,7 +131,7 @@ func describeStore(health healthResponse) string {
 	return "store: Redis, reachable"
 }
 
-// describeHealth words the service's health exactly as the frontend's describeHealth does.
+// describeHealth words the service's health for "Save & test".
 func describeHealth(health healthResponse) (backend.HealthStatus, string, string) {
 	store := health.Checks.Store
 	if health.Status == "down" || (store != nil && store.Status == "down") {

@@ -42,7 +42,8 @@ type batch struct {
 }
 
 // QueryData answers every query, each with its frames or its own error: one bad query never
-// fails the others.
+// fails the others. Metrics, freshness and status queries go to /api/query, batched by range;
+// annotations queries to /api/annotations, one request each.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	response := backend.NewQueryDataResponse()
 	if problem := d.settings.Problem(); problem != "" {
@@ -62,6 +63,10 @@ func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataReques
 		}
 		if err != nil {
 			response.Responses[dq.RefID] = backend.ErrDataResponseWithSource(backend.StatusBadRequest, backend.ErrorSourceDownstream, err.Error())
+			continue
+		}
+		if q.Kind == models.KindAnnotations {
+			response.Responses[dq.RefID] = d.queryAnnotations(ctx, q, dq.TimeRange)
 			continue
 		}
 		key := batchKey{

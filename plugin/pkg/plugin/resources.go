@@ -21,7 +21,8 @@ var datasetName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 //	GET datasets                             → /api/datasets
 //	GET datasets/<name>                      → /api/datasets/<name>
 //	GET datasets/<name>/values/<dimension>   → /api/datasets/<name>/values/<dimension>?q=&limit=
-//	GET annotations                          → /api/annotations?dataset=&from=&to=&limit=&changesOnly=
+//
+// Annotations are queries (QueryData, kind annotations), not resources.
 func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
 	if req.Method != http.MethodGet {
 		return sendJSON(sender, http.StatusMethodNotAllowed, messageBody("LiveSync resources are read-only: use GET"))
@@ -71,8 +72,6 @@ func resourceTarget(path, rawURL string) (string, bool) {
 	case len(parts) == 4 && parts[0] == "datasets" && parts[2] == "values" &&
 		datasetName.MatchString(parts[1]) && datasetName.MatchString(parts[3]):
 		return "/api/datasets/" + parts[1] + "/values/" + parts[3] + keep("q", "limit"), true
-	case len(parts) == 1 && parts[0] == "annotations":
-		return "/api/annotations" + keep("dataset", "from", "to", "limit", "changesOnly"), true
 	}
 	return "", false
 }

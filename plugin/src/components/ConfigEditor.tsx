@@ -1,7 +1,7 @@
 import type { DataSourcePluginOptionsEditorProps } from '@grafana/data';
 import { InlineField, InlineSwitch, Input, SecretInput, Stack, Text } from '@grafana/ui';
 import type { ChangeEvent } from 'react';
-import { DEFAULT_LIVE_STREAM_ID, type LiveSyncOptions, type LiveSyncSecureOptions } from '../types';
+import type { LiveSyncOptions, LiveSyncSecureOptions } from '../types';
 import { selectors } from './selectors';
 
 type Props = DataSourcePluginOptionsEditorProps<LiveSyncOptions, LiveSyncSecureOptions>;
@@ -69,29 +69,13 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       <InlineField
         label={labels.liveEnabled}
         labelWidth={LABEL_WIDTH}
-        tooltip="Metrics panels whose range ends at now follow the service's changes (over Grafana Live, or the service's server-sent events when Grafana Live is off) instead of waiting for the next refresh. Off turns every query's Live toggle off."
+        tooltip="Metrics panels whose range ends at now follow the service's changes (over Grafana Live on this data source's own channels, or the service's server-sent events when Grafana Live is off) instead of waiting for the next refresh. Off turns every query's Live toggle off."
       >
         <InlineSwitch
           id="livesync-config-live-enabled"
           value={jsonData.liveEnabled ?? true}
           onChange={(e: ChangeEvent<HTMLInputElement>) =>
             setJsonData({ liveEnabled: e.currentTarget.checked })
-          }
-        />
-      </InlineField>
-      <InlineField
-        label={labels.liveStreamId}
-        labelWidth={LABEL_WIDTH}
-        tooltip={`The Grafana Live namespace the service publishes to: stream/<id>/<dataset>. Default ${DEFAULT_LIVE_STREAM_ID}.`}
-        disabled={jsonData.liveEnabled === false}
-      >
-        <Input
-          id="livesync-config-live-stream-id"
-          width={INPUT_WIDTH}
-          placeholder={DEFAULT_LIVE_STREAM_ID}
-          value={jsonData.liveStreamId ?? ''}
-          onChange={(e: ChangeEvent<HTMLInputElement>) =>
-            setJsonData({ liveStreamId: e.currentTarget.value })
           }
         />
       </InlineField>

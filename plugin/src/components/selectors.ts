@@ -22,7 +22,6 @@ export const selectors = {
   configEditor: {
     url: 'URL',
     apiKey: 'API key',
-    liveStreamId: 'Live stream id',
     liveEnabled: 'Live updates',
   },
   annotationEditor: {

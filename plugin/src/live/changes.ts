@@ -1,13 +1,14 @@
 /**
- * Where a dataset's changes and freshness come from: Grafana Live (the service pushes to
- * `stream/<streamId>/<dataset>` and `stream/<streamId>/<dataset>/freshness`) or the service's
- * own server-sent events, read through the data-source proxy. Both become the same few events.
+ * Where a dataset's changes and freshness come from: Grafana Live, on the data source's
+ * `ds/<uid>/<dataset>` channel that its backend feeds from the service's server-sent events, or,
+ * when Grafana runs without Live, those events read through the data-source proxy. Both become
+ * the same few events.
  */
 import {
   type DataFrame,
   type DataFrameJSON,
   type DataQueryResponse,
-  FieldType,
+  type LiveChannelAddress,
   LiveChannelScope,
   LoadingState,
   dataFrameFromJSON,
@@ -51,57 +52,92 @@ const LIVE_BUFFER_ROWS = 100;
 const SEEN_LIMIT = 1000;
 
 /**
- * Changes over Grafana Live. The channel keeps its last messages and sends them to every new
- * subscriber; rows committed before the panel's answer (`at` ≤ `since`, the answer's last sync)
- * are in it already and are skipped, and so is any row seen before.
+ * A dataset's events over Grafana Live, on the data source's own channel `ds/<uid>/<dataset>`:
+ * the plugin's backend (RunStream) follows the service's server-sent events and sends each as a
+ * row (time, event, version, from, to, json), plus `trouble` rows while the service cannot be
+ * reached. Grafana shares one channel among its subscribers and hands a newcomer what the channel
+ * has buffered, so rows seen before are skipped, and so are changes committed before the panel's
+ * answer (`at` ≤ `since`, the answer's last sync: they are in it already).
  */
-export function grafanaLiveEvents(
+export function dataSourceEvents(
   live: GrafanaLiveSrv,
-  streamId: string,
+  uid: string,
   dataset: string,
   since: number | undefined,
 ): Observable<LiveEvent> {
   return defer(() => {
     const seen = new Set<string>();
-    return grafanaLiveChannel(live, streamId, dataset, (frame) => {
-      const events: LiveEvent[] = [];
-      for (const row of changeRows(frame)) {
-        const key = `${row.version}@${row.at}`;
-        if (seen.has(key)) continue;
-        remember(seen, key);
-        if (since !== undefined && row.at <= since) continue;
-        events.push({ type: 'change', from: row.from, to: row.to, version: row.version });
-      }
-      return events;
-    });
+    const decoder = new ServiceEvents();
+    return grafanaLiveChannel(
+      live,
+      { scope: LiveChannelScope.DataSource, stream: uid, path: dataset },
+      decoder,
+      (frame) => {
+        const events: LiveEvent[] = [];
+        for (const row of eventRows(frame)) {
+          const key = `${row.at}|${row.event}|${row.json}`;
+          if (seen.has(key)) continue;
+          remember(seen, key);
+          if (row.event === 'change' && since !== undefined && row.at <= since) continue;
+          events.push(...decoder.decode(row.event, row.json));
+        }
+        return events;
+      },
+    );
   });
 }
 
 /**
- * Freshness updates over Grafana Live (`stream/<streamId>/<dataset>/freshness`, one row per
- * update, the whole update as JSON in its `json` field). Grafana sends the channel's last
- * message to each new subscriber; an update older than one already seen is skipped.
+ * What the service's events mean to a follower, whichever way they came (its server-sent events
+ * through the proxy, or the backend's rows on a `ds/` channel): `hello` opens every connection
+ * (and ends a trouble), `change` names touched buckets, `freshness` a dataset's new freshness.
  */
-export function grafanaLiveFreshness(
-  live: GrafanaLiveSrv,
-  streamId: string,
-  dataset: string,
-): Observable<LiveEvent> {
-  return defer(() => {
-    let latest = Number.NEGATIVE_INFINITY;
-    return grafanaLiveChannel(live, streamId, `${dataset}/freshness`, (packetFrame) => {
+export class ServiceEvents {
+  /** The way the events come is in trouble: the next `hello` means it recovered. */
+  troubled = false;
+  /** Freshness updates older than one seen are skipped (a channel's buffer sends them again). */
+  private latestFreshness = Number.NEGATIVE_INFINITY;
+
+  decode(event: string, data: string): LiveEvent[] {
+    if (event === 'hello') {
+      const hello = parseJson<Hello>(data);
+      if (!hello) return [];
       const events: LiveEvent[] = [];
-      const frame = toFrame(packetFrame);
-      const json = frame?.fields.find((f) => f.name === 'json')?.values ?? [];
-      for (let i = 0; i < json.length; i++) {
-        const freshness = parseFreshness(json[i]);
-        if (!freshness || freshness.dataset !== dataset || freshness.at <= latest) continue;
-        latest = freshness.at;
-        events.push({ type: 'freshness', freshness });
+      if (this.troubled) {
+        this.troubled = false;
+        events.push({ type: 'recovered' });
       }
-      return events;
-    });
-  });
+      events.push({
+        type: 'hello',
+        version: isFiniteNumber(hello.version) ? hello.version : undefined,
+        lastSyncAt: toEpochMs(hello.freshness?.lastSyncAt),
+      });
+      // Every (re)connection starts with the dataset's freshness: what a reconnect missed.
+      return [...events, ...this.freshness(hello.freshness)];
+    }
+    if (event === 'freshness') return this.freshness(data);
+    if (event === 'change') {
+      const change = parseJson<ChangeData>(data);
+      if (!change || !isFiniteNumber(change.from) || !isFiniteNumber(change.to)) return [];
+      const version = isFiniteNumber(change.version) ? change.version : Number.NaN;
+      return [{ type: 'change', from: change.from, to: change.to, version }];
+    }
+    if (event === 'trouble') {
+      this.troubled = true;
+      const message = parseJson<{ message?: unknown }>(data)?.message;
+      return [
+        { type: 'trouble', message: typeof message === 'string' ? message : 'LiveSync is unreachable' },
+      ];
+    }
+    return [];
+  }
+
+  private freshness(value: unknown): LiveEvent[] {
+    const freshness = parseFreshness(value);
+    if (!freshness || freshness.at < this.latestFreshness) return [];
+    this.latestFreshness = freshness.at;
+    return [{ type: 'freshness', freshness }];
+  }
 }
 
 /**
@@ -111,34 +147,30 @@ export function grafanaLiveFreshness(
  */
 function grafanaLiveChannel(
   live: GrafanaLiveSrv,
-  streamId: string,
-  path: string,
+  addr: LiveChannelAddress,
+  decoder: ServiceEvents,
   rows: (frame: DataQueryResponse['data'][number] | undefined) => LiveEvent[],
 ): Observable<LiveEvent> {
   let troubled = false;
-  return live
-    .getDataStream({
-      addr: { scope: LiveChannelScope.Stream, stream: streamId, path },
-      buffer: { maxLength: LIVE_BUFFER_ROWS },
-    })
-    .pipe(
-      mergeMap((packet: DataQueryResponse): LiveEvent[] => {
-        const events: LiveEvent[] = [];
-        const error = packet.errors?.[0] ?? packet.error;
-        if (error || packet.state === LoadingState.Error) {
-          troubled = true;
-          events.push({ type: 'trouble', message: `Grafana Live: ${error?.message || 'channel error'}` });
-        } else if (troubled) {
-          troubled = false;
-          events.push({ type: 'recovered' });
-        }
-        return [...events, ...rows(packet.data?.[0])];
-      }),
-      endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
-      catchError((err: unknown) =>
-        of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
-      ),
-    );
+  return live.getDataStream({ addr, buffer: { maxLength: LIVE_BUFFER_ROWS } }).pipe(
+    mergeMap((packet: DataQueryResponse): LiveEvent[] => {
+      const events: LiveEvent[] = [];
+      const error = packet.errors?.[0] ?? packet.error;
+      if (error || packet.state === LoadingState.Error) {
+        troubled = true;
+        decoder.troubled = true;
+        events.push({ type: 'trouble', message: `Grafana Live: ${error?.message || 'channel error'}` });
+      } else if (troubled) {
+        troubled = false;
+        events.push({ type: 'recovered' });
+      }
+      return [...events, ...rows(packet.data?.[0])];
+    }),
+    endWith<LiveEvent>({ type: 'trouble', message: 'Grafana Live closed the channel; refresh to resume' }),
+    catchError((err: unknown) =>
+      of<LiveEvent>({ type: 'trouble', message: `Grafana Live: ${messageOf(err)}` }),
+    ),
+  );
 }
 
 function remember(seen: Set<string>, key: string): void {
@@ -149,30 +181,25 @@ function remember(seen: Set<string>, key: string): void {
   }
 }
 
-interface ChangeRow {
-  version: number;
-  from: number;
-  to: number;
+interface EventRow {
+  /** When the backend sent it (epoch ms). */
   at: number;
+  event: string;
+  /** The event's data, as the service sent it. */
+  json: string;
 }
 
-/** The change rows of a Live packet's frame: a StreamingDataFrame or frame JSON. */
-export function changeRows(data: unknown): ChangeRow[] {
+/** The rows of a `ds/` channel packet's frame (a StreamingDataFrame or frame JSON). */
+export function eventRows(data: unknown): EventRow[] {
   const frame = toFrame(data);
   if (!frame) return [];
   const column = (name: string) => frame.fields.find((f) => f.name === name)?.values;
-  const time = frame.fields.find((f) => f.type === FieldType.time)?.values;
-  const [version, from, to] = [column('version'), column('from'), column('to')];
-  if (!version || !from || !to) return [];
-  const rows: ChangeRow[] = [];
+  const [time, event, json] = [column('time'), column('event'), column('json')];
+  if (!event || !json) return [];
+  const rows: EventRow[] = [];
   for (let i = 0; i < frame.length; i++) {
-    const row = {
-      version: Number(version[i]),
-      from: Number(from[i]),
-      to: Number(to[i]),
-      at: Number(time?.[i] ?? Number.NaN),
-    };
-    if (Number.isFinite(row.version) && Number.isFinite(row.from) && Number.isFinite(row.to)) rows.push(row);
+    if (typeof event[i] !== 'string' || typeof json[i] !== 'string') continue;
+    rows.push({ at: Number(time?.[i] ?? Number.NaN), event: event[i] as string, json: json[i] as string });
   }
   return rows;
 }
@@ -216,7 +243,7 @@ export function sseEvents(backendSrv: BackendSrv, options: SseOptions): Observab
   return new Observable<LiveEvent>((subscriber) => {
     const all = new Subscription();
     let retryMs = DEFAULT_RETRY_MS;
-    let troubled = false;
+    const decoder = new ServiceEvents();
 
     const open = () => {
       const parser = new SseParser();
@@ -227,7 +254,7 @@ export function sseEvents(backendSrv: BackendSrv, options: SseOptions): Observab
         if (connection.closed) return;
         connection.unsubscribe();
         all.remove(connection);
-        troubled = true;
+        decoder.troubled = true;
         if (!retry) {
           subscriber.next({ type: 'trouble', message });
           subscriber.complete();
@@ -245,30 +272,7 @@ export function sseEvents(backendSrv: BackendSrv, options: SseOptions): Observab
       };
 
       const onEvent = (event: string, data: string) => {
-        if (event === 'hello') {
-          const hello = parseJson<Hello>(data);
-          if (!hello) return;
-          if (troubled) {
-            troubled = false;
-            subscriber.next({ type: 'recovered' });
-          }
-          subscriber.next({
-            type: 'hello',
-            version: isFiniteNumber(hello.version) ? hello.version : undefined,
-            lastSyncAt: toEpochMs(hello.freshness?.lastSyncAt),
-          });
-          // Every (re)connection starts with the dataset's freshness: what a reconnect missed.
-          const freshness = parseFreshness(hello.freshness);
-          if (freshness) subscriber.next({ type: 'freshness', freshness });
-        } else if (event === 'freshness') {
-          const freshness = parseFreshness(data);
-          if (freshness) subscriber.next({ type: 'freshness', freshness });
-        } else if (event === 'change') {
-          const change = parseJson<ChangeData>(data);
-          if (!change || !isFiniteNumber(change.from) || !isFiniteNumber(change.to)) return;
-          const version = isFiniteNumber(change.version) ? change.version : Number.NaN;
-          subscriber.next({ type: 'change', from: change.from, to: change.to, version });
-        }
+        for (const e of decoder.decode(event, data)) subscriber.next(e);
       };
 
       connection.add(

@@ -30,6 +30,10 @@ export function mockRuntime() {
 export function installDoubles() {
   beforeEach(() => {
     doubles.backendSrv = new FakeBackendSrv();
+    // DataSourceWithBackend reaches BackendSrv inside @grafana/runtime, past the mock above.
+    jest
+      .requireActual<typeof import('@grafana/runtime')>('@grafana/runtime')
+      .setBackendSrv(doubles.backendSrv);
     doubles.templateSrv = new FakeTemplateSrv();
     doubles.liveSrv = undefined;
   });

@@ -208,3 +208,57 @@ test('Grafana Live: pushes need the token; subscribers get frames, with the sche
   assert.deepEqual(second.data.data.values, [[2], [120000], [2]]);
   abort.abort();
 });
+
+test("the backend plugin's API says which build is missing when the host cannot start", async () => {
+  const query = await fetch(`${base}/api/ds/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ from: '0', to: '1', queries: [{ refId: 'A', datasource: { uid: 'livesync' } }] }),
+  });
+  assert.equal(query.status, 500);
+  assert.match(
+    ((await query.json()) as { message: string }).message,
+    /^Plugin backend unavailable: the preview host \(npm run build -w preview builds it\) is missing: .*grafana-host$/,
+  );
+  const health = await fetch(`${base}/api/datasources/uid/livesync/health`);
+  assert.equal(health.status, 500);
+  assert.equal((await fetch(`${base}/api/datasources/uid/nope/health`)).status, 404);
+  const unknown = await fetch(`${base}/api/ds/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ from: '0', to: '1', queries: [{ refId: 'A', datasource: { uid: 'nope' } }] }),
+  });
+  assert.equal(unknown.status, 400);
+  assert.deepEqual(await unknown.json(), { message: 'data source not found: nope' });
+});
+
+test('Grafana Live: a ds/ channel runs the backend stream; its failure is a channel error', async () => {
+  const abort = new AbortController();
+  const stream = await fetch(`${base}/api/live/preview/events?session=s2`, { signal: abort.signal });
+  const reader = stream.body!.getReader();
+  const subscribe = (channel: string) =>
+    fetch(`${base}/api/live/preview/subscribe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ session: 's2', channel }),
+    });
+  const refused = await subscribe('1/ds/nope/orders');
+  assert.equal(refused.status, 404);
+  assert.equal(
+    ((await refused.json()) as { message: string }).message,
+    'no data source with uid "nope" has a backend here',
+  );
+
+  assert.equal((await subscribe('1/ds/livesync/orders')).status, 200);
+  let text = '';
+  while (!text.includes('event: channel-error')) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('stream ended');
+    text += new TextDecoder().decode(value);
+  }
+  const event = text.slice(text.indexOf('event: channel-error'));
+  const data = JSON.parse(event.split('\n')[1]!.replace(/^data: /, '')) as { channel: string; error: string };
+  assert.equal(data.channel, 'ds/livesync/orders');
+  assert.match(data.error, /the preview host .* is missing/);
+  abort.abort();
+});

@@ -20,7 +20,7 @@ type AnnotationRecord = {
   tags: string[];
 };
 
-export const REGION_KINDS: readonly RegionKind[] = ['failure', 'resync', 'pause'];
+export const REGION_KINDS: readonly RegionKind[] = ['failure', 'resync', 'pause', 'reconcile'];
 
 /** `failure,resync`: the kinds of state change to annotate, checked one by one so an error names the wrong one. */
 function parseKinds(text: string | undefined): Set<RegionKind> {
@@ -67,6 +67,12 @@ function region(dataset: string, r: SyncRegion, ongoing: boolean): AnnotationRec
         ...base,
         title: `${dataset}: sync paused`,
         text: `nothing was synced for ${lasted}: the service was stopped or restarting`,
+      };
+    case 'reconcile':
+      return {
+        ...base,
+        title: `${dataset}: ${r.count} record${r.count === 1 ? '' : 's'} deleted upstream removed`,
+        text: `a reconciliation pass checked ${r.checked ?? 0} records in ${lasted} and removed those gone upstream`,
       };
   }
 }

@@ -28,6 +28,7 @@ export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
       batchSize: spec.sync.batchSize,
       lag: formatDuration(spec.sync.lagMs),
       lookback: formatDuration(spec.sync.lookbackMs),
+      reconcile: reconcileSummary(spec),
     },
     status: {
       state: status.state,
@@ -44,8 +45,14 @@ export function datasetSummary(app: FastifyInstance, spec: DatasetSpec) {
       recordsApplied: status.recordsApplied,
       lastBatchDurationMs: status.lastBatchDurationMs,
       backfill: status.backfill,
+      reconcile: status.reconcile,
     },
   };
+}
+
+function reconcileSummary(spec: DatasetSpec) {
+  const { everyMs, pageSize, perRun } = spec.sync.reconcile;
+  return { every: everyMs === null ? 'off' : formatDuration(everyMs), pageSize, perRun };
 }
 
 function specOf(app: FastifyInstance, name: string): DatasetSpec {

@@ -140,10 +140,10 @@ export function App() {
   // The stale threshold of the chosen dataset, for the data-age stat's colours.
   useEffect(() => {
     if (!booted || !dataset) return;
-    const base = booted.settings.url ?? `/api/datasources/proxy/uid/${booted.settings.uid}`;
+    // The plugin backend's resource, as a dashboard's author would look the threshold up.
     services.backendSrv
       .get<{ staleAfter?: string }>(
-        `${base}/livesync/api/datasets/${encodeURIComponent(dataset)}`,
+        `/api/datasources/uid/${booted.settings.uid}/resources/datasets/${encodeURIComponent(dataset)}`,
         undefined,
         undefined,
         {

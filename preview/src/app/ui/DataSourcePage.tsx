@@ -89,7 +89,7 @@ export function DataSourcePage({ settings, plugin, onSaved }: Props) {
               {settings.name}
             </Text>
             <Text color="secondary">
-              Type: {settings.meta.name} · uid {settings.uid} · access via Grafana&apos;s data-source proxy
+              Type: {settings.meta.name} · uid {settings.uid} · queried through its backend
             </Text>
           </Stack>
         </Stack>
