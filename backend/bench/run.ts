@@ -12,6 +12,8 @@
  *   BENCH_REPLICAS_S=10       seconds of serving through 1, 2 and 3 service processes each (0 skips it)
  *   BENCH_RANDOM_ROWS=50000   rows of the extra backfill with event times in random order (0 skips it)
  *   BENCH_WIDE_BUCKETS=240    base buckets (of ~230 records) of the 4-dimension workload (0 skips it)
+ *   BENCH_CDC_COMMITS=200     single-row commits timed to answer and SSE event in mode cdc, on a
+ *                             PostgreSQL of its own with wal_level=logical (0 skips it)
  *   BENCH_OUT=<path>          where to write the report (default: <repo>/BENCHMARKS.md)
  *   BENCH_REDIS_URL=<url>     an existing Redis to use; by default the benchmark starts a throwaway
  *                             redis-server of its own, logging commands slower than 10 ms (SLOWLOG)
@@ -48,6 +50,7 @@ import {
   type SlowEntry,
   type WideResult,
 } from './redis-measure';
+import { cdcGoalLines, cdcScenario, type CdcLatency } from './cdc';
 import { heavyScenario, type HeavyResult } from './heavy';
 import { renderReplicas, replicasScenario, type ReplicasRun } from './replicas';
 import { servingScenario, type Panel, type ServingResult } from './serving';
@@ -59,6 +62,7 @@ const HEAVY_S = Number(process.env.BENCH_HEAVY_S ?? 10);
 const REPLICAS_S = Number(process.env.BENCH_REPLICAS_S ?? 10);
 const RANDOM_ROWS = Number(process.env.BENCH_RANDOM_ROWS ?? 50_000);
 const WIDE_BUCKETS = Number(process.env.BENCH_WIDE_BUCKETS ?? 240);
+const CDC_COMMITS = Number(process.env.BENCH_CDC_COMMITS ?? 200);
 /** SLOWLOG threshold of the throwaway server: the issue's 10 ms. */
 const SLOW_MS = 10;
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -624,8 +628,18 @@ async function main(): Promise<void> {
       if (measureSlow) slow.push({ stage: '4-dimension workload', entries: wide.slowlog });
     }
 
+    let cdc: CdcLatency | null = null;
+    if (CDC_COMMITS > 0) {
+      say(`mode cdc: ${CDC_COMMITS} single-row commits, each timed to the answer and the SSE event`);
+      cdc = await cdcScenario({ redisUrl: REDIS_URL, commits: CDC_COMMITS });
+      say(
+        `  answer p50 ${ms(cdc.answer.p50)} ms p99 ${ms(cdc.answer.p99)} ms; event p50 ${ms(cdc.event.p50)} ms p99 ${ms(cdc.event.p99)} ms`,
+      );
+    }
+
     const report = renderReport({
       host,
+      cdc,
       stages,
       panels,
       serving,
@@ -719,6 +733,7 @@ function renderReport(r: {
   panels: PanelResult[];
   serving: ServingResult | null;
   heavy: HeavyResult | null;
+  cdc: CdcLatency | null;
   randomOrder: { rows: number; ms: number; rate: number } | null;
   keyset: { rows: number; ms: number; rate: number };
   families: Family[];
@@ -803,6 +818,7 @@ function renderReport(r: {
       `| liveness p99 while the heaviest allowed requests run ≤ 100 ms (${h.concurrency} at once, every liveness poll answered) | ${ms(h.liveness.p99)} ms (max ${ms(h.liveness.max)} ms, ${h.liveness.failed} failed of ${h.liveness.n}) | ${mark(h.liveness.p99 <= 100 && h.liveness.failed === 0)} |`,
     );
   }
+  if (r.cdc) lines.push(...cdcGoalLines(r.cdc, ms));
   lines.push('');
   lines.push('## Panels');
   lines.push('');

@@ -1,4 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,63 +47,18 @@ export class ThrowawayRedis {
       'no',
       ...this.settings,
     ];
-    const child = spawn(
-      'sh',
-      [
-        '-c',
-        `${this.niceness === 0 ? '' : `nice -n ${this.niceness} `}redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0`,
-        'sh',
-        ...args,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+    this.process = await startShell(
+      `${this.niceness === 0 ? '' : `nice -n ${this.niceness} `}redis-server "$@" & pid=$!; cat > /dev/null; kill -9 "$pid"; wait "$pid"; exit 0`,
+      args,
+      { name: 'redis-server', output: 'stdout', ready: 'Ready to accept connections', timeoutMs: 10_000 },
     );
-    this.process = child;
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(
-        () => fail(new Error(`redis-server did not start in 10 s:\n${output}`)),
-        10_000,
-      );
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        child.stdin!.end();
-        reject(err);
-      };
-      child.once('error', fail);
-      child.once('exit', (code) => fail(new Error(`redis-server exited (${code}) before ready:\n${output}`)));
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          child.removeAllListeners('exit');
-          child.removeAllListeners('error');
-          resolve();
-        }
-      });
-    });
-    // Keep draining its output so the pipe never fills.
-    child.stdout!.resume();
-    child.stderr!.resume();
   }
 
   /** Kills the server (SIGKILL: like a crash) and resolves once it has exited. */
   async stop(): Promise<void> {
     const child = this.process;
     this.process = null;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    // Its exit code too: an 'exit' event was seen to go missing after a cluster failover.
-    const exited = new Promise<void>((resolve) => {
-      const done = () => {
-        clearInterval(poll);
-        resolve();
-      };
-      const poll = setInterval(() => {
-        if (child.exitCode !== null || child.signalCode !== null) done();
-      }, 50);
-      child.once('exit', done);
-    });
-    child.stdin!.end();
-    await exited;
+    await endShell(child);
   }
 }
 
@@ -241,6 +197,175 @@ function servingMasters(table: string): string[] {
 async function run(command: string, args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(command, args, { timeout: 30_000 });
   return stdout;
+}
+
+/**
+ * A throwaway PostgreSQL cluster (initdb into a temp folder) on a free port, with its own
+ * settings (`wal_level=logical` by default, which the shared server must never be given).
+ * Superuser `root`, trust authentication, database `postgres`. Run as root (as CI does),
+ * initdb and postgres run as the `postgres` OS user, which PostgreSQL requires. Like
+ * ThrowawayRedis, it is stopped as soon as its shell's stdin closes; `restart()` keeps the data.
+ */
+export class ThrowawayPostgres {
+  private process: ChildProcess | null = null;
+  private dir = '';
+  port = 0;
+
+  constructor(private readonly settings: Record<string, string> = { wal_level: 'logical' }) {}
+
+  get url(): string {
+    return `postgres://root@127.0.0.1:${this.port}/postgres`;
+  }
+
+  async start(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+    if (!this.dir) this.initdb();
+    const args = [
+      '-D',
+      join(this.dir, 'data'),
+      '-p',
+      String(this.port),
+      '-k',
+      this.dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      ...Object.entries(this.settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
+    ];
+    // SIGINT to the postmaster's own pid (runuser would not pass it on): a fast shutdown, which keeps the data.
+    this.process = await startShell(
+      `${asPostgres(postgresBin('postgres'))} "$@" & pid=$!; cat > /dev/null; ` +
+        `kill -INT "$(head -n 1 "$2/postmaster.pid")"; wait "$pid"; exit 0`,
+      args,
+      {
+        name: 'postgres',
+        output: 'stderr',
+        ready: 'database system is ready to accept connections',
+        timeoutMs: 30_000,
+      },
+    );
+  }
+
+  /** Stops the server (a fast shutdown) and keeps its data. */
+  async halt(): Promise<void> {
+    const child = this.process;
+    this.process = null;
+    await endShell(child);
+  }
+
+  async restart(): Promise<void> {
+    await this.halt();
+    await this.start();
+  }
+
+  /** Stops the server and removes its folder. */
+  async stop(): Promise<void> {
+    await this.halt();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = '';
+  }
+
+  private initdb(): void {
+    this.dir = mkdtempSync(join(tmpdir(), 'livesync-pg-'));
+    chmodSync(this.dir, 0o700);
+    if (runningAsRoot()) {
+      const { uid, gid } = postgresUser();
+      chownSync(this.dir, uid, gid);
+    }
+    const initdb = `${asPostgres(postgresBin('initdb'))} -D "$1" -U root --auth=trust -E UTF8 --no-sync --no-instructions`;
+    execFileSync('sh', ['-c', initdb, 'sh', join(this.dir, 'data')], { stdio: 'pipe' });
+  }
+}
+
+/**
+ * Starts a server under a small shell `script` (given `args`) that stops it as soon as the
+ * shell's stdin closes; resolves once `ready` appears on its `output`.
+ */
+async function startShell(
+  script: string,
+  args: string[],
+  options: { name: string; output: 'stdout' | 'stderr'; ready: string; timeoutMs: number },
+): Promise<ChildProcess> {
+  const child = spawn('sh', ['-c', script, 'sh', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stream = child[options.output]!;
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(
+      () => fail(new Error(`${options.name} did not start in ${options.timeoutMs / 1000} s:\n${output}`)),
+      options.timeoutMs,
+    );
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      child.stdin!.end();
+      reject(err);
+    };
+    const read = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!output.includes(options.ready)) return;
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      child.removeAllListeners('error');
+      // Later output (a shutdown's) must not run this again: it would drop the listeners of a stop.
+      stream.off('data', read);
+      resolve();
+    };
+    child.once('error', fail);
+    child.once('exit', (code) =>
+      fail(new Error(`${options.name} exited (${code}) before ready:\n${output}`)),
+    );
+    stream.on('data', read);
+  });
+  // Keep draining its output so the pipe never fills.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return child;
+}
+
+/** Closes the shell's stdin, which stops its server, and resolves once it has exited. */
+async function endShell(child: ChildProcess | null): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  // Its exit code too: an 'exit' event was seen to go missing after a cluster failover.
+  const exited = new Promise<void>((resolve) => {
+    const done = () => {
+      clearInterval(poll);
+      resolve();
+    };
+    const poll = setInterval(() => {
+      if (child.exitCode !== null || child.signalCode !== null) done();
+    }, 50);
+    child.once('exit', done);
+  });
+  child.stdin!.end();
+  await exited;
+}
+
+function runningAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** PostgreSQL refuses to run as root: as root, its programs run as the `postgres` user. */
+function asPostgres(command: string): string {
+  return runningAsRoot() ? `runuser -u postgres -- ${command}` : command;
+}
+
+function postgresUser(): { uid: number; gid: number } {
+  const [uid, gid] = execFileSync('sh', ['-c', 'id -u postgres; id -g postgres'])
+    .toString()
+    .trim()
+    .split('\n');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** The newest installed PostgreSQL's program (Debian keeps them in /usr/lib/postgresql/<version>/bin). */
+function postgresBin(name: string): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((version) => existsSync(join(root, version, 'bin', name)))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  return versions.length > 0 ? join(root, versions[0]!, 'bin', name) : name;
 }
 
 export async function freePort(): Promise<number> {

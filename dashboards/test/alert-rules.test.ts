@@ -22,6 +22,7 @@ const TARGETS: Record<string, { op: 'gt' | 'lt'; threshold: number }> = {
   'livesync-cache-hit-low': { op: 'lt', threshold: 0.9 },
   'livesync-latency-high': { op: 'gt', threshold: 0.2 },
   'livesync-lease-unheld': { op: 'lt', threshold: 1 },
+  'livesync-replication-wal-retained': { op: 'gt', threshold: 1073741824 },
 };
 
 type Labels = Record<string, string>;
@@ -203,6 +204,32 @@ const SCENARIOS: Record<string, Scenario[]> = {
       expect: [{ at: '20m', firing: [] }],
     },
   ],
+  'livesync-replication-wal-retained': [
+    {
+      name: 'a slot past 1 GiB for 10 minutes fires; one at 100 MiB does not',
+      series: {
+        'livesync_replication_slot_retained_wal_bytes{dataset="events",slot="livesync_events"}':
+          '2147483648x30',
+        'livesync_replication_slot_retained_wal_bytes{dataset="orders",slot="livesync_orders"}':
+          '104857600x30',
+      },
+      expect: [
+        { at: '5m', firing: [] },
+        { at: '20m', firing: [{ dataset: 'events', slot: 'livesync_events' }] },
+      ],
+    },
+    {
+      name: 'resolves once the slot moves on',
+      series: {
+        'livesync_replication_slot_retained_wal_bytes{dataset="events",slot="livesync_events"}':
+          '2147483648x15 1048576x20',
+      },
+      expect: [
+        { at: '14m', firing: [{ dataset: 'events', slot: 'livesync_events' }] },
+        { at: '30m', firing: [] },
+      ],
+    },
+  ],
 };
 
 /** The rule as Prometheus would evaluate it: A's PromQL, C's comparison, the same `for` and labels. */
@@ -281,7 +308,7 @@ describe('alert rules (provisioning/alerting/rules.yaml)', () => {
     },
   );
 
-  test('the rules are the five success targets and the lease alert, with their thresholds', () => {
+  test('the rules are the five success targets, the lease alert and the replication limit, with their thresholds', () => {
     expect(Object.fromEntries(rules.map((rule) => [rule.uid, ruleCondition(rule)]))).toEqual(
       Object.fromEntries(
         Object.entries(TARGETS).map(([uid, target]) => [uid, expect.objectContaining(target)]),

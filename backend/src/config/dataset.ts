@@ -164,7 +164,7 @@ export function resolveDataset(raw: RawDataset): DatasetSpec {
       lagMs: parseDuration(raw.sync.lag),
       lookbackMs: parseDuration(raw.sync.lookback),
       permanentRetryMs: parseDuration(raw.sync.permanentRetry ?? PERMANENT_RETRY_DEFAULT),
-      reconcile: resolveReconcile(raw.sync.reconcile, raw.source.kind),
+      reconcile: resolveReconcile(raw.sync.reconcile, raw.source),
     },
     staleAfterMs: parseDuration(raw.staleAfter),
     retentionMs: parseDuration(raw.retention),

@@ -267,6 +267,8 @@ function checkDataset(dataset: RawDataset, path: KeyPath): Problem[] {
     if (source.table !== undefined && source.query !== undefined) {
       problem(['source'], 'has both table and query; keep one');
     }
+    if (source.mode === 'cdc' && source.query !== undefined)
+      problem(['source', 'query'], 'mode cdc replicates a table: set table instead of query');
   }
   if (source.kind === 'http') {
     const sync = { lagMs: parseDuration(dataset.sync.lag), lookbackMs: parseDuration(dataset.sync.lookback) };

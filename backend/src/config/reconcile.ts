@@ -7,7 +7,10 @@ import type { Problem } from './validate';
 /** `sync.reconcile.every`: a duration, or `off`. */
 export const RECONCILE_EVERY_PATTERN = `^off$|${DURATION_PATTERN}`;
 
-/** The pass interval when `every` is not given: on for PostgreSQL, whose deletes nothing else reports. */
+/**
+ * The pass interval when `every` is not given: on for PostgreSQL polling a cursor, whose deletes
+ * nothing else reports (`mode: cdc` reads them from the replication stream: off there).
+ */
 export const RECONCILE_EVERY_DEFAULT: Record<RawDataset['source']['kind'], string> = {
   postgres: '1h',
   http: 'off',
@@ -48,8 +51,8 @@ export interface ReconcileSpec {
 
 type Raw = NonNullable<RawDataset['sync']['reconcile']>;
 
-export function resolveReconcile(raw: Raw | undefined, kind: RawDataset['source']['kind']): ReconcileSpec {
-  const every = raw?.every ?? RECONCILE_EVERY_DEFAULT[kind];
+export function resolveReconcile(raw: Raw | undefined, source: RawDataset['source']): ReconcileSpec {
+  const every = raw?.every ?? (seesDeletes(source) ? 'off' : RECONCILE_EVERY_DEFAULT[source.kind]);
   return {
     everyMs: every === 'off' ? null : parseDuration(every),
     pageSize: raw?.pageSize ?? 1000,
@@ -81,5 +84,14 @@ export function reconcileProblems(dataset: RawDataset, path: KeyPath): Problem[]
   if (source.kind === 'demo') {
     return [{ path: at, message: 'the demo source reports its deletes itself: set every: off' }];
   }
+  if (seesDeletes(source)) {
+    return [
+      { path: at, message: 'mode: cdc reads deletes from the replication stream itself: set every: off' },
+    ];
+  }
   return [];
+}
+
+function seesDeletes(source: RawDataset['source']): boolean {
+  return source.kind === 'postgres' && source.mode === 'cdc';
 }

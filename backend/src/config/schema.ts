@@ -17,6 +17,9 @@ export const CURSOR_TYPES = ['timestamp', 'epoch_s', 'epoch_ms', 'epoch_us', 'ep
 export type CursorType = (typeof CURSOR_TYPES)[number];
 export const CURSOR_TYPE_PATTERN = `^(${CURSOR_TYPES.join('|')})$`;
 
+/** A replication slot or publication name: PostgreSQL allows lowercase letters, digits and _ in slot names. */
+const ReplicationName = Type.String({ pattern: '^[a-z0-9_]{1,63}$' });
+
 const SourceFields = {
   id: Identifier,
   time: Identifier,
@@ -33,6 +36,24 @@ export const PostgresSourceSchema = Type.Object(
     ...SourceFields,
     poolSize: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
     statementTimeout: Duration('statement timeout for each batch query', '30s'),
+    mode: Type.Optional(
+      Type.Union([Type.Literal('poll'), Type.Literal('cdc')], {
+        description: 'poll (when absent): keyset reads on the cursor; cdc: logical replication (pgoutput)',
+      }),
+    ),
+    cdc: Type.Optional(
+      Type.Object(
+        {
+          slot: Type.Optional(ReplicationName),
+          publication: Type.Optional(ReplicationName),
+          heartbeat: Duration(
+            'how often the slot is told what is committed, and WAL is written when idle',
+            '10s',
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

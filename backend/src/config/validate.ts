@@ -28,6 +28,7 @@ export const PATTERN_HINTS: Readonly<Record<string, string>> = {
   '^[A-Za-z0-9_.:-]{1,64}$': 'must be 1 to 64 letters, digits, _, ., : or -',
   '^[A-Za-z0-9_-]{1,64}$': 'must be 1 to 64 letters, digits, _ or -',
   [CURSOR_TYPE_PATTERN]: `must be one of ${CURSOR_TYPES.join(', ')}`,
+  '^[a-z0-9_]{1,63}$': 'must be 1 to 63 lowercase letters, digits or _',
 };
 
 /**

@@ -1,8 +1,10 @@
 import type { SyncManager } from '../sync/manager';
 import type { Metrics } from './metrics';
+import { instrumentReplication } from './replication-metrics';
 
-/** Counts what the sync engines report: runs, records, durations, errors by origin, reconciliation, lease changes. */
+/** Counts what the sync engines report: runs, records, durations, errors by origin, reconciliation, lease changes; replication slots. */
 export function instrumentSync(sync: SyncManager, metrics: Metrics): void {
+  instrumentReplication(sync, metrics);
   for (const engine of sync.engines.values()) {
     const dataset = engine.spec.name;
     engine.lease.on('renewed', () => metrics.leaseRenewals.inc({ dataset }));

@@ -2,13 +2,14 @@ import type { DatasetSpec } from '../config/dataset';
 import { DemoSource } from './demo';
 import { HttpSource } from './http';
 import { PostgresSource } from './postgres';
+import { PostgresCdcSource } from './postgres-cdc';
 import type { Source } from './types';
 
 export function createSource(spec: DatasetSpec): Source {
   const config = spec.source;
   switch (config.kind) {
     case 'postgres':
-      return new PostgresSource(spec, config);
+      return config.mode === 'cdc' ? new PostgresCdcSource(spec, config) : new PostgresSource(spec, config);
     case 'http':
       return new HttpSource(spec, config);
     case 'demo':

@@ -55,6 +55,16 @@ export interface Source {
   existing?(ids: string[], signal?: AbortSignal): Promise<Set<string>>;
   /** How many records are left after a position, when the upstream can estimate it cheaply. */
   estimateRemaining?(after: Position | null): Promise<number | null>;
+  /**
+   * Push sources (a replication stream): `listener` is called when changes arrive, so that
+   * the engine reads them at once instead of at the next interval.
+   */
+  onChanges?(listener: () => void): void;
+  /**
+   * Called once a batch and its position are committed in the store. A source that must
+   * acknowledge what it has read (a replication slot) does it here and never sooner.
+   */
+  committed?(position: Position): void;
   close(): Promise<void>;
 }
 
@@ -83,5 +93,16 @@ export class SourceError extends Error {
     super(message, options);
     this.name = 'SourceError';
     this.origin = options?.origin ?? 'upstream';
+  }
+}
+
+/**
+ * The upstream can no longer continue from the committed position (a table truncated, a
+ * replication slot dropped): the engine drops what it holds and reads the dataset again.
+ */
+export class ResyncNeededError extends SourceError {
+  constructor(message: string) {
+    super(message, 'transient');
+    this.name = 'ResyncNeededError';
   }
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { DatasetSpec } from '../config/dataset';
-import type { Position, Source } from '../sources/types';
+import { ResyncNeededError, type Position, type Source } from '../sources/types';
 import {
   LeaseLostError,
   StoreError,
@@ -121,6 +121,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
   private loopDone: Promise<void> = Promise.resolve();
   private running: Promise<number> | null = null;
   private wake: (() => void) | null = null;
+  /** A push source reported changes while a run was under way: run again when it ends. */
+  private again = false;
   private abort = new AbortController();
   private readonly waiters: (() => void)[] = [];
   /** The dataset's sync lease: only its holder runs syncs; the others mirror the holder's status. */
@@ -166,6 +168,7 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       // Controls set on another replica reach the holder here while it waits.
       if (!this.running) void this.controlChanged().then((changed) => changed && this.wake?.());
     });
+    source.onChanges?.(() => this.changesArrived());
   }
 
   status(): DatasetStatus {
@@ -332,9 +335,16 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
     return false;
   }
 
-  private noteLoss(): void {
+  /** A push source has changes: read them now, unless a failure's wait is under way. */
+  private changesArrived(): void {
+    if (this.stopped) return;
+    if (this.running) this.again = true;
+    else if (this.current.state !== 'backoff' && this.current.state !== 'failing') this.wake?.();
+  }
+
+  private noteLoss(why = 'the store lost this dataset'): void {
     if (this.current.resyncSince !== null) return;
-    this.log.warn('the store lost this dataset; reading it again from the start');
+    this.log.warn(`${why}; reading it again from the start`);
     const { state } = this.current;
     this.update({
       resyncReason: 'store-loss',
@@ -356,7 +366,9 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
       this.running = null;
       for (const resolve of waiting) resolve();
       if (this.stopped) break;
-      if (this.waiters.length > 0) continue;
+      const again = this.again && this.current.state === 'idle';
+      this.again = false;
+      if (this.waiters.length > 0 || again) continue;
       // Granted the lease while following: sync now (the grant's wake found no wait to end).
       if (following && this.lease.held) continue;
       this.update({ nextAttemptAt: this.now() + delay });
@@ -492,8 +504,8 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
           this.log.warn('another write reached the dataset first; reading on from the stored position');
           continue;
         }
-        if (!(err instanceof StateLostError)) throw err;
-        this.noteLoss();
+        if (!(err instanceof StateLostError || err instanceof ResyncNeededError)) throw err;
+        this.noteLoss(err instanceof ResyncNeededError ? err.message : undefined);
         state = await this.begin(true);
         caughtUp = await this.readPages(state, totals);
         break;
@@ -606,7 +618,10 @@ export class SyncEngine extends EventEmitter<EngineEvents> {
         throw result.reason === 'conflict'
           ? new ConflictError('another write reached the dataset first, again and again')
           : new StateLostError();
-      if (advance) committed = advance;
+      if (advance) {
+        committed = advance;
+        this.source.committed?.(advance);
+      }
       after = page.last ?? after;
       totals.upserts += result.upserts;
       totals.deletes += result.deletes;

@@ -327,6 +327,26 @@ datasets:
     expect(problemsOf(source(''))).toEqual(['datasets[0].source: needs a table or a query']);
   });
 
+  it('a postgres source in mode cdc: a table, a known mode, slot names PostgreSQL accepts', () => {
+    const source = (extra: string) =>
+      files.write(
+        `datasets:\n  - name: events\n    source: { kind: postgres, url: "postgres://db/x", id: id, time: ts, cursor: v${extra} }\n`,
+      );
+    expect(problemsOf(source(', mode: cdc, query: SELECT 1'))).toEqual([
+      'datasets[0].source.query: mode cdc replicates a table: set table instead of query',
+    ]);
+    expect(problemsOf(source(', table: events, mode: push'))).toEqual([
+      'datasets[0].source.mode: does not match any of the allowed forms',
+    ]);
+    expect(problemsOf(source(', table: events, mode: cdc, cdc: { slot: Events-1 }'))).toEqual([
+      'datasets[0].source.cdc.slot: must be 1 to 63 lowercase letters, digits or _ (got "Events-1")',
+    ]);
+    expect(loadFile(source(', table: events, mode: cdc, cdc: {}')).datasets[0]!.source).toMatchObject({
+      mode: 'cdc',
+      cdc: { heartbeat: '10s' },
+    });
+  });
+
   it('grafanaLive with neither or both of token and tokenFile', () => {
     const live = (extra: string) =>
       files.write(`grafanaLive: { url: "http://grafana:3000"${extra} }\ndatasets:\n${DEMO}`);

@@ -16,6 +16,18 @@ describe('sync.reconcile', () => {
     expect(reconcileOf(dataset(POSTGRES))).toEqual({ everyMs: 3_600_000, pageSize: 1000, perRun: 10_000 });
     expect(reconcileOf(dataset(HTTP)).everyMs).toBeNull();
     expect(reconcileOf(dataset('{ kind: demo }')).everyMs).toBeNull();
+    // Change data capture reads deletes from the replication stream.
+    expect(reconcileOf(dataset(`${POSTGRES.slice(0, -1)}, mode: cdc }`)).everyMs).toBeNull();
+  });
+
+  it('is refused for mode: cdc, which sees deletes itself', () => {
+    expect(
+      problemsOf(
+        files.write(dataset(`${POSTGRES.slice(0, -1)}, mode: cdc }`, '{ reconcile: { every: 1h } }')),
+      ),
+    ).toEqual([
+      'datasets[0].sync.reconcile.every: mode: cdc reads deletes from the replication stream itself: set every: off',
+    ]);
   });
 
   it('takes every, pageSize and perRun; off turns it off', () => {

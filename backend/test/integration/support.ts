@@ -36,9 +36,10 @@ export function eventsTableSql(name: string): string {
 
 export class PgSchema {
   readonly name = `ls_it_${randomBytes(6).toString('hex')}`;
-  readonly pool = new Pool({ connectionString: PG_URL, max: 4 });
+  readonly pool: Pool;
 
-  constructor() {
+  constructor(url = PG_URL) {
+    this.pool = new Pool({ connectionString: url, max: 4 });
     this.pool.on('error', () => undefined);
   }
 
@@ -272,4 +273,20 @@ export function recordTombstones(store: Store): string[] {
     return apply(dataset, batch);
   };
   return ids;
+}
+
+/** A forked worker's setting, which its parent passes in the environment. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+/** Runs a forked worker's main; a failure is told to the parent over IPC as `{kind: 'error'}`. */
+export function runWorker(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.send?.({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
+    process.exitCode = 1;
+    process.disconnect?.();
+  });
 }

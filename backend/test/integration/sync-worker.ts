@@ -11,7 +11,7 @@
  *   node -r @swc-node/register test/integration/sync-worker.ts   (started with fork())
  */
 import { RedisStore, type JournalStep, type RedisStoreOptions } from '../../src/store/redis';
-import { eventsSpec, pgEngine } from './support';
+import { eventsSpec, pgEngine, requiredEnv, runWorker } from './support';
 
 export type WorkerMessage =
   | { kind: 'batch'; batches: number; version: number }
@@ -24,11 +24,6 @@ function send(message: WorkerMessage): void {
 }
 
 async function main(): Promise<void> {
-  const env = (name: string) => {
-    const value = process.env[name];
-    if (!value) throw new Error(`${name} is not set`);
-    return value;
-  };
   let batches = 0;
   const options: RedisStoreOptions = {};
   if (process.env.LIVESYNC_PIECE_COST) {
@@ -41,8 +36,14 @@ async function main(): Promise<void> {
       await new Promise(() => undefined);
     };
   }
-  const store = await RedisStore.connect(env('LIVESYNC_REDIS_URL'), env('LIVESYNC_PREFIX'), options);
-  const spec = eventsSpec(env('LIVESYNC_TABLE'), { batchSize: Number(env('LIVESYNC_BATCH')) });
+  const store = await RedisStore.connect(
+    requiredEnv('LIVESYNC_REDIS_URL'),
+    requiredEnv('LIVESYNC_PREFIX'),
+    options,
+  );
+  const spec = eventsSpec(requiredEnv('LIVESYNC_TABLE'), {
+    batchSize: Number(requiredEnv('LIVESYNC_BATCH')),
+  });
   const sync = pgEngine(spec, store);
   sync.engine.on('change', (change) => send({ kind: 'batch', batches: ++batches, version: change.version }));
   await sync.syncOnce();
@@ -52,8 +53,4 @@ async function main(): Promise<void> {
   process.disconnect?.();
 }
 
-main().catch((err: unknown) => {
-  send({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
-  process.exitCode = 1;
-  process.disconnect?.();
-});
+runWorker(main);
