@@ -369,7 +369,8 @@ describe.each(subjects)('%s store: the rules', (_name, runs, make) => {
       ),
       { numRuns: runs },
     );
-  });
+    // Dozens of random sequences, each applied and recomputed on a real Redis: minutes, not seconds.
+  }, 300_000);
 
   it('counts only the last version of a record that a batch holds twice', async () => {
     const { spec, generation } = await fresh();
