@@ -606,7 +606,8 @@ async function main(): Promise<void> {
     let replicas: ReplicasRun[] = [];
     if (REPLICAS_S > 0) {
       say(`serving through 1, 2 and 3 service processes behind a round-robin: ${REPLICAS_S} s each`);
-      const dataset = eventsDataset(table, BENCH_DATASET);
+      // The replicas only serve (this process's engine holds the lease); staleAfter must exceed the 1h interval.
+      const dataset = { ...eventsDataset(table, BENCH_DATASET), staleAfter: '2h' };
       replicas = await replicasScenario({
         redisUrl: REDIS_URL,
         prefix,
