@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     const spec = WIDE ? wideSpec('events') : eventsSpec('events', { retention: '3650d' });
     const wide = new WideData(7, Date.UTC(2026, 9, 28), WIDE_PER_BUCKET, 30 * 86_400_000);
     await store.register(spec);
+    // Writes of the sync path are fenced by the dataset's lease: take it, as the sync engine does.
+    await store.acquireLease(spec.name, 'bench', 3_600_000);
     const { generation } = await store.resetDataset(spec.name);
     const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
     await takeSlowlog(store.redis);

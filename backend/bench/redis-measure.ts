@@ -174,6 +174,7 @@ async function spreadBackfill(
 ): Promise<{ backfillMs: number; memoryPerRecord: number }> {
   const spec = wideSpec('wide30');
   await store.register(spec);
+  await store.acquireLease(spec.name, 'bench', 3_600_000);
   const { generation } = await store.resetDataset(spec.name);
   const data = new WideData(8, Date.UTC(2026, 0, 5), WIDE_PER_BUCKET, 30 * 86_400_000);
   const before = Number(/used_memory:(\d+)/.exec(await store.redis.info('memory'))?.[1] ?? 0);
