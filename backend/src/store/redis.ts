@@ -462,13 +462,7 @@ export class RedisStore implements Store {
     const { keys } = ds;
     const dataPieces = packUnits(data, this.limits);
     if (dataPieces.length <= 1) {
-      const piece = encodePiece([...(dataPieces[0] ?? []), ...commit], keys.prefix);
-      const reply = this.unfenced(
-        ds,
-        await this.call(() =>
-          this.redis.livesyncRun(keys.state, keys.lease, head.gen!, head.seq, piece, ds.token),
-        ),
-      );
+      const reply = await this.runPiece(ds, head.gen!, head.seq, [...(dataPieces[0] ?? []), ...commit]);
       return reply === 'ok' ? 'ok' : reply === 'lost' ? 'lost' : 'conflict';
     }
     // The last piece commits and closes the journal, all at once.
@@ -717,19 +711,7 @@ export class RedisStore implements Store {
       // Each piece is guarded by the write sequence it expects, so none runs twice.
       let seq = head.seq;
       for (const piece of packUnits(units, this.limits)) {
-        const reply = this.unfenced(
-          ds,
-          await this.call(() =>
-            this.redis.livesyncRun(
-              keys.state,
-              keys.lease,
-              head.gen!,
-              seq,
-              encodePiece(piece, keys.prefix),
-              ds.token,
-            ),
-          ),
-        );
+        const reply = await this.runPiece(ds, head.gen!, seq, piece);
         if (reply !== 'ok') return removed;
         seq = String(Number(seq) + 1);
       }
@@ -742,19 +724,7 @@ export class RedisStore implements Store {
       });
       const emptied = touched.filter((_, i) => exists[i] === 0);
       for (const op of chunked('SREM', keys.recordSlots, emptied)) {
-        const reply = this.unfenced(
-          ds,
-          await this.call(() =>
-            this.redis.livesyncRun(
-              keys.state,
-              keys.lease,
-              head.gen!,
-              seq,
-              encodePiece([op], keys.prefix),
-              ds.token,
-            ),
-          ),
-        );
+        const reply = await this.runPiece(ds, head.gen!, seq, [op]);
         if (reply !== 'ok') return removed + count;
         seq = String(Number(seq) + 1);
       }
@@ -1061,6 +1031,20 @@ export class RedisStore implements Store {
       out.set(order[i]!, cells);
     });
     return out;
+  }
+
+  /**
+   * One piece of commands run whole by run.lua, guarded by the generation, the write sequence
+   * `seq` the caller read and the lease: 'ok', or what the guard found instead ('lost', 'busy',
+   * 'moved'); LeaseLostError when the lease is another's.
+   */
+  private async runPiece(ds: Registered, generation: string, seq: string, ops: Op[]): Promise<string> {
+    const { keys } = ds;
+    const piece = encodePiece(ops, keys.prefix);
+    return this.unfenced(
+      ds,
+      await this.call(() => this.redis.livesyncRun(keys.state, keys.lease, generation, seq, piece, ds.token)),
+    );
   }
 
   /** Runs commands under the lease guard alone (fenced.lua). */
