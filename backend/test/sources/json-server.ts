@@ -81,9 +81,12 @@ export class JsonServer<T extends { id: number }> {
       .write();
   }
 
-  /** A change through json-server's REST API, as a client of it makes one; resolves with the status. */
-  async send(method: 'PATCH' | 'DELETE', id: number, body?: Partial<T>): Promise<number> {
-    const response = await fetch(`${this.url}/${id}`, {
+  /**
+   * A change through json-server's REST API, as a client of it makes one (POST to the
+   * collection, PATCH or DELETE of the record `id`); resolves with the status.
+   */
+  async send(method: 'POST' | 'PATCH' | 'DELETE', id: number | null, body?: Partial<T>): Promise<number> {
+    const response = await fetch(id === null ? this.url : `${this.url}/${id}`, {
       method,
       headers: { 'content-type': 'application/json' },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
