@@ -5,7 +5,9 @@
  * would), and how long syncing 1k changed rows takes as the table grows. Prints a markdown
  * report and writes it to BENCHMARKS.md at the repository root.
  *
- *   BENCH_ROWS=1000000        rows in the table (10000000 for the full run)
+ *   BENCH_ROWS=1000000        rows in the table; above 1,000,000 the run also stops at 1,000,000 rows,
+ *                             so that the incremental cost there and at N compare in one run (the
+ *                             10M run: BENCH_ROWS=10000000, written to BENCHMARKS-10M.md)
  *   BENCH_RUNS=50             timed runs per panel and path
  *   BENCH_SERVING_S=10        seconds of the concurrent serving scenario (0 skips it)
  *   BENCH_HEAVY_S=10          seconds of the heaviest allowed requests with liveness polled (0 skips it)
@@ -14,7 +16,9 @@
  *   BENCH_WIDE_BUCKETS=240    base buckets (of ~230 records) of the 4-dimension workload (0 skips it)
  *   BENCH_CDC_COMMITS=200     single-row commits timed to answer and SSE event in mode cdc, on a
  *                             PostgreSQL of its own with wal_level=logical (0 skips it)
- *   BENCH_OUT=<path>          where to write the report (default: <repo>/BENCHMARKS.md)
+ *   BENCH_OUT=<path>          where to write the report (default: <repo>/BENCHMARKS.md at 1,000,000
+ *                             rows, else <repo>/BENCHMARKS-<N>.md, e.g. BENCHMARKS-10M.md); the
+ *                             default report carries the goals of BENCHMARKS-10M.md when it exists
  *   BENCH_REDIS_URL=<url>     an existing Redis to use; by default the benchmark starts a throwaway
  *                             redis-server of its own, logging commands slower than 10 ms (SLOWLOG)
  *   TEST_DATABASE_URL as for the tests.
@@ -23,7 +27,7 @@
  * failure or Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'pg';
@@ -66,7 +70,14 @@ const CDC_COMMITS = Number(process.env.BENCH_CDC_COMMITS ?? 200);
 /** SLOWLOG threshold of the throwaway server: the issue's 10 ms. */
 const SLOW_MS = 10;
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
-const OUT = process.env.BENCH_OUT ?? join(__dirname, '../../BENCHMARKS.md');
+const REPO = join(__dirname, '../..');
+/** The rows of the default run; a run at another size writes a report of its own beside it. */
+const DEFAULT_ROWS = 1_000_000;
+const reportName = (rows: number) =>
+  rows === DEFAULT_ROWS ? 'BENCHMARKS.md' : `BENCHMARKS-${rows % 1e6 === 0 ? `${rows / 1e6}M` : rows}.md`;
+const OUT = process.env.BENCH_OUT ?? join(REPO, reportName(ROWS));
+/** The large run whose goals the default report repeats. */
+const LARGE_REPORT = join(REPO, reportName(10_000_000));
 const BATCH = 5000;
 /** The benchmark's dataset over its table: the engine here and the replicas of the serving scenario declare the same. */
 const BENCH_DATASET = { batchSize: BATCH, retention: '31d' };
@@ -447,10 +458,16 @@ async function main(): Promise<void> {
     if (measureSlow) await takeSlowlog(admin);
     const baseMemory = await usedMemory(admin);
 
-    // Stages: the table at a quarter, half and all of its rows; each stage syncs what was added
-    // (the first one is the backfill proper), then times syncing 1k changed rows.
+    // Stages: the table at a quarter, half and all of its rows (and at the default run's size
+    // first, in a larger run); each stage syncs what was added (the first one is the backfill
+    // proper), then times syncing 1k changed rows.
     const stages: StageResult[] = [];
-    const sizes = [Math.floor(ROWS / 4), Math.floor(ROWS / 2), ROWS];
+    const sizes = [
+      ...(ROWS > DEFAULT_ROWS * 2 ? [DEFAULT_ROWS] : []),
+      Math.floor(ROWS / 4),
+      Math.floor(ROWS / 2),
+      ROWS,
+    ];
     let loaded = 0;
     for (const size of sizes) {
       let t = performance.now();
@@ -750,7 +767,8 @@ function renderReport(r: {
   const incr = r.stages.map((s) => median(s.incremental));
   const first = r.panels[0]!;
   const ratio = first.postgres.p50 / first.uncached.p50;
-  const flat = incr.at(-1)! <= Math.max(1.5 * incr[0]!, incr[0]! + 25);
+  // The issue's goal: 1M vs 10M within 1.2×; a run of 1M compares N with N/4 the same way.
+  const flat = incr.at(-1)! <= 1.2 * incr[0]!;
   const mark = (ok: boolean) => (ok ? '**pass**' : '**miss**');
   const lines: string[] = [];
   lines.push('# Benchmarks');
@@ -795,7 +813,7 @@ function renderReport(r: {
     `| 1k random changed rows applied in ≤ 50 ms (mean apply per run) | ${applyMs.map((v, i) => `${ms(v)} ms @ ${int(r.stages[i]!.rows)}`).join(', ')} | ${mark(Math.max(...applyMs) <= 50)} |`,
   );
   lines.push(
-    `| incremental sync time flat as the table grows (1k changed rows; at N within 1.5× of N/4) | ${incr.map((v, i) => `${ms(v)} ms @ ${int(r.stages[i]!.rows)}`).join(', ')} | ${mark(flat)} |`,
+    `| incremental sync time flat as the table grows (1k changed rows; at N within 1.2× of the first stage) | ${incr.map((v, i) => `${ms(v)} ms @ ${int(r.stages[i]!.rows)}`).join(', ')} | ${mark(flat)} |`,
   );
   const last = r.stages.at(-1)!;
   lines.push(
@@ -987,7 +1005,45 @@ function renderReport(r: {
       'Dataset: dimensions country, device; metrics amount, duration_ms; distinct user_id; 1m resolution with 1h and 1d tiers.',
   );
   lines.push('');
+  if (OUT === join(REPO, reportName(DEFAULT_ROWS))) lines.push(...largeRun());
   return lines.join('\n');
+}
+
+/**
+ * The goals and panels of the last large run (BENCHMARKS-10M.md), repeated with its date, so
+ * that this report shows every goal: that run is long and run once, by hand.
+ */
+function largeRun(): string[] {
+  let text: string;
+  try {
+    text = readFileSync(LARGE_REPORT, 'utf8');
+  } catch {
+    return []; // never run here
+  }
+  const section = (title: string) => {
+    const at = text.indexOf(`\n## ${title}\n`);
+    if (at < 0) return [];
+    const end = text.indexOf('\n## ', at + 1);
+    return text
+      .slice(at + 1, end < 0 ? undefined : end)
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.replace(/^#(#+) /, '#$1# '));
+  };
+  const header = text.split('\n').find((line) => line.startsWith('`npm run bench`')) ?? '';
+  return [
+    `## The 10M-row run (${reportName(10_000_000)})`,
+    '',
+    `\`BENCH_ROWS=10000000 npm run bench\`, its own report; repeated here: ${header.replace(/^`npm run bench` \(backend\/bench\/run.ts\), /, '')}`,
+    '',
+    '### Goals at 10,000,000 rows',
+    ...section('Goals'),
+    '',
+    '### Panels at 10,000,000 rows',
+    ...section('Panels'),
+    '',
+  ];
 }
 
 main().catch((err: unknown) => {

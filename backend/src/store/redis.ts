@@ -573,13 +573,13 @@ export class RedisStore implements Store {
           const key = keys.block(tiers[ref.tier]!, projections[ref.projection]!, ref.group, block);
           return { key, slot: idx - block * B };
         });
-        const blocks = await this.readBlocks(
+        // One field each: a batch touches few cells of most blocks it reaches.
+        const texts = await this.readFields(
           keys,
-          where.map((w) => w.key),
+          where.flatMap(({ key, slot }) => [key, String(slot)]),
         );
-        return where.map(({ key, slot }) => {
-          const text = blocks.get(key)!.get(slot);
-          if (text === undefined) return null;
+        return texts.map((text) => {
+          if (text === null) return null;
           const cell = new Float64Array(F);
           decodeCell(text, M, cell, 0);
           return cell[CELL.count]! > 0 ? cell : null;
@@ -973,17 +973,21 @@ export class RedisStore implements Store {
     return listed;
   }
 
-  /** Stored forms of records by id (null where none is held), a bounded script call per READ_CHUNK ids. */
-  private async readRecords(keys: DatasetKeys, ids: string[]): Promise<(string | null)[]> {
-    const pipeline = this.redis.pipeline();
-    for (let i = 0; i < ids.length; i += READ_CHUNK) {
-      const pairs: string[] = [];
-      for (const id of ids.slice(i, i + READ_CHUNK)) {
-        const { slot, field } = recordSlot(id);
-        pairs.push(keys.records(slot), field);
-      }
-      pipeline.livesyncFields(keys.state, ...pairs);
+  /** Stored forms of records by id (null where none is held). */
+  private readRecords(keys: DatasetKeys, ids: string[]): Promise<(string | null)[]> {
+    const pairs: string[] = [];
+    for (const id of ids) {
+      const { slot, field } = recordSlot(id);
+      pairs.push(keys.records(slot), field);
     }
+    return this.readFields(keys, pairs);
+  }
+
+  /** One field of each hash (key, field, key, field…; null where none), a bounded script call per READ_CHUNK pairs. */
+  private async readFields(keys: DatasetKeys, pairs: string[]): Promise<(string | null)[]> {
+    const pipeline = this.redis.pipeline();
+    for (let i = 0; i < pairs.length; i += 2 * READ_CHUNK)
+      pipeline.livesyncFields(keys.state, ...pairs.slice(i, i + 2 * READ_CHUNK));
     return replies<(string | null)[]>(await pipeline.exec()).flat();
   }
 

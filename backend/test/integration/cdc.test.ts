@@ -143,11 +143,12 @@ test('snapshot, then inserts, updates across buckets, hard and soft deletes and 
     UPDATE ${table} SET amount = 1, ts = ts - interval '1 day' WHERE id % 7 = 0;
     DELETE FROM ${table} WHERE id % 11 = 0;
     COMMIT`);
-  await untilEqual(store, table);
+  // About 42k changes, most of them moving a row to another bucket: minutes on a loaded machine.
+  await untilEqual(store, table, 200_000, () => sync.engine.status());
   const state = (await store.readState('events'))!;
   expect(state.generation).toBe(generation);
   expect(decodePosition(state.position!).phase).toBe('stream');
-}, 180_000);
+}, 400_000);
 
 test('the slot is confirmed only up to what the store has committed', async () => {
   const table = await freshTable('ack', 100);
@@ -186,17 +187,20 @@ test('the slot is confirmed only up to what the store has committed', async () =
     const before = sync.source.slotStats();
     await until(async () => sync.source.slotStats() !== before, 30_000, 'a heartbeat');
   }
-  const committed = decodePosition((await store.readState('events'))!.position!);
   const held1 = await slotPosition(schema, 'ls_ack');
-  expect(committed.phase).toBe('stream');
-  if (committed.phase !== 'stream') return;
   expect(held1.confirmed).not.toBeNull();
-  expect(held1.confirmed!).toBeLessThanOrEqual(committed.lsn);
   expect(held1.confirmed!).toBeLessThan(after);
 
   open();
   gate = null;
   await untilEqual(store, table);
+  // The insert's end, as the store committed it: while the store did not hold the insert, the
+  // slot stayed before it. (It may have passed the store's previous position: a keepalive
+  // confirmed while nothing was in flight covers the heartbeat messages written in between.)
+  const committed = decodePosition((await store.readState('events'))!.position!);
+  expect(committed.phase).toBe('stream');
+  if (committed.phase !== 'stream') return;
+  expect(held1.confirmed!).toBeLessThan(committed.lsn);
   await until(
     async () => ((await slotPosition(schema, 'ls_ack')).confirmed ?? 0n) >= after,
     30_000,
