@@ -55,7 +55,31 @@ export function encodeHeld(held: Held): string {
   ].join(SEP);
 }
 
-/** Decodes encodeHeld's form of a record of a dataset with these many dimensions, metrics and distinct fields. */
+/** What a held record contributes to the rollups: everything but its cursor. */
+export type Contribution = Omit<Held, 'cursor'>;
+
+/**
+ * Decodes encodeHeld's form of a record of a dataset with these many dimensions, metrics and
+ * distinct fields, leaving out the cursor, which the rules never read (and which costs the
+ * most to decode: a base-36 BigInt).
+ */
+export function decodeContribution(text: string, D: number, M: number, K: number): Contribution {
+  if (text.startsWith('[')) return decodeHeld(text, D, M, K);
+  const parts = text.split(SEP);
+  const metrics: (number | null)[] = new Array(M);
+  for (let m = 0; m < M; m++) {
+    const v = parts[1 + D + m]!;
+    metrics[m] = v === '' ? null : Number(v);
+  }
+  const distinct: (string | null)[] = new Array(K);
+  for (let k = 0; k < K; k++) {
+    const v = parts[1 + D + M + k]!;
+    distinct[k] = v === NULL_VALUE ? null : v;
+  }
+  return { time: parseInt(parts[0]!, 36), dims: parts.slice(1, 1 + D), metrics, distinct };
+}
+
+/** Decodes encodeHeld's form of a record, its cursor too. */
 export function decodeHeld(text: string, D: number, M: number, K: number): Held {
   if (text.startsWith('[')) {
     const [time, dims, metrics, distinct, cursor] = JSON.parse(text) as [
@@ -67,15 +91,13 @@ export function decodeHeld(text: string, D: number, M: number, K: number): Held 
     ];
     return { time, dims, metrics, distinct, cursor };
   }
-  const parts = text.split(SEP);
   // The cursor comes last and may hold the separator itself.
-  const fixed = 1 + D + M + K;
-  const raw = parts.slice(fixed).join(SEP);
+  const raw = text
+    .split(SEP)
+    .slice(1 + D + M + K)
+    .join(SEP);
   return {
-    time: parseInt(parts[0]!, 36),
-    dims: parts.slice(1, 1 + D),
-    metrics: parts.slice(1 + D, 1 + D + M).map((v) => (v === '' ? null : Number(v))),
-    distinct: parts.slice(1 + D + M, fixed).map((v) => (v === NULL_VALUE ? null : v)),
+    ...decodeContribution(text, D, M, K),
     cursor: raw.startsWith(DECIMAL_CURSOR) ? fromBase36(raw.slice(1)) : raw,
   };
 }

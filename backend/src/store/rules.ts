@@ -25,7 +25,7 @@
  */
 import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset';
 import type { SourceRecord } from '../sources/types';
-import { decodeHeld, encodeHeld, holdRecord, type Held } from './held';
+import { decodeContribution, encodeHeld, holdRecord, type Contribution, type Held } from './held';
 
 /** One rollup cell: tier and projection are indices into the dataset's layout. */
 export interface CellRef {
@@ -48,7 +48,7 @@ export interface CellSpan {
 /** What a batch does to one id: its held version before and after (null: not held). */
 export interface Change {
   id: string;
-  before: Held | null;
+  before: Contribution | null;
   after: Held | null;
   /** encodeHeld(after), or null when the record is no longer held. */
   encoded: string | null;
@@ -200,7 +200,7 @@ export function diffBatch(
       unchanged++;
       continue;
     }
-    changes.push({ id, before: old === null ? null : decodeHeld(old, D, M, K), after, encoded });
+    changes.push({ id, before: old === null ? null : decodeContribution(old, D, M, K), after, encoded });
     if (after) upserts++;
     else deletes++;
   }
@@ -243,7 +243,7 @@ function cellDeltas(
   const { tiers, dimsOf, M, K, distinctTier } = compile(spec);
   const table = new CellTable<Delta>(tiers.length, dimsOf.length);
   const list: Delta[][] = tiers.map(() => []);
-  const contribute = (held: Held, sign: 1 | -1) => {
+  const contribute = (held: Contribution, sign: 1 | -1) => {
     const groups = dimsOf.map((idx) => idx.map((i) => held.dims[i]!).join('\x1f'));
     for (let ti = 0; ti < tiers.length; ti++) {
       const size = tiers[ti]!;
@@ -454,7 +454,7 @@ export async function planBatch(
 
   // The records of a base bucket as they stand after the batch, and their groups by projection.
   const changed = new Map(changes.map((c) => [c.id, c]));
-  const arrivals = new Map<number, Held[]>();
+  const arrivals = new Map<number, Contribution[]>();
   for (const c of changes) {
     if (!c.after) continue;
     const bucket = Math.floor(c.after.time / base) * base;
@@ -463,14 +463,14 @@ export async function planBatch(
     else arrivals.set(bucket, [c.after]);
   }
   const dimsOf = compile(spec).dimsOf;
-  const heldAfter = new Map<number, { held: Held[]; byProjection: Map<string, Held[]>[] }>();
+  const heldAfter = new Map<number, { held: Contribution[]; byProjection: Map<string, Contribution[]>[] }>();
   /** The records of a base bucket after the batch that are in a group of a projection. */
-  const members = (bucket: number, projection: number, group: string): Held[] => {
+  const members = (bucket: number, projection: number, group: string): Contribution[] => {
     let at = heldAfter.get(bucket);
     if (!at) {
-      const held: Held[] = [];
+      const held: Contribution[] = [];
       for (const [id, form] of bucketRecords.get(bucket) ?? [])
-        if (!changed.has(id)) held.push(decodeHeld(form, D, M, K));
+        if (!changed.has(id)) held.push(decodeContribution(form, D, M, K));
       held.push(...(arrivals.get(bucket) ?? []));
       heldAfter.set(bucket, (at = { held, byProjection: [] }));
     }
@@ -552,7 +552,7 @@ export async function planBatch(
 }
 
 /** Records as one-record cells, for folding their extremes. */
-function* recordCells(M: number, records: Held[]): Generator<Float64Array> {
+function* recordCells(M: number, records: Contribution[]): Generator<Float64Array> {
   const cell = new Float64Array(1 + 4 * M);
   for (const h of records) {
     cell[CELL.count] = 1;
