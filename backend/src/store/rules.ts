@@ -209,8 +209,9 @@ export function diffBatch(
 
 /**
  * The sum of the contributions a batch adds to and removes from one cell: `v` holds the
- * count, then per metric the sum, the non-null count, the least and greatest value added
- * and the least and greatest value removed (±Infinity when none).
+ * count, then per metric the sum, the non-null count, the least and greatest value added,
+ * the least and greatest value removed (±Infinity when none) and how many non-null values
+ * were added.
  */
 interface Delta {
   ref: CellRef;
@@ -219,15 +220,16 @@ interface Delta {
   distinct: (Map<string, number> | null)[] | null;
 }
 
-const D_SUM = (m: number) => 1 + 6 * m;
-const D_NN = (m: number) => 2 + 6 * m;
-const D_ADD_MIN = (m: number) => 3 + 6 * m;
-const D_ADD_MAX = (m: number) => 4 + 6 * m;
-const D_REM_MIN = (m: number) => 5 + 6 * m;
-const D_REM_MAX = (m: number) => 6 + 6 * m;
+const D_SUM = (m: number) => 1 + 7 * m;
+const D_NN = (m: number) => 2 + 7 * m;
+const D_ADD_MIN = (m: number) => 3 + 7 * m;
+const D_ADD_MAX = (m: number) => 4 + 7 * m;
+const D_REM_MIN = (m: number) => 5 + 7 * m;
+const D_REM_MAX = (m: number) => 6 + 7 * m;
+const D_NN_ADDED = (m: number) => 7 + 7 * m;
 
 function newDelta(ref: CellRef, M: number): Delta {
-  const v = new Float64Array(1 + 6 * M);
+  const v = new Float64Array(1 + 7 * M);
   for (let m = 0; m < M; m++) {
     v[D_ADD_MIN(m)] = v[D_REM_MIN(m)] = Infinity;
     v[D_ADD_MAX(m)] = v[D_REM_MAX(m)] = -Infinity;
@@ -264,6 +266,7 @@ function cellDeltas(
           v[D_SUM(m)] = v[D_SUM(m)]! + sign * x;
           v[D_NN(m)] = v[D_NN(m)]! + sign;
           if (sign > 0) {
+            v[D_NN_ADDED(m)] = v[D_NN_ADDED(m)]! + 1;
             if (x < v[D_ADD_MIN(m)]!) v[D_ADD_MIN(m)] = x;
             if (x > v[D_ADD_MAX(m)]!) v[D_ADD_MAX(m)] = x;
           } else {
@@ -324,7 +327,9 @@ function mergeCell(
     value[iNn] = after;
     const addMin = dv[D_ADD_MIN(m)]!;
     const addMax = dv[D_ADD_MAX(m)]!;
-    if (before <= 0) {
+    // Empty before, or every value it held was removed (as many values are left as were
+    // added): the added values are all there is, and their extremes are exact.
+    if (before <= 0 || after === dv[D_NN_ADDED(m)]!) {
       value[iMin] = addMin;
       value[iMax] = addMax;
       continue;
