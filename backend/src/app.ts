@@ -76,10 +76,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Our decorations, then hooks, then routes; the API's own plugins live in its scope (http/api.ts).
   const clock = deps.clock ?? Date.now;
   const metrics = new Metrics();
-  const cacheBackend =
+  // With Redis, answers are shared by the replicas and this process keeps those it serves in memory too.
+  const cache =
     store instanceof RedisStore
-      ? new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync')
-      : new MemoryCacheBackend();
+      ? new ResponseCache(
+          new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync'),
+          undefined,
+          new MemoryCacheBackend(),
+        )
+      : new ResponseCache(new MemoryCacheBackend());
   const queries = new QueryService(
     store,
     {
@@ -88,7 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       status: (name) => sync.get(name)!.status(),
       checkStore: (names) => sync.checkStore(names),
     },
-    new ResponseCache(cacheBackend),
+    cache,
     clock,
     config.server.limits,
   );
