@@ -6,6 +6,7 @@ import { apiScope, previewScope, requireGuardedRoutes } from './http/api';
 import { eventRoutes } from './http/routes/events';
 import { ChangeBus } from './live/bus';
 import { GrafanaLivePusher, liveChannel } from './live/grafana-push';
+import { registerCompression } from './http/compression';
 import { formatValidation, registerErrorHandling } from './http/errors';
 import { typedBodyValidators } from './http/validation';
 import { annotationRoutes } from './http/routes/annotations';
@@ -135,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerErrorHandling(app);
+  await registerCompression(app); // before the routes: its onRoute hook must see them
   await app.register(queryOverload, { limits: queries.limits }); // before the routes: its hooks must reach them
   await app.register(livenessRoutes);
   await app.register(metricsRoutes);
