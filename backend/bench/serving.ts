@@ -92,7 +92,28 @@ async function replay(options: LoadOptions): Promise<autocannon.Result> {
   });
 }
 
-export function inChild(options: LoadOptions): Promise<autocannon.Result> {
+/** One request, the same every time, sent flat out (the panel scenario, bench/panel.ts). */
+export interface FixedLoad {
+  url: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  durationS: number;
+  connections: number;
+}
+
+function hammer(options: FixedLoad): Promise<autocannon.Result> {
+  return autocannon({
+    url: `${options.url}${options.path}`,
+    connections: options.connections,
+    duration: options.durationS,
+    method: 'POST',
+    headers: options.headers,
+    body: options.body,
+  });
+}
+
+export function inChild(options: LoadOptions | FixedLoad): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const child = fork(__filename, [], {
       execArgv: ['-r', '@swc-node/register'],
@@ -112,7 +133,8 @@ export function inChild(options: LoadOptions): Promise<autocannon.Result> {
 
 if (process.env.LIVESYNC_BENCH_LOAD === '1' && process.send) {
   process.once('message', (options) => {
-    void replay(options as LoadOptions).then((result) => process.send!(result));
+    const load = options as LoadOptions | FixedLoad;
+    void ('panels' in load ? replay(load) : hammer(load)).then((result) => process.send!(result));
   });
 }
 

@@ -6,6 +6,7 @@ import { apiScope, previewScope, requireGuardedRoutes } from './http/api';
 import { eventRoutes } from './http/routes/events';
 import { ChangeBus } from './live/bus';
 import { GrafanaLivePusher, liveChannel } from './live/grafana-push';
+import { registerCompression } from './http/compression';
 import { formatValidation, registerErrorHandling } from './http/errors';
 import { typedBodyValidators } from './http/validation';
 import { annotationRoutes } from './http/routes/annotations';
@@ -76,10 +77,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Our decorations, then hooks, then routes; the API's own plugins live in its scope (http/api.ts).
   const clock = deps.clock ?? Date.now;
   const metrics = new Metrics();
-  const cacheBackend =
+  // With Redis, answers are shared by the replicas and this process keeps those it serves in memory too.
+  const cache =
     store instanceof RedisStore
-      ? new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync')
-      : new MemoryCacheBackend();
+      ? new ResponseCache(
+          new RedisCacheBackend(store.redis, config.redis?.prefix ?? 'livesync'),
+          undefined,
+          new MemoryCacheBackend(),
+        )
+      : new ResponseCache(new MemoryCacheBackend());
   const queries = new QueryService(
     store,
     {
@@ -88,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       status: (name) => sync.get(name)!.status(),
       checkStore: (names) => sync.checkStore(names),
     },
-    new ResponseCache(cacheBackend),
+    cache,
     clock,
     config.server.limits,
   );
@@ -130,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerErrorHandling(app);
+  await registerCompression(app); // before the routes: its onRoute hook must see them
   await app.register(queryOverload, { limits: queries.limits }); // before the routes: its hooks must reach them
   await app.register(livenessRoutes);
   await app.register(metricsRoutes);

@@ -75,6 +75,13 @@ export type CacheResult = 'hit' | 'miss' | 'bypass';
  * range they read: an entry is served only while no batch has touched that range since it
  * was computed, so correctness never rests on an invalidation message arriving.
  * Identical misses under way at once are computed once.
+ *
+ * With a shared backend (Redis) the entries this process used last are also kept in its
+ * memory (`local`): a hit then costs a map lookup, where a Redis GET would carry the whole
+ * answer (hundreds of KB for a day of minutes by 20 countries) through Redis and the
+ * socket and decode it to a string, every time. That per-hit copy made the cached path
+ * slower than computing. The stamp check covers both tiers alike, so a local entry another
+ * replica's newer answer replaced is never served once the data moved.
  */
 export class ResponseCache {
   private readonly inflight = new Map<string, Promise<string>>();
@@ -82,6 +89,7 @@ export class ResponseCache {
   constructor(
     private readonly backend: CacheBackend,
     private readonly ttlMs = 10 * 60_000,
+    private readonly local: CacheBackend | null = null,
   ) {}
 
   static key(parts: unknown): string {
@@ -95,11 +103,8 @@ export class ResponseCache {
     compute: () => Promise<string>,
   ): Promise<{ value: string; result: CacheResult }> {
     if (!bypass) {
-      const cached = await this.backend.get(key).catch(() => null);
-      if (cached !== null) {
-        const split = cached.indexOf('\n');
-        if (cached.slice(0, split) === stamp) return { value: cached.slice(split + 1), result: 'hit' };
-      }
+      const cached = await this.lookup(key, stamp);
+      if (cached !== null) return { value: cached, result: 'hit' };
     }
     const flightKey = `${key}@${stamp}`;
     let flight = this.inflight.get(flightKey);
@@ -107,8 +112,10 @@ export class ResponseCache {
     const joined = flight !== undefined && !bypass;
     if (!flight) {
       flight = compute().then(async (value) => {
+        const entry = `${stamp}\n${value}`;
+        await this.local?.set(key, entry, this.ttlMs);
         // A cache that cannot be written is no reason to fail the answer.
-        await this.backend.set(key, `${stamp}\n${value}`, this.ttlMs).catch(() => undefined);
+        await this.backend.set(key, entry, this.ttlMs).catch(() => undefined);
         return value;
       });
       this.inflight.set(flightKey, flight);
@@ -116,4 +123,21 @@ export class ResponseCache {
     }
     return { value: await flight, result: bypass ? 'bypass' : joined ? 'hit' : 'miss' };
   }
+
+  /** The entry for `key` computed at `stamp`: from this process's memory first, then the backend. */
+  private async lookup(key: string, stamp: string): Promise<string | null> {
+    const near = this.local && valueAt(await this.local.get(key), stamp);
+    if (near) return near;
+    const entry = await this.backend.get(key).catch(() => null);
+    const value = valueAt(entry, stamp);
+    if (value !== null) await this.local?.set(key, entry!, this.ttlMs);
+    return value;
+  }
+}
+
+/** The answer in a cache entry (`stamp\nvalue`) if it was computed at `stamp`. */
+function valueAt(entry: string | null, stamp: string): string | null {
+  if (entry === null) return null;
+  const split = entry.indexOf('\n');
+  return entry.slice(0, split) === stamp ? entry.slice(split + 1) : null;
 }

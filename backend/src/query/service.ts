@@ -36,27 +36,53 @@ export interface QueryRequest {
 
 export interface RefIdResult {
   frames?: DataFrame[];
-  /** Frames already serialized (metrics answers straight from the response cache). */
-  framesJson?: string;
+  /** Metrics frames from the response cache, serialized with slots for the refId and the meta. */
+  cached?: CachedFrames;
   error?: string;
   status?: number;
 }
 
+export interface CachedFrames {
+  /** The frames' JSON with {@link REF_ID_SLOT} and {@link META_SLOT} in them. */
+  json: string;
+  /** What `json` was computed from: the response-cache key and data stamp. */
+  source: string;
+  /** The frames' meta (freshness), serialized. */
+  meta: string;
+}
+
 /**
  * Cached metrics frames are stored serialized, with placeholders where each answer's refId
- * and freshness go, so a hit costs two string replacements instead of a parse and a
- * re-serialization of every point.
+ * and freshness go, so a hit costs at most two string replacements instead of a parse and a
+ * re-serialization of every point (none when the route has these bytes already: `bodyKey`).
  */
 const REF_ID_SLOT = JSON.stringify('\u0000livesync:refId\u0000');
 const META_SLOT = JSON.stringify('\u0000livesync:meta\u0000');
 
-/** The response body of `/api/query`, splicing pre-serialized frames in as they are. */
+/** The response body of `/api/query`, splicing pre-serialized frames in with their refId and meta. */
 export function serializeResults(results: Record<string, RefIdResult>, message?: string): string {
   const entries = Object.entries(results).map(([refId, r]) => {
-    const value = r.framesJson === undefined ? JSON.stringify(r) : `{"frames":${r.framesJson}}`;
+    const value =
+      r.cached === undefined
+        ? JSON.stringify(r)
+        : `{"frames":${r.cached.json.replaceAll(REF_ID_SLOT, JSON.stringify(refId)).replaceAll(META_SLOT, r.cached.meta)}}`;
     return `${JSON.stringify(refId)}:${value}`;
   });
   return `{${message === undefined ? '' : `"message":${JSON.stringify(message)},`}"results":{${entries.join(',')}}}`;
+}
+
+/**
+ * A name for the exact body {@link serializeResults} makes of these results, without making
+ * it: equal names, equal bytes. Null when a result holds frames built for this request only
+ * (freshness and status, whose ages move every time).
+ */
+export function bodyKey(results: Record<string, RefIdResult>, message?: string): string | null {
+  const parts: unknown[] = [message ?? null];
+  for (const [refId, r] of Object.entries(results)) {
+    if (r.frames !== undefined) return null;
+    parts.push(refId, r.cached ? [r.cached.source, r.cached.meta] : [r.error, r.status]);
+  }
+  return JSON.stringify(parts);
 }
 
 export interface QueryOutcome {
@@ -222,9 +248,7 @@ export class QueryService {
               : {}),
           };
           results[p.refId] = {
-            framesJson: value
-              .replaceAll(REF_ID_SLOT, JSON.stringify(p.refId))
-              .replaceAll(META_SLOT, JSON.stringify(meta)),
+            cached: { json: value, source: `${key}@${stamps[i]}`, meta: JSON.stringify(meta) },
           };
         } catch (err) {
           if (!(err instanceof QueryError) && !(err instanceof QueryBusyError)) throw err;

@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { serializeResults } from '../../query/service';
+import { bodyKey, serializeResults } from '../../query/service';
+import { chooseEncoding, EncodedBodies } from '../compression';
 
 const Name = Type.String({ minLength: 1, maxLength: 128 });
 
@@ -49,6 +50,7 @@ function wantsBypass(headers: Record<string, string | string[] | undefined>): bo
 }
 
 export const queryRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const bodies = new EncodedBodies();
   app.post('/api/query', { schema: { body: QueryRequestSchema } }, async (request, reply) => {
     const bypass = wantsBypass(request.headers);
     const ifNoneMatch = request.headers['if-none-match'];
@@ -58,7 +60,11 @@ export const queryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       app.metrics.queries.inc({ dataset, kind });
       app.metrics.dashboardQueries.inc({ dashboard });
     }
-    reply.header('cache-control', 'private, no-cache').header('etag', outcome.etag);
+    // One validator for every coding of an answer: it names the data answered, not the bytes.
+    reply
+      .header('cache-control', 'private, no-cache')
+      .header('etag', outcome.etag)
+      .header('vary', 'accept-encoding');
     if (outcome.results === null) {
       app.metrics.cacheRequests.inc({ layer: 'http', result: 'not_modified' });
       return reply.status(304).header('x-cache', 'HIT').send();
@@ -69,11 +75,15 @@ export const queryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     reply.header('x-cache', xcache);
     const results = outcome.results;
     const failed = Object.values(results).filter((r) => r.error);
-    reply.type('application/json; charset=utf-8');
-    if (failed.length === request.body.queries.length) {
-      const message = failed.map((f) => f.error).join('; ');
-      return reply.status(failed[0]!.status ?? 400).send(serializeResults(results, message));
-    }
-    return reply.send(serializeResults(results));
+    const message =
+      failed.length === request.body.queries.length ? failed.map((f) => f.error).join('; ') : undefined;
+    if (message !== undefined) reply.status(failed[0]!.status ?? 400);
+    const { body, encoding } = await bodies.get(
+      bodyKey(results, message),
+      chooseEncoding(request.headers['accept-encoding']),
+      () => serializeResults(results, message),
+    );
+    if (encoding) reply.header('content-encoding', encoding);
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 };
