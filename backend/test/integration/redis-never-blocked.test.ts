@@ -198,7 +198,7 @@ it('reads the heaviest request the limits allow in commands that each read at mo
   // EVALSHA sha numkeys state ARGV…: at most so many hashes of records, ids or bucket indexes.
   expect(scriptArguments('blocks.lua')).toBeGreaterThan(4);
   expect(scriptArguments('blocks.lua')).toBeLessThanOrEqual(4 + READ_BOUNDS.recordHashesPerCall);
-  expect(scriptArguments('fields.lua')).toBeLessThanOrEqual(4 + 2 * READ_BOUNDS.perCommand);
+  expect(scriptArguments('fields.lua')).toBeLessThanOrEqual(4 + 2 * READ_BOUNDS.recordsPerCall);
   expect(scriptArguments('buckets.lua')).toBeLessThanOrEqual(5 + READ_BOUNDS.perCommand);
   expect(largest('hmget')).toBeLessThanOrEqual(2 + STAMP_MAX_BLOCKS);
   for (const args of commands.filter(([n]) => /^sscan$/i.test(n!)))
