@@ -42,6 +42,7 @@ export async function heaviestAllowedBody(
   store: Store,
   spec: DatasetSpec,
   limits: Limits,
+  now = Date.now(),
 ): Promise<HeavyBody> {
   const all = await store.readGroups(spec.name, (1 << spec.dimensions.length) - 1);
   const filters = Object.fromEntries(
@@ -54,7 +55,6 @@ export async function heaviestAllowedBody(
     groupBy: spec.dimensions,
   };
   const deep: MetricsQuery = { refId: '', dataset: spec.name, aggregations: ['count'], filters };
-  const now = Date.now();
   let best: HeavyBody | null = null;
   for (const [rangeMs, intervalMs] of [
     [DAY, MIN],

@@ -6,7 +6,7 @@ import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset'
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
 import { heldCursor } from './held';
-import { decodeCell, encodeCell } from './redis-cells';
+import { decodeCell, decodeCellBytes, encodeCell } from './redis-cells';
 import { closeClient, createRedisClient, pingAll, scanKeys, type RedisClient } from './redis-client';
 import { DatasetKeys, recordId, recordSlot } from './redis-keys';
 import {
@@ -50,9 +50,25 @@ const TRIM_SLICE = 200;
 const TRIM_BLOCKS = 4;
 /** Fields and members per read command (HMGET, SSCAN COUNT): each stays well under a millisecond. */
 const READ_CHUNK = 500;
-/** Blocks per blocks.lua call, and records per buckets.lua call: each well under a millisecond. */
-const BLOCKS_PER_CALL = 16;
+/**
+ * Hashes of records per blocks.lua call (at most 64 records each when ids are small integers,
+ * a few dozen otherwise), and records per buckets.lua call: each well under a millisecond.
+ */
+const RECORD_HASHES_PER_CALL = 16;
 const BUCKET_RECORDS_PER_CALL = 500;
+/**
+ * Fields (a record each, or a rollup cell) per fields.lua call: each HGET's reply is copied into Lua and out again, so a call
+ * of 500 ran a fraction of a millisecond and could be logged at 20 ms on a busy machine.
+ */
+const RECORDS_PER_CALL = 128;
+/** How much one read command or script call may ask for (tests hold the store to them). */
+export const READ_BOUNDS = {
+  /** Fields or members per read command (HMGET, SSCAN COUNT), bucket indexes per buckets.lua call. */
+  perCommand: READ_CHUNK,
+  recordsPerCall: RECORDS_PER_CALL,
+  recordHashesPerCall: RECORD_HASHES_PER_CALL,
+  bucketRecordsPerCall: BUCKET_RECORDS_PER_CALL,
+} as const;
 /** Values per PFADD, and bytes of records per HSET: each a fraction of a piece (see opCost). */
 const PFADD_VALUES = 256;
 const HSET_BYTES = 64 * 1024;
@@ -600,10 +616,7 @@ export class RedisStore implements Store {
           }
         });
         const out = spans.map((span) => new Float64Array(span.count * F));
-        const blocks = await this.readBlocks(
-          keys,
-          parts.map((p) => p.key),
-        );
+        const blocks = await this.readBlocks(parts.map((p) => p.key));
         for (const p of parts) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.span]!, p.at);
         return out;
       },
@@ -795,10 +808,7 @@ export class RedisStore implements Store {
         idx = stop + 1;
       }
     });
-    const blocks = await this.readBlocks(
-      keys,
-      placements.map((p) => p.key),
-    );
+    const blocks = await this.readBlocks(placements.map((p) => p.key));
     const out = groups.map((values) => ({ values, cells: new Float64Array(count * F) }));
     for (const p of placements) placeCells(blocks.get(p.key)!, p.lo, p.hi, M, F, out[p.group]!.cells, p.at);
     return out.filter((g) => hasData(g.cells, F));
@@ -983,11 +993,11 @@ export class RedisStore implements Store {
     return this.readFields(keys, pairs);
   }
 
-  /** One field of each hash (key, field, key, field…; null where none), a bounded script call per READ_CHUNK pairs. */
+  /** One field of each hash (key, field, key, field…; null where none), a bounded script call per RECORDS_PER_CALL pairs. */
   private async readFields(keys: DatasetKeys, pairs: string[]): Promise<(string | null)[]> {
     const pipeline = this.redis.pipeline();
-    for (let i = 0; i < pairs.length; i += 2 * READ_CHUNK)
-      pipeline.livesyncFields(keys.state, ...pairs.slice(i, i + 2 * READ_CHUNK));
+    for (let i = 0; i < pairs.length; i += 2 * RECORDS_PER_CALL)
+      pipeline.livesyncFields(keys.state, ...pairs.slice(i, i + 2 * RECORDS_PER_CALL));
     return replies<(string | null)[]>(await pipeline.exec()).flat();
   }
 
@@ -996,7 +1006,8 @@ export class RedisStore implements Store {
     // A hash of records holds up to 64 of them (more where ids are not small integers). SSCAN's
     // COUNT is a hint that a small set ignores (it answers whole): the slots a reply brings
     // beyond this step's share wait in the returned cursor, `<sscan cursor>,<slot>,<slot>…`.
-    const share = Math.max(1, Math.ceil(count / 64));
+    // The step stays bounded however large a page is asked for (count is a hint, as for SCAN).
+    const share = Math.min(READ_CHUNK, Math.max(1, Math.ceil(count / 64)));
     let [scan = '0', ...pending] = cursor.split(',');
     if (pending.length === 0) {
       [scan, pending] = await this.call(() => this.redis.sscan(keys.recordSlots, scan, 'COUNT', share));
@@ -1005,8 +1016,12 @@ export class RedisStore implements Store {
     const next = [scan, ...pending.slice(share)].join(',');
     const found = slots.map((slot) => keys.records(slot));
     // Fields and values as flat arrays (an id may be any string, "__proto__" too).
-    const hashes =
-      found.length > 0 ? await this.call(() => this.redis.livesyncBlocks(keys.state, ...found)) : [];
+    const hashes = await this.call(async () => {
+      const pipeline = this.redis.pipeline();
+      for (let i = 0; i < found.length; i += RECORD_HASHES_PER_CALL)
+        pipeline.livesyncBlocks(keys.state, ...found.slice(i, i + RECORD_HASHES_PER_CALL));
+      return replies<string[][]>(await pipeline.exec()).flat();
+    });
     const records: RecordScan['records'] = [];
     const start = keys.records('').length;
     found.forEach((key, i) => {
@@ -1019,22 +1034,21 @@ export class RedisStore implements Store {
     return { cursor: next, records };
   }
 
-  /** Rollup blocks by key (each key once): slot → cell text, empty for a missing block. */
-  private async readBlocks(keys: DatasetKeys, wanted: string[]): Promise<Map<string, Map<number, string>>> {
+  /**
+   * Rollup blocks by key (each key once), as HGETALL answers them: slot, cell, slot, cell …
+   * as bytes (empty for a missing block). One HGETALL per block, pipelined: a block holds at
+   * most blockBuckets cells, so each command is a few microseconds of Redis, where a script
+   * reading several costs Redis several times as much (every reply is copied into Lua and
+   * out again). Bytes rather than strings: placeCells decodes them without making any.
+   */
+  private async readBlocks(wanted: string[]): Promise<Map<string, Buffer[]>> {
     const order = [...new Set(wanted)];
     const read = await this.call(async () => {
       const pipeline = this.redis.pipeline();
-      for (let i = 0; i < order.length; i += BLOCKS_PER_CALL)
-        pipeline.livesyncBlocks(keys.state, ...order.slice(i, i + BLOCKS_PER_CALL));
-      return replies<string[][]>(await pipeline.exec()).flat();
+      for (const key of order) pipeline.callBuffer('HGETALL', key);
+      return replies<Buffer[]>(await pipeline.exec());
     });
-    const out = new Map<string, Map<number, string>>();
-    read.forEach((flat, i) => {
-      const cells = new Map<number, string>();
-      for (let j = 0; j < flat.length; j += 2) cells.set(Number(flat[j]), flat[j + 1]!);
-      out.set(order[i]!, cells);
-    });
-    return out;
+    return new Map(order.map((key, i) => [key, read[i]!]));
   }
 
   /**
@@ -1161,9 +1175,12 @@ function pushCapped(key: string, record: SyncEvent | SyncRegion): Op[] {
   ];
 }
 
-/** Decodes the cells of slots lo..hi of a block into `into`, slot lo at index `at`; missing cells stay zero. */
+/**
+ * Decodes the cells of slots lo..hi of a block (readBlocks' flat slot, cell … bytes) into
+ * `into`, slot lo at index `at`; missing cells stay zero.
+ */
 function placeCells(
-  block: Map<number, string>,
+  block: Buffer[],
   lo: number,
   hi: number,
   M: number,
@@ -1171,9 +1188,18 @@ function placeCells(
   into: Float64Array,
   at: number,
 ): void {
-  for (const [slot, text] of block) {
-    if (slot >= lo && slot <= hi) decodeCell(text, M, into, at + (slot - lo) * F);
+  for (let j = 0; j < block.length; j += 2) {
+    const slot = readSlot(block[j]!);
+    const cell = block[j + 1]!;
+    if (slot >= lo && slot <= hi) decodeCellBytes(cell, 0, cell.length, M, into, at + (slot - lo) * F);
   }
+}
+
+/** A block's field: its slot, a small decimal integer. */
+function readSlot(field: Buffer): number {
+  let slot = 0;
+  for (let i = 0; i < field.length; i++) slot = slot * 10 + field[i]! - 48;
+  return slot;
 }
 
 /** The replies of a pipeline, throwing the first error. */
