@@ -176,6 +176,15 @@ const COVERAGE: [string | RegExp, Coverage][] = [
     },
   ],
   [
+    'BENCH_ROWS=10000000 npm run bench',
+    {
+      by: 'nobody',
+      why: 'it loads 10,000,000 rows into PostgreSQL and runs for many minutes; it is run once, by hand',
+      checkedIn: 'BENCHMARKS-10M.md',
+      mentions: '10,000,000 rows',
+    },
+  ],
+  [
     'npm run screenshots',
     {
       by: 'nobody',
