@@ -159,10 +159,18 @@ it('three replicas: exactly one syncs each dataset; SIGKILL the holder, another 
     expect(views.filter((v) => v.heldHere)).toHaveLength(1);
     const stored = await storedLease(prefix, dataset);
     for (const view of views) expect({ holder: view.holder, token: view.token }).toEqual(stored);
-    expect([...(await runsBy(prefix, dataset)).keys()]).toEqual([stored.holder]);
-    const runs = await Promise.all(
-      replicas.map((s) => metric(s, 'livesync_sync_runs_total', `dataset="${dataset}",outcome="success"`)),
+    // A run is recorded (its event, its metric) when it ends, after its batches are committed.
+    const successes = () =>
+      Promise.all(
+        replicas.map((s) => metric(s, 'livesync_sync_runs_total', `dataset="${dataset}",outcome="success"`)),
+      );
+    await until(
+      async () => (await runsBy(prefix, dataset)).size > 0 && (await successes()).some((n) => n > 0),
+      30_000,
+      `a recorded run of ${dataset}`,
     );
+    expect([...(await runsBy(prefix, dataset)).keys()]).toEqual([stored.holder]);
+    const runs = await successes();
     expect(runs.filter((n) => n > 0)).toHaveLength(1);
     holders.set(dataset, { holder: stored.holder!, token: stored.token });
   }
