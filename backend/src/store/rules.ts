@@ -11,8 +11,9 @@
  *   delivered again unchanged changes nothing.
  * - count, sum and the non-null count are exact sums of contributions. min and max cannot
  *   be subtracted: when a removed value was a cell's extreme (and nothing added in the same
- *   batch replaces it) the cell is repaired from what it now holds: the records of its base
- *   bucket (base tier) or the finer tier's cells (1h from 1m, 1d from 1h), a bounded read.
+ *   batch replaces it, and the batch did not remove every value the cell held) the cell is
+ *   repaired from what it now holds: the records of its base bucket (base tier) or the finer
+ *   tier's cells (1h from 1m, 1d from 1h), a bounded read.
  * - Distinct values are reference counts per cell, kept from the layout's `distinctTier` on:
  *   `net` says how many more (or fewer) records hold each value. A store with exact sets
  *   applies them; a store with sketches that cannot forget (HyperLogLog) gets the cell's
