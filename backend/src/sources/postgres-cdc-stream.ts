@@ -104,7 +104,10 @@ export class ChangeStream {
     return this.failure !== null;
   }
 
-  /** Resolves once the server streams; rejects with its refusal (e.g. a slot that does not exist). */
+  /**
+   * Resolves once the server streams; rejects with its refusal as `fail` reads it (a slot that
+   * does not exist is a ResyncNeededError, also when it was dropped just before this start).
+   */
   async start(): Promise<void> {
     const started = new Promise<void>((resolve) => this.service.once('start', () => resolve()));
     const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication] });
@@ -115,9 +118,15 @@ export class ChangeStream {
     );
     await Promise.race([
       started,
-      subscribed.then(() => {
-        throw this.failure ?? new Error('the replication stream ended before it started');
-      }),
+      subscribed.then(
+        () => {
+          throw this.failure ?? new Error('the replication stream ended before it started');
+        },
+        // `ended`'s handler, registered first, has already read the error into `failure`.
+        (err: unknown) => {
+          throw this.failure ?? err;
+        },
+      ),
     ]);
   }
 

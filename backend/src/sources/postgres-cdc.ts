@@ -370,9 +370,6 @@ export class PostgresCdcSource implements Source {
       await stream.start();
     } catch (err) {
       await stream.close().catch(() => undefined);
-      // Dropped between the check and START_REPLICATION: that is a resync, not the
-      // "does not exist" refusal (a permanent SQLSTATE 42704) the server answers with.
-      await this.requireSlot();
       throw this.sourceError(err);
     }
     this.stream = stream;

@@ -9,8 +9,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { decodePosition } from '../../src/sources/postgres-cdc-position';
-import { SourceError } from '../../src/sources/types';
+import { ResyncNeededError, SourceError } from '../../src/sources/types';
 import { PostgresCdcSource } from '../../src/sources/postgres-cdc';
+import { CdcRows } from '../../src/sources/postgres-cdc-rows';
+import { ChangeStream } from '../../src/sources/postgres-cdc-stream';
 import { RedisStore } from '../../src/store/redis';
 import type { Store } from '../../src/store/types';
 import { deleteKeys, PG_URL, REDIS_URL, redisStore, uniquePrefix } from '../helpers';
@@ -240,6 +242,30 @@ test('a truncate reads the table again; so does a dropped slot', async () => {
   await untilEqual(store, table);
   expect((await store.readState('events'))!.generation).not.toBe(second);
 }, 120_000);
+
+test('a stream started on a slot that is not there asks for a resync (the slot dropped after the source checked it)', async () => {
+  const table = await freshTable('noslot', 0);
+  const spec = cdcSpec(table, pg.url);
+  if (spec.source.kind !== 'postgres') throw new Error('a postgres dataset is needed');
+  await schema.sql(`CREATE PUBLICATION ls_noslot FOR TABLE ${table}`);
+  const [schemaName, tableName] = table.split('.');
+  const stream = new ChangeStream({
+    url: pg.url,
+    slot: 'ls_noslot',
+    publication: 'ls_noslot',
+    schema: schemaName!,
+    table: tableName!,
+    rows: new CdcRows(spec, spec.source),
+    start: { phase: 'stream', lsn: 1n, partial: null },
+    highWater: 100,
+    onReady: () => undefined,
+  });
+  try {
+    await expect(stream.start()).rejects.toBeInstanceOf(ResyncNeededError);
+  } finally {
+    await stream.close().catch(() => undefined);
+  }
+});
 
 test('a restarted upstream: the stream resumes from the committed position, no resync', async () => {
   const table = await freshTable('restart', 3000);
