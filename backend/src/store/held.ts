@@ -64,19 +64,7 @@ export type Contribution = Omit<Held, 'cursor'>;
  * most to decode: a base-36 BigInt).
  */
 export function decodeContribution(text: string, D: number, M: number, K: number): Contribution {
-  if (text.startsWith('[')) return decodeHeld(text, D, M, K);
-  const parts = text.split(SEP);
-  const metrics: (number | null)[] = new Array(M);
-  for (let m = 0; m < M; m++) {
-    const v = parts[1 + D + m]!;
-    metrics[m] = v === '' ? null : Number(v);
-  }
-  const distinct: (string | null)[] = new Array(K);
-  for (let k = 0; k < K; k++) {
-    const v = parts[1 + D + M + k]!;
-    distinct[k] = v === NULL_VALUE ? null : v;
-  }
-  return { time: parseInt(parts[0]!, 36), dims: parts.slice(1, 1 + D), metrics, distinct };
+  return text.startsWith('[') ? decodeHeld(text, D, M, K) : contributionOf(text.split(SEP), D, M, K);
 }
 
 /** Decodes encodeHeld's form of a record, its cursor too. */
@@ -91,15 +79,28 @@ export function decodeHeld(text: string, D: number, M: number, K: number): Held 
     ];
     return { time, dims, metrics, distinct, cursor };
   }
+  const parts = text.split(SEP);
   // The cursor comes last and may hold the separator itself.
-  const raw = text
-    .split(SEP)
-    .slice(1 + D + M + K)
-    .join(SEP);
+  const raw = parts.slice(1 + D + M + K).join(SEP);
   return {
-    ...decodeContribution(text, D, M, K),
+    ...contributionOf(parts, D, M, K),
     cursor: raw.startsWith(DECIMAL_CURSOR) ? fromBase36(raw.slice(1)) : raw,
   };
+}
+
+/** The fields of a plain stored form (split at the separator) but its cursor. */
+function contributionOf(parts: string[], D: number, M: number, K: number): Contribution {
+  const metrics: (number | null)[] = new Array(M);
+  for (let m = 0; m < M; m++) {
+    const v = parts[1 + D + m]!;
+    metrics[m] = v === '' ? null : Number(v);
+  }
+  const distinct: (string | null)[] = new Array(K);
+  for (let k = 0; k < K; k++) {
+    const v = parts[1 + D + M + k]!;
+    distinct[k] = v === NULL_VALUE ? null : v;
+  }
+  return { time: parseInt(parts[0]!, 36), dims: parts.slice(1, 1 + D), metrics, distinct };
 }
 
 /** A base-36 string of a non-negative integer, back to decimal, exactly (BigInt has no base-36 parser). */

@@ -30,12 +30,6 @@ export function encodeCell(value: Float64Array, M: number): string {
   return parts.slice(0, end).join(',');
 }
 
-/** Decodes encodeCell's text into `into` at index `at` (F doubles). */
-export function decodeCell(text: string, M: number, into: Float64Array, at: number): void {
-  const bytes = Buffer.from(text, 'latin1');
-  decodeCellBytes(bytes, 0, bytes.length, M, into, at);
-}
-
 /**
  * Decodes encodeCell's text, as the bytes `start`..`end` of `bytes` (a reply read as a Buffer),
  * into `into` at index `at` (F doubles). A panel decodes tens of thousands of cells per read:

@@ -6,7 +6,7 @@ import { CELL, projectionDimensions, type DatasetSpec } from '../config/dataset'
 import type { Position } from '../sources/types';
 import { decodeGroup, encodeGroup } from './groups';
 import { heldCursor } from './held';
-import { decodeCell, decodeCellBytes, encodeCell } from './redis-cells';
+import { decodeCellBytes, encodeCell } from './redis-cells';
 import { closeClient, createRedisClient, pingAll, scanKeys, type RedisClient } from './redis-client';
 import { DatasetKeys, recordId, recordSlot } from './redis-keys';
 import {
@@ -176,6 +176,7 @@ declare module 'ioredis' {
       ...indexes: string[]
     ): Result<(string[] | 'big')[], Context>;
     livesyncFields(state: string, ...pairs: string[]): Result<(string | null)[], Context>;
+    livesyncFieldsBuffer(state: string, ...pairs: string[]): Result<(Buffer | null)[], Context>;
   }
 }
 
@@ -589,15 +590,16 @@ export class RedisStore implements Store {
           const key = keys.block(tiers[ref.tier]!, projections[ref.projection]!, ref.group, block);
           return { key, slot: idx - block * B };
         });
-        // One field each: a batch touches few cells of most blocks it reaches.
-        const texts = await this.readFields(
+        // One field each (a batch touches few cells of most blocks it reaches), as bytes.
+        const found = await this.readFields(
           keys,
           where.flatMap(({ key, slot }) => [key, String(slot)]),
+          true,
         );
-        return texts.map((text) => {
-          if (text === null) return null;
+        return found.map((bytes) => {
+          if (bytes === null) return null;
           const cell = new Float64Array(F);
-          decodeCell(text, M, cell, 0);
+          decodeCellBytes(bytes, 0, bytes.length, M, cell, 0);
           return cell[CELL.count]! > 0 ? cell : null;
         });
       },
@@ -993,12 +995,24 @@ export class RedisStore implements Store {
     return this.readFields(keys, pairs);
   }
 
-  /** One field of each hash (key, field, key, field…; null where none), a bounded script call per RECORDS_PER_CALL pairs. */
-  private async readFields(keys: DatasetKeys, pairs: string[]): Promise<(string | null)[]> {
+  /**
+   * One field of each hash (key, field, key, field…; null where none), as text or as the
+   * reply's bytes, a bounded script call per RECORDS_PER_CALL pairs.
+   */
+  private readFields(keys: DatasetKeys, pairs: string[], bytes: true): Promise<(Buffer | null)[]>;
+  private readFields(keys: DatasetKeys, pairs: string[]): Promise<(string | null)[]>;
+  private async readFields(
+    keys: DatasetKeys,
+    pairs: string[],
+    bytes = false,
+  ): Promise<(string | Buffer | null)[]> {
     const pipeline = this.redis.pipeline();
-    for (let i = 0; i < pairs.length; i += 2 * RECORDS_PER_CALL)
-      pipeline.livesyncFields(keys.state, ...pairs.slice(i, i + 2 * RECORDS_PER_CALL));
-    return replies<(string | null)[]>(await pipeline.exec()).flat();
+    for (let i = 0; i < pairs.length; i += 2 * RECORDS_PER_CALL) {
+      const chunk = pairs.slice(i, i + 2 * RECORDS_PER_CALL);
+      if (bytes) pipeline.livesyncFieldsBuffer(keys.state, ...chunk);
+      else pipeline.livesyncFields(keys.state, ...chunk);
+    }
+    return replies<(string | Buffer | null)[]>(await pipeline.exec()).flat();
   }
 
   async scanRecords(dataset: string, cursor: string, count: number): Promise<RecordScan> {
